@@ -1,0 +1,101 @@
+/**
+ * Builds the HTTP application without listening (SPEC §1: edge-ready), so that tests call
+ * `app.handle(new Request(…))` and main.ts decides how to serve it.
+ */
+import { openapi } from "@elysiajs/openapi";
+import { Elysia } from "elysia";
+import { apiGuard } from "./auth/guard";
+import { sha256Hex } from "./auth/crypto";
+import { tokenRoutes } from "./auth/routes";
+import { TokenService } from "./auth/tokens";
+import { compatRoutes } from "./http/compat";
+import { renderError } from "./http/errors";
+import { jsonBodyLimit, parseJsonBody } from "./http/body";
+import type { Clock } from "./clock";
+import { clientRoutes } from "./clients/routes";
+import { ClientService } from "./clients/service";
+import type { Config } from "./config";
+import type { Database } from "./db/client";
+import type { Signals } from "./dispatch/signals";
+import { mailingRoutes } from "./mailings/routes";
+import { MailingService } from "./mailings/service";
+import { healthRoutes } from "./ops/health";
+import type { Logger } from "./ops/logger";
+import { Problem, problemResponse } from "./problems";
+import { StatsService } from "./stats/service";
+import { statsRoutes } from "./stats/routes";
+import { assetRoutes } from "./web/assets";
+
+export type AppDeps = {
+  config: Pick<Config, "adminApiKey">;
+  database: Database;
+  clock: Clock;
+  logger: Logger;
+  signals: Signals;
+};
+
+/** The services behind the routes, shared by the API and (later) the web UI. */
+export function createServices(deps: AppDeps) {
+  return {
+    tokens: new TokenService(deps.database),
+    clients: new ClientService(deps.database, deps.clock),
+    mailings: new MailingService(deps.database, deps.clock, deps.signals),
+    stats: new StatsService(deps.database, deps.clock),
+  };
+}
+
+export async function createApp(deps: AppDeps) {
+  const services = createServices(deps);
+  const guard = apiGuard(services.tokens, deps.config.adminApiKey ? await sha256Hex(deps.config.adminApiKey) : null);
+  const app = new Elysia()
+    .onRequest(({ request }) => {
+      const length = Number(request.headers.get("content-length") ?? 0);
+      if (length > jsonBodyLimit && !new URL(request.url).pathname.endsWith("/clients/import")) {
+        return problemResponse(
+          new Problem(413, `the body is larger than ${jsonBodyLimit} bytes`, [{ field: "body", message: "too large" }]),
+        );
+      }
+    })
+    .onParse(({ request, contentType }) => parseJsonBody(request, contentType))
+    .onError(({ code, error, request }) => renderError(code, error, request, deps.logger))
+    .use(
+      openapi({
+        path: "/docs",
+        specPath: "/docs/json",
+        provider: "swagger-ui",
+        swagger: { cdn: "/docs/assets/swagger-ui-bundle.js", theme: "/docs/assets/swagger-ui.css", autoDarkMode: false },
+        exclude: { paths: [/^\/static/, /^\/docs/] },
+        documentation: {
+          info: {
+            title: "Notification service API",
+            version: "1",
+            description:
+              "Clients, mailings and statistics. Every /api/v1 route needs `Authorization: Bearer <token>` (a personal API token or ADMIN_API_KEY). Errors are RFC 9457 problem documents. Mailing start_time and end_time are wall-clock times reached in each client's own time zone; an offset or Z in the input is ignored.",
+          },
+          components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+          security: [{ bearer: [] }],
+          tags: [
+            { name: "clients", description: "The client directory" },
+            { name: "mailings", description: "Mailings and their lifecycle" },
+            { name: "stats", description: "Delivery statistics" },
+            { name: "tokens", description: "Personal API tokens" },
+            { name: "compatibility", description: "Routes of the original service, kept for existing callers" },
+            { name: "operations", description: "Health checks" },
+          ],
+        },
+      }),
+    )
+    .use(assetRoutes())
+    .use(healthRoutes(deps.database))
+    .group("/api/v1", (api) =>
+      api
+        .use(clientRoutes(guard, services.clients))
+        .use(mailingRoutes(guard, services.mailings))
+        .use(statsRoutes(guard, services.stats))
+        .use(tokenRoutes(guard, services.tokens, deps.clock)),
+    )
+    .use(compatRoutes(guard, services));
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof createApp>>;

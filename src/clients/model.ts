@@ -1,0 +1,59 @@
+/** Request and response schemas of the client API; the OpenAPI document is generated from them. */
+import { t } from "elysia";
+
+const phone = t.Union([t.String({ maxLength: 32 }), t.Number()], {
+  description: "Any of 79101459028, \"+7 (910) 145-90-28\", \"89101459028\", 9101459028; stored as 7XXXXXXXXXX",
+  examples: ["+7 (910) 145-90-28"],
+});
+const operatorCode = t.Union([t.String({ maxLength: 8 }), t.Number()], {
+  description: "Derived from the phone (digits 2–4); if given it must match",
+});
+const tag = t.String({ maxLength: 64, description: "Free-form tag, may be empty" });
+const timezone = t.String({ maxLength: 64, description: "IANA time zone name", examples: ["Europe/Moscow"] });
+
+export const clientCreate = t.Object(
+  {
+    phone_number: phone,
+    operator_code: t.Optional(operatorCode),
+    tag: t.Optional(tag),
+    timezone: t.Optional(timezone),
+  },
+  { examples: [{ phone_number: 9101459028, tag: "vip", timezone: "Europe/Moscow" }] },
+);
+
+export const clientPatch = t.Object(
+  {
+    phone_number: t.Optional(phone),
+    operator_code: t.Optional(operatorCode),
+    tag: t.Optional(tag),
+    timezone: t.Optional(timezone),
+  },
+  { examples: [{ tag: "gold", timezone: "Asia/Vladivostok" }] },
+);
+
+export const client = t.Object({
+  id: t.Integer(),
+  phone_number: t.String({ examples: ["79101459028"] }),
+  operator_code: t.String({ examples: ["910"] }),
+  tag: t.String(),
+  timezone: t.String(),
+  created_at: t.String({ format: "date-time" }),
+  updated_at: t.String({ format: "date-time" }),
+});
+
+export const clientList = t.Object({
+  items: t.Array(client),
+  next_cursor: t.Union([t.Integer(), t.Null()]),
+});
+
+export const clientQuery = t.Object({
+  tag: t.Optional(t.String({ description: "Only clients with this tag" })),
+  operator_code: t.Optional(t.String({ description: "Only clients with this operator code" })),
+  q: t.Optional(t.String({ description: "Digits that the phone number contains" })),
+  limit: t.Optional(t.String({ description: "Page size, 1–1000 (default 50)" })),
+  cursor: t.Optional(t.String({ description: "next_cursor of the previous page" })),
+});
+
+export type ClientCreate = typeof clientCreate.static;
+export type ClientPatch = typeof clientPatch.static;
+export type ClientView = typeof client.static;

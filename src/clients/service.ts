@@ -1,0 +1,145 @@
+/**
+ * Client directory (SPEC §3): validation, uniqueness, and keeping each client's messages planned as
+ * the client changes. Every write runs in one transaction with its re-planning.
+ */
+import { eq } from "drizzle-orm";
+import type { Clock } from "../clock";
+import type { Database } from "../db/client";
+import { sqlState, uniqueViolation } from "../db/errors";
+import { clients } from "../db/schema";
+import { cancelClientMessages, planClient } from "../dispatch/plan";
+import { loadOpenMailings } from "../mailings/repo";
+import { canonicalTimeZone } from "../mailings/schedule";
+import { type FieldError, invalidFields, notFound, Problem } from "../problems";
+import type { ClientCreate, ClientPatch, ClientView } from "./model";
+import { normalizePhone } from "./phone";
+import { type ClientFilter, findClient, findClientByPhone, listClients, toView } from "./repo";
+
+type Fields = { phoneNumber?: string; operatorCode?: string; tag?: string; timezone?: string };
+
+/** operator_code given without a phone: checked against the stored phone by the caller. */
+type Checked = { fields: Fields; codeToCheck: string | null };
+
+/** Checks the fields given and returns their stored form, or throws one 422 naming every bad field. */
+function validate(input: ClientPatch, requirePhone: boolean): Checked {
+  const errors: FieldError[] = [];
+  const out: Fields = {};
+  let codeToCheck: string | null = null;
+  if (input.phone_number !== undefined) {
+    const phone = normalizePhone(input.phone_number);
+    if (phone.ok) {
+      out.phoneNumber = phone.phone;
+      out.operatorCode = phone.operatorCode;
+    } else errors.push({ field: "phone_number", message: phone.message });
+  } else if (requirePhone) errors.push({ field: "phone_number", message: "is required" });
+  if (input.operator_code !== undefined) {
+    const code = String(input.operator_code);
+    if (!/^\d{3}$/.test(code)) errors.push({ field: "operator_code", message: "must be 3 digits" });
+    else if (input.phone_number === undefined) codeToCheck = code;
+    else if (out.operatorCode !== undefined && out.operatorCode !== code) {
+      errors.push({ field: "operator_code", message: `does not match the phone number (${out.operatorCode})` });
+    }
+  }
+  if (input.tag !== undefined) {
+    if (input.tag.length > 64) errors.push({ field: "tag", message: "must be at most 64 characters" });
+    else out.tag = input.tag;
+  }
+  if (input.timezone !== undefined) {
+    const zone = canonicalTimeZone(input.timezone);
+    if (zone) out.timezone = zone;
+    else errors.push({ field: "timezone", message: `"${input.timezone}" is not an IANA time zone` });
+  }
+  if (errors.length > 0) throw invalidFields(errors);
+  return { fields: out, codeToCheck };
+}
+
+function duplicatePhone(phone: string): Problem {
+  return new Problem(409, `a client with phone number ${phone} already exists`, [
+    { field: "phone_number", message: "already exists" },
+  ]);
+}
+
+export class ClientService {
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  async create(input: ClientCreate): Promise<ClientView> {
+    const { fields } = validate(input, true);
+    const now = this.clock.now();
+    try {
+      return await this.database.db.transaction(async (tx) => {
+        if (await findClientByPhone(tx, fields.phoneNumber!)) throw duplicatePhone(fields.phoneNumber!);
+        const [row] = await tx
+          .insert(clients)
+          .values({
+            phoneNumber: fields.phoneNumber!,
+            operatorCode: fields.operatorCode!,
+            tag: fields.tag ?? "",
+            timezone: fields.timezone ?? "UTC",
+            createdAt: now,
+            updatedAt: now,
+          })
+          .returning();
+        await planClient(tx, row!, await loadOpenMailings(tx, now), now);
+        return toView(row!);
+      });
+    } catch (error) {
+      if (sqlState(error) === uniqueViolation) throw duplicatePhone(fields.phoneNumber!);
+      throw error;
+    }
+  }
+
+  async get(id: number): Promise<ClientView> {
+    const row = await findClient(this.database.db, id);
+    if (!row) throw notFound("client", id);
+    return toView(row);
+  }
+
+  async list(filter: ClientFilter, limit: number, cursor: number | null) {
+    const rows = await listClients(this.database.db, filter, limit, cursor);
+    const items = rows.slice(0, limit).map(toView);
+    return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
+  }
+
+  async update(id: number, input: ClientPatch): Promise<ClientView> {
+    const { fields, codeToCheck } = validate(input, false);
+    const now = this.clock.now();
+    try {
+      return await this.database.db.transaction(async (tx) => {
+        const current = await findClient(tx, id);
+        if (!current) throw notFound("client", id);
+        if (codeToCheck !== null && codeToCheck !== current.operatorCode) {
+          throw invalidFields([
+            { field: "operator_code", message: `does not match the phone number (${current.operatorCode})` },
+          ]);
+        }
+        if (fields.phoneNumber && fields.phoneNumber !== current.phoneNumber) {
+          if (await findClientByPhone(tx, fields.phoneNumber)) throw duplicatePhone(fields.phoneNumber);
+        }
+        const [row] = await tx
+          .update(clients)
+          .set({ ...fields, updatedAt: now })
+          .where(eq(clients.id, id))
+          .returning();
+        const replan =
+          row!.phoneNumber !== current.phoneNumber || row!.tag !== current.tag || row!.timezone !== current.timezone;
+        if (replan) await planClient(tx, row!, await loadOpenMailings(tx, now), now);
+        return toView(row!);
+      });
+    } catch (error) {
+      if (sqlState(error) === uniqueViolation) throw duplicatePhone(fields.phoneNumber!);
+      throw error;
+    }
+  }
+
+  async remove(id: number): Promise<void> {
+    const now = this.clock.now();
+    await this.database.db.transaction(async (tx) => {
+      const deleted = await tx.delete(clients).where(eq(clients.id, id)).returning({ id: clients.id });
+      if (deleted.length === 0) throw notFound("client", id);
+      await cancelClientMessages(tx, id, now);
+    });
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Reads and validates the environment once. Nothing else in the code reads `process.env`.
+ * An empty value counts as unset (SPEC §2). A bad value throws a ConfigError whose message is one
+ * line naming the variable, which `main.ts` prints before exiting.
+ */
+import { Cron } from "croner";
+
+export type Config = {
+  port: number;
+  host: string;
+  databaseUrl: string | null;
+  dataDir: string;
+  providerUrl: string | null;
+  providerToken: string;
+  providerTimeoutMs: number;
+  sendConcurrency: number;
+  claimBatch: number;
+  tick: string;
+  retryDelaySeconds: number;
+  leaseSeconds: number;
+  adminApiKey: string | null;
+  registration: "open" | "closed";
+  adminEmails: string[];
+  worker: boolean;
+  logLevel: "debug" | "info" | "warn" | "error";
+  metricsToken: string | null;
+  smtpUrl: string | null;
+  reportCron: string;
+};
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function read(env: Env, name: string): string | null {
+  const value = env[name];
+  return value === undefined || value.trim() === "" ? null : value.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === null) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = read(env, name);
+  if (raw === null) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | null {
+  const raw = read(env, name);
+  if (raw === null) return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, "is not a valid URL");
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must start with ${protocols.map((p) => `${p}//`).join(" or ")}`);
+  }
+  return raw;
+}
+
+function cronPattern(env: Env, name: string, fallback: string): string {
+  const pattern = read(env, name) ?? fallback;
+  try {
+    new Cron(pattern, { paused: true }).stop();
+  } catch (error) {
+    throw new ConfigError(name, `is not a valid cron pattern (${(error as Error).message})`);
+  }
+  return pattern;
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name);
+  if (raw === null) return fallback;
+  if (["1", "true", "yes", "on"].includes(raw.toLowerCase())) return true;
+  if (["0", "false", "no", "off"].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(name, `must be 0 or 1, got "${raw}"`);
+}
+
+/** Builds the validated configuration from an environment (default: the process's). */
+export function loadConfig(env: Env = process.env): Config {
+  return {
+    port: integer(env, "PORT", 3000, 0, 65535),
+    host: read(env, "HOST") ?? "0.0.0.0",
+    databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    dataDir: read(env, "DATA_DIR") ?? "./data",
+    providerUrl: url(env, "PROVIDER_URL", ["http:", "https:"]),
+    providerToken: read(env, "PROVIDER_TOKEN") ?? "",
+    providerTimeoutMs: integer(env, "PROVIDER_TIMEOUT_MS", 10_000, 1, 600_000),
+    sendConcurrency: integer(env, "SEND_CONCURRENCY", 100, 1, 10_000),
+    claimBatch: integer(env, "CLAIM_BATCH", 500, 1, 50_000),
+    tick: cronPattern(env, "TICK", "* * * * * *"),
+    retryDelaySeconds: integer(env, "RETRY_DELAY_SECONDS", 300, 0, 30 * 86_400),
+    leaseSeconds: integer(env, "LEASE_SECONDS", 60, 1, 86_400),
+    adminApiKey: read(env, "ADMIN_API_KEY"),
+    registration: oneOf(env, "REGISTRATION", "open", ["open", "closed"] as const),
+    adminEmails: (read(env, "ADMIN_EMAILS") ?? "")
+      .split(",")
+      .map((e) => e.trim().toLowerCase())
+      .filter(Boolean),
+    worker: flag(env, "WORKER", true),
+    logLevel: oneOf(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
+    metricsToken: read(env, "METRICS_TOKEN"),
+    smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
+    reportCron: cronPattern(env, "REPORT_CRON", "0 8 * * *"),
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * The database: embedded PGlite when DATABASE_URL is unset, PostgreSQL through postgres.js when it is
+ * set (SPEC §2). Both are wrapped in Drizzle; the few places that need more than Drizzle's builder
+ * (raw statements in dispatch/, LISTEN/NOTIFY, migrations) go through this small interface so that
+ * the rest of the code never asks which driver it runs on.
+ */
+import { PGlite } from "@electric-sql/pglite";
+import { sql, type SQL } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import { mkdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import postgres from "postgres";
+import journal from "../../drizzle/meta/_journal.json";
+import * as schema from "./schema";
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+/** Anything that runs Drizzle statements: the database or an open transaction. */
+export type Executor = Pick<Db, "execute">;
+
+/**
+ * Runs one raw statement on a database or transaction and returns its rows (postgres.js answers
+ * with an array, PGlite with `{ rows }`). Timestamps come back as text on both drivers: select
+ * instants as epoch milliseconds where the caller needs them.
+ */
+export async function rowsOf<T = Record<string, unknown>>(executor: Executor, query: SQL): Promise<T[]> {
+  const result = (await executor.execute(query)) as unknown as T[] | { rows: T[] };
+  return Array.isArray(result) ? result : result.rows;
+}
+
+export const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.meta.url));
+
+export interface Database {
+  readonly kind: "pglite" | "postgres";
+  readonly db: Db;
+  /** Runs one statement built with Drizzle's `sql` and returns its rows. */
+  rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>;
+  /** Applies pending migrations; safe when several processes start at once. */
+  migrate(): Promise<void>;
+  /** True when every migration in drizzle/ has been applied. */
+  migrationsApplied(): Promise<boolean>;
+  listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
+  notify(channel: string, payload: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+const migrationLockKey = 0x6e6f7469; // "noti": one advisory lock for migrations
+
+async function appliedCount(database: Database): Promise<number> {
+  try {
+    const [row] = await database.rows<{ n: number }>(
+      sqlText("select count(*)::int as n from drizzle.__drizzle_migrations"),
+    );
+    return row?.n ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+function sqlText(text: string): SQL {
+  return sql.raw(text);
+}
+
+/** Opens PostgreSQL through postgres.js. */
+export function openPostgres(url: string, options: { max?: number } = {}): Database {
+  const client = postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connection: { application_name: "notification-service" },
+  });
+  const db = drizzlePostgres({ client, schema }) as unknown as Db;
+  const database: Database = {
+    kind: "postgres",
+    db,
+    rows: (query) => rowsOf(db, query),
+    async migrate() {
+      // Several processes may start at once on one database: the advisory lock makes the second
+      // wait until the first has migrated, after which it finds nothing to apply.
+      // A client of one connection, so that the lock and the migration share a session.
+      const single = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await single`select pg_advisory_lock(${migrationLockKey})`;
+        await migratePostgres(drizzlePostgres({ client: single }), { migrationsFolder });
+        await single`select pg_advisory_unlock(${migrationLockKey})`;
+      } finally {
+        await single.end({ timeout: 5 });
+      }
+    },
+    async migrationsApplied() {
+      return (await appliedCount(database)) >= journal.entries.length;
+    },
+    async listen(channel, onMessage) {
+      const sub = await client.listen(channel, onMessage);
+      return () => sub.unlisten();
+    },
+    async notify(channel, payload) {
+      await client.notify(channel, payload);
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+  return database;
+}
+
+/** Opens embedded PGlite, in `dataDir` or (null) in memory. */
+export async function openPglite(dataDir: string | null): Promise<Database> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const client = dataDir ? new PGlite(dataDir) : new PGlite();
+  await client.waitReady;
+  const db = drizzlePglite({ client, schema }) as unknown as Db;
+  const database: Database = {
+    kind: "pglite",
+    db,
+    rows: (query) => rowsOf(db, query),
+    async migrate() {
+      await migratePglite(drizzlePglite({ client }), { migrationsFolder });
+    },
+    async migrationsApplied() {
+      return (await appliedCount(database)) >= journal.entries.length;
+    },
+    async listen(channel, onMessage) {
+      return client.listen(channel, onMessage);
+    },
+    async notify(channel, payload) {
+      await client.query("select pg_notify($1, $2)", [channel, payload]);
+    },
+    async close() {
+      await client.close();
+    },
+  };
+  return database;
+}
+
+/** Opens the database the configuration names. */
+export async function openDatabase(config: {
+  databaseUrl: string | null;
+  dataDir: string;
+}): Promise<Database> {
+  return config.databaseUrl ? openPostgres(config.databaseUrl) : openPglite(config.dataDir);
+}

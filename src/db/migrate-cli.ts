@@ -1,0 +1,9 @@
+/** `bun run db:migrate`: applies pending migrations and exits. */
+import { loadConfig } from "../config";
+import { openDatabase } from "./client";
+
+const config = loadConfig();
+const database = await openDatabase(config);
+await database.migrate();
+console.log(JSON.stringify({ level: "info", msg: "migrations applied", driver: database.kind }));
+await database.close();

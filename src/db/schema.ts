@@ -1,0 +1,144 @@
+/**
+ * The database schema. Migrations in drizzle/ are generated from this file by `bun run db:generate`
+ * and are never edited after they land.
+ *
+ * Ids are 32-bit identities: postgres.js returns 64-bit integers as strings, and 2^31 messages is
+ * far past what one PostgreSQL primary holds in this design. Instants are timestamptz; a mailing's
+ * wall-clock start and end are text (`YYYY-MM-DDTHH:MM:SS`) because they are not instants at all
+ * (SPEC §4), and postgres.js would turn a `timestamp without time zone` into a Date in the process's
+ * own zone.
+ */
+import { sql } from "drizzle-orm";
+import {
+  boolean,
+  check,
+  index,
+  integer,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+} from "drizzle-orm/pg-core";
+
+const instant = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+const created = () => instant("created_at").notNull().defaultNow();
+const updated = () => instant("updated_at").notNull().defaultNow();
+
+export const users = pgTable(
+  "users",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    email: text("email").notNull(),
+    passwordHash: text("password_hash"),
+    role: text("role").notNull().default("operator"),
+    disabled: boolean("disabled").notNull().default(false),
+    createdAt: created(),
+    updatedAt: updated(),
+  },
+  (t) => [
+    uniqueIndex("users_email_key").on(sql`lower(${t.email})`),
+    check("users_role_check", sql`${t.role} in ('admin', 'operator')`),
+  ],
+);
+
+export const apiTokens = pgTable(
+  "api_tokens",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    /** null for tokens created with ADMIN_API_KEY */
+    userId: integer("user_id").references(() => users.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    /** SHA-256 of the secret, hex; the secret itself is never stored */
+    tokenHash: text("token_hash").notNull(),
+    role: text("role").notNull(),
+    createdAt: created(),
+    lastUsedAt: instant("last_used_at"),
+    revokedAt: instant("revoked_at"),
+  },
+  (t) => [
+    uniqueIndex("api_tokens_hash_key").on(t.tokenHash),
+    check("api_tokens_role_check", sql`${t.role} in ('admin', 'operator')`),
+  ],
+);
+
+export const clients = pgTable(
+  "clients",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    phoneNumber: text("phone_number").notNull(),
+    operatorCode: text("operator_code").notNull(),
+    tag: text("tag").notNull().default(""),
+    timezone: text("timezone").notNull().default("UTC"),
+    createdAt: created(),
+    updatedAt: updated(),
+  },
+  (t) => [
+    uniqueIndex("clients_phone_key").on(t.phoneNumber),
+    index("clients_tag_idx").on(t.tag),
+    index("clients_operator_code_idx").on(t.operatorCode),
+    index("clients_timezone_idx").on(t.timezone),
+  ],
+);
+
+export const mailings = pgTable(
+  "mailings",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    text: text("text").notNull(),
+    /** wall-clock start, `YYYY-MM-DDTHH:MM:SS`, no zone */
+    startTime: text("start_time").notNull(),
+    endTime: text("end_time").notNull(),
+    /** the earliest instant the start is reached anywhere (wall time at UTC+14) */
+    startsAt: instant("starts_at").notNull(),
+    /** the last instant the window is open anywhere (wall end at UTC−12) */
+    endsAt: instant("ends_at").notNull(),
+    tagsFilter: text("tags_filter").array().notNull().default(sql`'{}'::text[]`),
+    codesFilter: text("codes_filter").array().notNull().default(sql`'{}'::text[]`),
+    windowFrom: text("window_from"),
+    windowTo: text("window_to"),
+    paused: boolean("paused").notNull().default(false),
+    cancelledAt: instant("cancelled_at"),
+    createdAt: created(),
+    updatedAt: updated(),
+  },
+  (t) => [index("mailings_ends_at_idx").on(t.endsAt)],
+);
+
+export const messages = pgTable(
+  "messages",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    mailingId: integer("mailing_id")
+      .notNull()
+      .references(() => mailings.id, { onDelete: "cascade" }),
+    /** not a foreign key: sent messages outlive their client (SPEC §3) */
+    clientId: integer("client_id").notNull(),
+    /** snapshot of the client's phone, kept for statistics after the client is deleted */
+    phoneNumber: text("phone_number").notNull(),
+    status: text("status").notNull().default("scheduled"),
+    attempts: integer("attempts").notNull().default(0),
+    dueAt: instant("due_at").notNull(),
+    expiresAt: instant("expires_at").notNull(),
+    /** when to try next; for a `sending` row, when its lease runs out */
+    nextAttemptAt: instant("next_attempt_at").notNull(),
+    sentAt: instant("sent_at"),
+    lastError: text("last_error"),
+    createdAt: created(),
+    updatedAt: updated(),
+  },
+  (t) => [
+    uniqueIndex("messages_mailing_client_key").on(t.mailingId, t.clientId),
+    index("messages_due_idx")
+      .on(t.nextAttemptAt)
+      .where(sql`status in ('scheduled', 'retrying', 'sending')`),
+    index("messages_expiry_idx")
+      .on(t.expiresAt)
+      .where(sql`status in ('scheduled', 'retrying')`),
+    index("messages_client_idx").on(t.clientId),
+    index("messages_mailing_status_idx").on(t.mailingId, t.status, t.id),
+    check(
+      "messages_status_check",
+      sql`${t.status} in ('scheduled', 'sending', 'retrying', 'sent', 'failed', 'expired', 'cancelled')`,
+    ),
+  ],
+);

@@ -1,0 +1,182 @@
+/**
+ * Planning: turning a mailing and the client directory into messages (SPEC §4, §6). Set-based: the
+ * per-zone due and expiry instants are computed with Temporal (schedule.ts), passed in as one JSON
+ * parameter and joined to the clients in a single `INSERT … SELECT … ON CONFLICT`. No loop over
+ * clients runs in JavaScript.
+ *
+ * Re-planning uses the same statements: an upsert moves unsent messages (scheduled, retrying,
+ * expired, cancelled) to their new due time and state, and never touches sent, failed or a send in
+ * flight; a second statement cancels unsent messages whose client no longer matches.
+ */
+import { sql } from "drizzle-orm";
+import { type Executor, rowsOf } from "../db/client";
+import { planZones, type SendWindow, wallToEpoch, nextOpening } from "../mailings/schedule";
+import type { Temporal } from "@js-temporal/polyfill";
+
+/** What planning needs to know of a mailing. */
+export type PlannableMailing = {
+  id: number;
+  start: Temporal.PlainDateTime;
+  end: Temporal.PlainDateTime;
+  window: SendWindow | null;
+  tagsFilter: string[];
+  codesFilter: string[];
+  paused: boolean;
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Shared tail of the upsert: what a re-plan does to an existing message. Sent and failed messages,
+ * and sends in flight, stay as they are. A retry keeps its later attempt time.
+ */
+const onConflict = sql`
+  on conflict (mailing_id, client_id) do update set
+    phone_number = excluded.phone_number,
+    due_at = excluded.due_at,
+    expires_at = excluded.expires_at,
+    status = case
+      when excluded.status = 'expired' then 'expired'
+      when messages.status = 'retrying' then 'retrying'
+      else 'scheduled' end,
+    next_attempt_at = case
+      when messages.status = 'retrying' and excluded.status <> 'expired'
+        then greatest(
+          case when messages.next_attempt_at = 'infinity' then excluded.next_attempt_at
+               else messages.next_attempt_at end,
+          excluded.next_attempt_at)
+      else excluded.next_attempt_at end,
+    updated_at = excluded.updated_at
+  where messages.status in ('scheduled', 'retrying', 'expired', 'cancelled')`;
+
+/** Plans (or re-plans) one mailing for every matching client. Returns how many rows it touched. */
+export async function planMailing(ex: Executor, mailing: PlannableMailing, now: Date): Promise<number> {
+  const zoneRows = await rowsOf<{ timezone: string }>(ex, sql`select distinct timezone from clients`);
+  const plans = planZones(
+    mailing,
+    zoneRows.map((r) => r.timezone),
+    now.getTime(),
+  ).map((p) => ({ zone: p.zone, due_at: iso(p.dueAt), expires_at: iso(p.expiresAt) }));
+  const nowIso = now.toISOString();
+  const upserted = await rowsOf<{ id: number }>(
+    ex,
+    sql`
+    with z as (
+      select * from jsonb_to_recordset(${JSON.stringify(plans)}::text::jsonb)
+        as z(zone text, due_at timestamptz, expires_at timestamptz)
+    ),
+    f as (
+      select array(select jsonb_array_elements_text(${JSON.stringify(mailing.tagsFilter)}::text::jsonb)) as tags,
+             array(select jsonb_array_elements_text(${JSON.stringify(mailing.codesFilter)}::text::jsonb)) as codes
+    )
+    insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
+    select ${mailing.id}, c.id, c.phone_number,
+      case when z.due_at >= z.expires_at or z.expires_at <= ${nowIso}::timestamptz then 'expired' else 'scheduled' end,
+      z.due_at, z.expires_at,
+      case when ${mailing.paused} then 'infinity'::timestamptz else z.due_at end,
+      ${nowIso}::timestamptz, ${nowIso}::timestamptz
+    from clients c join z on z.zone = c.timezone, f
+    where (cardinality(f.tags) = 0 or c.tag = any(f.tags))
+      and (cardinality(f.codes) = 0 or c.operator_code = any(f.codes))
+    ${onConflict}
+    returning id`,
+  );
+  await cancelUnmatched(ex, mailing, now);
+  return upserted.length;
+}
+
+/** Cancels the mailing's unsent messages whose client is gone or no longer matches the filter. */
+async function cancelUnmatched(ex: Executor, mailing: PlannableMailing, now: Date): Promise<void> {
+  await ex.execute(sql`
+    update messages m set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
+    where m.mailing_id = ${mailing.id}
+      and m.status in ('scheduled', 'retrying', 'sending', 'expired')
+      and not exists (
+        select 1 from clients c
+        where c.id = m.client_id
+          and (${mailing.tagsFilter.length} = 0 or c.tag = any(array(select jsonb_array_elements_text(${JSON.stringify(mailing.tagsFilter)}::text::jsonb))))
+          and (${mailing.codesFilter.length} = 0 or c.operator_code = any(array(select jsonb_array_elements_text(${JSON.stringify(mailing.codesFilter)}::text::jsonb))))
+      )`);
+}
+
+/** A client as planning sees it. */
+export type PlannableClient = { id: number; timezone: string };
+
+/**
+ * Plans one client (new or changed) into every mailing whose window is still open for it, and
+ * cancels its unsent messages in mailings it no longer matches. The per-zone computation runs once
+ * per open mailing, for the client's one zone.
+ */
+export async function planClient(
+  ex: Executor,
+  client: PlannableClient,
+  openMailings: PlannableMailing[],
+  now: Date,
+): Promise<void> {
+  const nowMs = now.getTime();
+  const plans = openMailings.flatMap((m) => {
+    const expires = wallToEpoch(m.end, client.timezone);
+    const start = wallToEpoch(m.start, client.timezone);
+    const due = m.window ? nextOpening(Math.max(start, nowMs), client.timezone, m.window) : start;
+    return [{ mailing_id: m.id, due_at: iso(due), expires_at: iso(expires), paused: m.paused }];
+  });
+  const nowIso = now.toISOString();
+  if (plans.length > 0) {
+    // Only where the window is still open for this client: a client added after a mailing has
+    // ended for its zone is not recorded as missed. An existing message is moved or expired.
+    await ex.execute(sql`
+      with p as (
+        select * from jsonb_to_recordset(${JSON.stringify(plans)}::text::jsonb)
+          as p(mailing_id int, due_at timestamptz, expires_at timestamptz, paused boolean)
+      )
+      insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
+      select p.mailing_id, c.id, c.phone_number,
+        case when p.due_at >= p.expires_at or p.expires_at <= ${nowIso}::timestamptz then 'expired' else 'scheduled' end,
+        p.due_at, p.expires_at,
+        case when p.paused then 'infinity'::timestamptz else p.due_at end,
+        ${nowIso}::timestamptz, ${nowIso}::timestamptz
+      from p join mailings m on m.id = p.mailing_id, clients c
+      where c.id = ${client.id}
+        and (cardinality(m.tags_filter) = 0 or c.tag = any(m.tags_filter))
+        and (cardinality(m.codes_filter) = 0 or c.operator_code = any(m.codes_filter))
+        and (p.expires_at > ${nowIso}::timestamptz and p.due_at < p.expires_at
+             or exists (select 1 from messages x where x.mailing_id = p.mailing_id and x.client_id = c.id))
+      ${onConflict}`);
+  }
+  await ex.execute(sql`
+    update messages x set status = 'cancelled', updated_at = ${nowIso}::timestamptz
+    from mailings m, clients c
+    where x.client_id = ${client.id} and c.id = x.client_id and m.id = x.mailing_id
+      and m.cancelled_at is null
+      and x.status in ('scheduled', 'retrying', 'sending', 'expired')
+      and not ((cardinality(m.tags_filter) = 0 or c.tag = any(m.tags_filter))
+           and (cardinality(m.codes_filter) = 0 or c.operator_code = any(m.codes_filter)))`);
+  // Keep the phone snapshot of unsent messages in step with the client.
+  await ex.execute(sql`
+    update messages x set phone_number = c.phone_number
+    from clients c
+    where x.client_id = ${client.id} and c.id = x.client_id
+      and x.status in ('scheduled', 'retrying', 'expired', 'cancelled')
+      and x.phone_number <> c.phone_number`);
+}
+
+/** Cancels every unsent message of a client that is being deleted (SPEC §3). */
+export async function cancelClientMessages(ex: Executor, clientId: number, now: Date): Promise<void> {
+  await ex.execute(sql`
+    update messages set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
+    where client_id = ${clientId} and status in ('scheduled', 'retrying', 'sending')`);
+}
+
+/** Cancels every unsent message of a mailing (SPEC §4 cancel). */
+export async function cancelMailingMessages(ex: Executor, mailingId: number, now: Date): Promise<void> {
+  await ex.execute(sql`
+    update messages set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
+    where mailing_id = ${mailingId} and status in ('scheduled', 'retrying', 'sending')`);
+}
+
+/** Pausing holds every waiting message back until resume re-plans it (SPEC §4 pause). */
+export async function holdMailingMessages(ex: Executor, mailingId: number, now: Date): Promise<void> {
+  await ex.execute(sql`
+    update messages set next_attempt_at = 'infinity', updated_at = ${now.toISOString()}::timestamptz
+    where mailing_id = ${mailingId} and status in ('scheduled', 'retrying')`);
+}

@@ -1,0 +1,40 @@
+/**
+ * The message lifecycle: one closed set of states (SPEC §5). A CHECK constraint in the schema holds
+ * the database to it, and only `dispatch/` (planning, claiming, completing) moves a message.
+ *
+ *   scheduled  planned, waiting for next_attempt_at. In: planning. Out: claim → sending;
+ *              sweep → expired; re-plan → cancelled.
+ *   sending    claimed by a worker; next_attempt_at holds the lease's end. Out: complete → sent,
+ *              retrying, failed, expired; lease expiry → claimed again by anyone.
+ *   retrying   a send failed for a reason worth retrying; next_attempt_at is the next try.
+ *              Out: claim → sending; sweep → expired; re-plan → cancelled.
+ *   sent       the gateway accepted it. Final.
+ *   failed     the gateway refused it for good (a 4xx other than 408/429). Final.
+ *   expired    the mailing's end passed in the client's zone before it could be sent. Final unless
+ *              a mailing PATCH re-opens the window (re-plan).
+ *   cancelled  client or mailing deleted/cancelled, or no longer matching. Not counted in
+ *              statistics. Revived by a re-plan when the client matches again.
+ */
+export const messageStates = [
+  "scheduled",
+  "sending",
+  "retrying",
+  "sent",
+  "failed",
+  "expired",
+  "cancelled",
+] as const;
+
+export type MessageState = (typeof messageStates)[number];
+
+/** States counted in statistics: everything but cancelled (SPEC §5). */
+export const countedStates = ["scheduled", "sending", "sent", "retrying", "failed", "expired"] as const;
+export type CountedState = (typeof countedStates)[number];
+
+/** States a message can still be sent from. */
+export const pendingStates = ["scheduled", "sending", "retrying"] as const;
+
+/** A state-count record with every counted key present, zeros included. */
+export function emptyCounts(): Record<CountedState, number> {
+  return { scheduled: 0, sending: 0, sent: 0, retrying: 0, failed: 0, expired: 0 };
+}

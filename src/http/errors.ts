@@ -1,0 +1,57 @@
+/**
+ * The one error renderer (SPEC §8): every failure leaves as an RFC 9457 problem document.
+ * Validation errors from Elysia's schemas become 422s naming each field; a body that is not JSON
+ * is a 400; errors nobody expected are logged with context and become a 500 that leaks nothing.
+ */
+import type { ValidationError } from "elysia";
+import type { Logger } from "../ops/logger";
+import { type FieldError, Problem, problemResponse } from "../problems";
+
+/** `/send_window/from` → `send_window.from`; the root → the part of the request (`body`). */
+function fieldName(path: string | undefined, part: string): string {
+  const name = (path ?? "").replace(/^\//, "").replace(/\//g, ".");
+  return name || part;
+}
+
+function validationProblem(error: ValidationError): Problem {
+  const part = error.type === "params" ? "path" : error.type;
+  const seen = new Set<string>();
+  const errors: FieldError[] = [];
+  for (const item of error.all) {
+    const detail = item as { path?: string; summary?: string; message?: string };
+    const field = fieldName(detail.path, part);
+    if (seen.has(field)) continue;
+    seen.add(field);
+    errors.push({ field, message: detail.summary ?? detail.message ?? "is invalid" });
+  }
+  if (errors.length === 0) errors.push({ field: part, message: "is invalid" });
+  // A body that is not an object at all (a string, an array, null) is named as the body.
+  return new Problem(422, errors.map((e) => `${e.field}: ${e.message}`).join("; "), errors);
+}
+
+export function renderError(
+  code: string | number,
+  error: unknown,
+  request: Request,
+  logger: Logger,
+): Response {
+  if (error instanceof Problem) return problemResponse(error);
+  if (code === "VALIDATION") return problemResponse(validationProblem(error as ValidationError));
+  if (code === "PARSE") {
+    const cause = (error as { cause?: unknown }).cause;
+    if (cause instanceof Problem) return problemResponse(cause);
+    return problemResponse(new Problem(400, "the body is not valid JSON", [{ field: "body", message: "is not valid JSON" }]));
+  }
+  if (code === "NOT_FOUND") {
+    return problemResponse(new Problem(404, `no route for ${request.method} ${new URL(request.url).pathname}`));
+  }
+  const url = new URL(request.url);
+  logger.error("unhandled error", {
+    method: request.method,
+    path: url.pathname,
+    code: String(code),
+    error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    stack: error instanceof Error ? error.stack?.split("\n").slice(0, 6).join(" | ") : undefined,
+  });
+  return problemResponse(new Problem(500, "an unexpected error occurred; it has been logged"));
+}

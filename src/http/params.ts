@@ -1,0 +1,42 @@
+/** Path and query parameters shared by every controller. */
+import { t } from "elysia";
+import { invalid } from "../problems";
+
+const maxId = 2_147_483_647;
+
+/** Path params with one id: documented as a string of digits, checked by `parseId`. */
+export const idParams = t.Object({
+  id: t.String({ description: "Positive integer id", examples: ["1"] }),
+});
+
+/** A positive 32-bit id from a path or query value; anything else is a 422 naming the field. */
+export function parseId(raw: string | undefined, field = "id"): number {
+  if (raw === undefined || !/^\d{1,10}$/.test(raw)) throw invalid(field, "must be a positive integer");
+  const id = Number(raw);
+  if (id < 1 || id > maxId) throw invalid(field, `must be between 1 and ${maxId}`);
+  return id;
+}
+
+export const pageQuery = {
+  limit: t.Optional(t.String({ description: "Page size, 1–1000 (default 50)", examples: ["50"] })),
+  cursor: t.Optional(t.String({ description: "The next_cursor of the previous page" })),
+};
+
+/** Reads `limit` (1–1000, default 50) and `cursor` (an id, or absent). */
+export function parsePage(query: { limit?: string; cursor?: string }): { limit: number; cursor: number | null } {
+  let limit = 50;
+  if (query.limit !== undefined && query.limit !== "") {
+    if (!/^\d{1,4}$/.test(query.limit) || Number(query.limit) < 1 || Number(query.limit) > 1000) {
+      throw invalid("limit", "must be a whole number from 1 to 1000");
+    }
+    limit = Number(query.limit);
+  }
+  const cursor = query.cursor === undefined || query.cursor === "" ? null : parseId(query.cursor, "cursor");
+  return { limit, cursor };
+}
+
+/** The `{ items, next_cursor }` page shape of every list (SPEC §8). */
+export function pageOf<T extends { id: number }>(rows: T[], limit: number): { items: T[]; next_cursor: number | null } {
+  const items = rows.slice(0, limit);
+  return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
+}

@@ -1,0 +1,89 @@
+/** Request and response schemas of the mailing API. */
+import { t } from "elysia";
+
+const wallTime = (example: string) =>
+  t.String({
+    maxLength: 64,
+    description:
+      "Wall-clock date-time, reached in each client's own time zone. A trailing Z or offset is accepted and ignored.",
+    examples: [example],
+  });
+const sendWindow = t.Object(
+  {
+    from: t.String({ maxLength: 5, description: "HH:MM, client-local", examples: ["09:00"] }),
+    to: t.String({ maxLength: 5, description: "HH:MM, client-local; may be before `from` (wraps midnight)", examples: ["21:00"] }),
+  },
+  { description: "Daily window in the client's local time; messages wait for the next opening" },
+);
+const tagsFilter = t.Array(t.String({ maxLength: 64 }), { maxItems: 1000, description: "Match clients with any of these tags; empty = all" });
+const codesFilter = t.Array(t.Union([t.String({ maxLength: 8 }), t.Number()]), {
+  maxItems: 1000,
+  description: "Match clients with any of these 3-digit operator codes; empty = all",
+});
+
+export const mailingCreate = t.Object(
+  {
+    text: t.String({ maxLength: 1000, description: "1–1000 characters" }),
+    start_time: wallTime("2026-12-01T09:00:00"),
+    end_time: wallTime("2026-12-01T21:00:00"),
+    tags_filter: t.Optional(tagsFilter),
+    codes_filter: t.Optional(codesFilter),
+    send_window: t.Optional(t.Union([sendWindow, t.Null()])),
+  },
+  {
+    examples: [
+      {
+        text: "Winter sale starts today",
+        start_time: "2026-12-01T09:00:00",
+        end_time: "2026-12-01T21:00:00",
+        tags_filter: ["vip"],
+        codes_filter: [910, 911],
+        send_window: { from: "09:00", to: "21:00" },
+      },
+    ],
+  },
+);
+
+export const mailingPatch = t.Object(
+  {
+    text: t.Optional(t.String({ maxLength: 1000 })),
+    start_time: t.Optional(wallTime("2026-12-01T10:00:00")),
+    end_time: t.Optional(wallTime("2026-12-02T21:00:00")),
+    tags_filter: t.Optional(tagsFilter),
+    codes_filter: t.Optional(codesFilter),
+    send_window: t.Optional(t.Union([sendWindow, t.Null()])),
+  },
+  { examples: [{ end_time: "2026-12-02T21:00:00", tags_filter: [] }] },
+);
+
+export const mailingStatus = t.UnionEnum(["scheduled", "running", "finished", "paused", "cancelled"]);
+
+export const mailing = t.Object({
+  id: t.Integer(),
+  text: t.String(),
+  start_time: t.String({ examples: ["2026-12-01T09:00:00"] }),
+  end_time: t.String({ examples: ["2026-12-01T21:00:00"] }),
+  tags_filter: t.Array(t.String()),
+  codes_filter: t.Array(t.String()),
+  send_window: t.Union([t.Object({ from: t.String(), to: t.String() }), t.Null()]),
+  status: mailingStatus,
+  created_at: t.String({ format: "date-time" }),
+  updated_at: t.String({ format: "date-time" }),
+});
+
+export const mailingList = t.Object({
+  items: t.Array(mailing),
+  next_cursor: t.Union([t.Integer(), t.Null()]),
+});
+
+export const mailingQuery = t.Object({
+  status: t.Optional(t.String({ description: "scheduled, running, finished, paused or cancelled" })),
+  limit: t.Optional(t.String({ description: "Page size, 1–1000 (default 50)" })),
+  cursor: t.Optional(t.String({ description: "next_cursor of the previous page" })),
+});
+
+export type MailingCreate = typeof mailingCreate.static;
+export type MailingPatch = typeof mailingPatch.static;
+export type MailingView = typeof mailing.static;
+export type MailingStatus = typeof mailingStatus.static;
+export const mailingStatuses: MailingStatus[] = ["scheduled", "running", "finished", "paused", "cancelled"];

@@ -1,0 +1,110 @@
+/** Mailing rows through Drizzle's builder, and the derived status (SPEC §4). */
+import { and, asc, eq, gt, isNull, sql, type SQL } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { mailings } from "../db/schema";
+import type { PlannableMailing } from "../dispatch/plan";
+import type { MailingStatus, MailingView } from "./model";
+import { parseWallTime } from "./schedule";
+
+export type MailingRow = typeof mailings.$inferSelect;
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+export type Reader = Db | Tx;
+
+/**
+ * The status is derived, never stored: cancelled and paused are flags; otherwise `scheduled` until
+ * the start is reached in the earliest zone (UTC+14), `finished` once the end has passed in the
+ * latest zone (UTC−12) or once nothing is left to send after the start, `running` in between.
+ */
+export function statusExpression(now: Date): SQL<MailingStatus> {
+  const at = now.toISOString();
+  return sql<MailingStatus>`case
+    when ${mailings.cancelledAt} is not null then 'cancelled'
+    when ${mailings.paused} then 'paused'
+    when ${mailings.startsAt} > ${at}::timestamptz then 'scheduled'
+    when ${mailings.endsAt} <= ${at}::timestamptz then 'finished'
+    when not exists (select 1 from messages x where x.mailing_id = ${mailings.id}
+                     and x.status in ('scheduled', 'sending', 'retrying')) then 'finished'
+    else 'running' end`;
+}
+
+export type MailingWithStatus = MailingRow & { status: MailingStatus };
+
+export function toView(row: MailingWithStatus): MailingView {
+  return {
+    id: row.id,
+    text: row.text,
+    start_time: row.startTime,
+    end_time: row.endTime,
+    tags_filter: row.tagsFilter,
+    codes_filter: row.codesFilter,
+    send_window: row.windowFrom && row.windowTo ? { from: row.windowFrom, to: row.windowTo } : null,
+    status: row.status,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+export function toPlannable(row: MailingRow): PlannableMailing {
+  return {
+    id: row.id,
+    start: parseWallTime(row.startTime)!,
+    end: parseWallTime(row.endTime)!,
+    window: row.windowFrom && row.windowTo ? { from: row.windowFrom, to: row.windowTo } : null,
+    tagsFilter: row.tagsFilter,
+    codesFilter: row.codesFilter,
+    paused: row.paused,
+  };
+}
+
+export async function findMailing(db: Reader, id: number, now: Date): Promise<MailingWithStatus | null> {
+  const [row] = await db
+    .select({ ...allColumns, status: statusExpression(now) })
+    .from(mailings)
+    .where(eq(mailings.id, id))
+    .limit(1);
+  return row ?? null;
+}
+
+const allColumns = {
+  id: mailings.id,
+  text: mailings.text,
+  startTime: mailings.startTime,
+  endTime: mailings.endTime,
+  startsAt: mailings.startsAt,
+  endsAt: mailings.endsAt,
+  tagsFilter: mailings.tagsFilter,
+  codesFilter: mailings.codesFilter,
+  windowFrom: mailings.windowFrom,
+  windowTo: mailings.windowTo,
+  paused: mailings.paused,
+  cancelledAt: mailings.cancelledAt,
+  createdAt: mailings.createdAt,
+  updatedAt: mailings.updatedAt,
+};
+
+export async function listMailings(
+  db: Db,
+  status: MailingStatus | undefined,
+  limit: number,
+  cursor: number | null,
+  now: Date,
+): Promise<MailingWithStatus[]> {
+  const where: SQL[] = [];
+  if (cursor !== null) where.push(gt(mailings.id, cursor));
+  if (status) where.push(sql`${statusExpression(now)} = ${status}`);
+  return db
+    .select({ ...allColumns, status: statusExpression(now) })
+    .from(mailings)
+    .where(and(...where))
+    .orderBy(asc(mailings.id))
+    .limit(limit + 1);
+}
+
+/** Mailings a new or changed client may still be planned into: not cancelled, not over everywhere. */
+export async function loadOpenMailings(db: Reader, now: Date): Promise<PlannableMailing[]> {
+  const rows = await db
+    .select()
+    .from(mailings)
+    .where(and(isNull(mailings.cancelledAt), gt(mailings.endsAt, now)));
+  return rows.map(toPlannable);
+}

@@ -1,0 +1,79 @@
+/** /api/v1/mailings (SPEC §4, §8). */
+import { Elysia, t } from "elysia";
+import type { ApiGuard } from "../auth/guard";
+import { problemSchema } from "../http/openapi";
+import { idParams, parseId, parsePage } from "../http/params";
+import { invalid } from "../problems";
+import { mailing, mailingCreate, mailingList, mailingPatch, mailingQuery, type MailingStatus, mailingStatuses } from "./model";
+import type { MailingService } from "./service";
+
+function parseStatus(raw: string | undefined): MailingStatus | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  if (!(mailingStatuses as string[]).includes(raw)) {
+    throw invalid("status", `must be one of ${mailingStatuses.join(", ")}`);
+  }
+  return raw as MailingStatus;
+}
+
+export function mailingRoutes(guard: ApiGuard, service: MailingService) {
+  const action = (name: "pause" | "resume" | "cancel", summary: string) =>
+    new Elysia().post(`/:id/${name}`, ({ params }) => service[name](parseId(params.id)), {
+      params: idParams,
+      response: { 200: mailing, 404: problemSchema, 409: problemSchema },
+      detail: { summary },
+    });
+  return new Elysia({ prefix: "/mailings", tags: ["mailings"] })
+    .use(guard)
+    .get(
+      "/",
+      ({ query }) => {
+        const { limit, cursor } = parsePage(query);
+        return service.list(parseStatus(query.status), limit, cursor);
+      },
+      { query: mailingQuery, response: { 200: mailingList }, detail: { summary: "List mailings" } },
+    )
+    .post(
+      "/",
+      async ({ body, set }) => {
+        const created = await service.create(body);
+        set.status = 201;
+        set.headers.location = `/api/v1/mailings/${created.id}`;
+        return created;
+      },
+      {
+        body: mailingCreate,
+        response: { 201: mailing, 422: problemSchema },
+        detail: {
+          summary: "Create a mailing and plan its messages",
+          description:
+            "start_time and end_time are wall-clock times reached in each client's own time zone. A trailing Z or offset is accepted and ignored: 2026-12-01T09:00:00Z means 09:00 in Moscow for a Moscow client and 09:00 in Vladivostok for a Vladivostok client.",
+        },
+      },
+    )
+    .get("/:id", ({ params }) => service.get(parseId(params.id)), {
+      params: idParams,
+      response: { 200: mailing, 404: problemSchema },
+      detail: { summary: "Get a mailing" },
+    })
+    .patch("/:id", ({ params, body }) => service.update(parseId(params.id), body), {
+      params: idParams,
+      body: mailingPatch,
+      response: { 200: mailing, 404: problemSchema, 409: problemSchema, 422: problemSchema },
+      detail: { summary: "Change some fields of a mailing; re-plans its unsent messages" },
+    })
+    .delete(
+      "/:id",
+      async ({ params, set }) => {
+        await service.remove(parseId(params.id));
+        set.status = 204;
+      },
+      {
+        params: idParams,
+        response: { 204: t.Void(), 404: problemSchema },
+        detail: { summary: "Delete a mailing and all its messages" },
+      },
+    )
+    .use(action("pause", "Pause: nothing is sent until resumed; the window still ends on time"))
+    .use(action("resume", "Resume a paused mailing; due messages go out at once"))
+    .use(action("cancel", "Stop for good: unsent messages become cancelled, history stays"));
+}

@@ -1,0 +1,228 @@
+/**
+ * Mailings (SPEC §4): validation of the wall-clock window, filters and send window; planning on
+ * create and re-planning on PATCH, pause, resume and cancel, each in one transaction.
+ */
+import { Temporal } from "@js-temporal/polyfill";
+import { eq } from "drizzle-orm";
+import type { Clock } from "../clock";
+import type { Database } from "../db/client";
+import { mailings } from "../db/schema";
+import {
+  cancelMailingMessages,
+  holdMailingMessages,
+  planMailing,
+} from "../dispatch/plan";
+import type { Signals } from "../dispatch/signals";
+import { type FieldError, invalidFields, notFound, Problem } from "../problems";
+import type { MailingCreate, MailingPatch, MailingStatus, MailingView } from "./model";
+import { findMailing, listMailings, type MailingRow, toPlannable, toView } from "./repo";
+import {
+  earliestZone,
+  formatWallTime,
+  isClockTime,
+  latestZone,
+  parseWallTime,
+  wallToEpoch,
+} from "./schedule";
+
+type Validated = {
+  text: string;
+  start: Temporal.PlainDateTime;
+  end: Temporal.PlainDateTime;
+  tagsFilter: string[];
+  codesFilter: string[];
+  windowFrom: string | null;
+  windowTo: string | null;
+};
+
+/** The stored mailing as the same shape a create body has, so a PATCH can be merged onto it. */
+function asInput(row: MailingRow): MailingCreate {
+  return {
+    text: row.text,
+    start_time: row.startTime,
+    end_time: row.endTime,
+    tags_filter: row.tagsFilter,
+    codes_filter: row.codesFilter,
+    send_window: row.windowFrom && row.windowTo ? { from: row.windowFrom, to: row.windowTo } : null,
+  };
+}
+
+/**
+ * Validates a full mailing. `checkOver` applies the "window already over everywhere" rule, which
+ * only makes sense when the times are being set.
+ */
+function validate(input: MailingCreate, now: Date, checkOver: boolean): Validated {
+  const errors: FieldError[] = [];
+  const text = input.text;
+  if (text.trim().length === 0) errors.push({ field: "text", message: "must not be empty" });
+  const start = parseWallTime(input.start_time);
+  if (!start) errors.push({ field: "start_time", message: "must be a date-time like 2026-12-01T09:00:00" });
+  const end = parseWallTime(input.end_time);
+  if (!end) errors.push({ field: "end_time", message: "must be a date-time like 2026-12-01T21:00:00" });
+  if (start && end && Temporal.PlainDateTime.compare(end, start) <= 0) {
+    errors.push({ field: "end_time", message: "must be after start_time" });
+  } else if (end && checkOver) {
+    const lastWallNow = Temporal.Instant.fromEpochMilliseconds(now.getTime())
+      .toZonedDateTimeISO(latestZone)
+      .toPlainDateTime();
+    if (Temporal.PlainDateTime.compare(end, lastWallNow) <= 0) {
+      errors.push({ field: "end_time", message: "is already over in every time zone" });
+    }
+  }
+  const tagsFilter = [...new Set(input.tags_filter ?? [])];
+  const codesFilter: string[] = [];
+  (input.codes_filter ?? []).forEach((code, i) => {
+    const value = String(code);
+    if (!/^\d{3}$/.test(value)) errors.push({ field: `codes_filter.${i}`, message: "must be a 3-digit code" });
+    else if (!codesFilter.includes(value)) codesFilter.push(value);
+  });
+  let windowFrom: string | null = null;
+  let windowTo: string | null = null;
+  if (input.send_window) {
+    const { from, to } = input.send_window;
+    if (!isClockTime(from)) errors.push({ field: "send_window.from", message: "must be HH:MM (00:00–23:59)" });
+    if (!isClockTime(to)) errors.push({ field: "send_window.to", message: "must be HH:MM (00:00–23:59)" });
+    if (isClockTime(from) && from === to) {
+      errors.push({ field: "send_window.to", message: "must differ from send_window.from" });
+    }
+    windowFrom = from;
+    windowTo = to;
+  }
+  if (errors.length > 0) throw invalidFields(errors);
+  return { text, start: start!, end: end!, tagsFilter, codesFilter, windowFrom, windowTo };
+}
+
+function columns(v: Validated) {
+  return {
+    text: v.text,
+    startTime: formatWallTime(v.start),
+    endTime: formatWallTime(v.end),
+    startsAt: new Date(wallToEpoch(v.start, earliestZone)),
+    endsAt: new Date(wallToEpoch(v.end, latestZone)),
+    tagsFilter: v.tagsFilter,
+    codesFilter: v.codesFilter,
+    windowFrom: v.windowFrom,
+    windowTo: v.windowTo,
+  };
+}
+
+function cancelledConflict(id: number): Problem {
+  return new Problem(409, `mailing ${id} is cancelled and cannot change`, [
+    { field: "status", message: "cancelled" },
+  ]);
+}
+
+export class MailingService {
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+    private readonly signals: Signals,
+  ) {}
+
+  async create(input: MailingCreate): Promise<MailingView> {
+    const now = this.clock.now();
+    const valid = validate(input, now, true);
+    const id = await this.database.db.transaction(async (tx) => {
+      const [row] = await tx
+        .insert(mailings)
+        .values({ ...columns(valid), createdAt: now, updatedAt: now })
+        .returning();
+      await planMailing(tx, toPlannable(row!), now);
+      return row!.id;
+    });
+    this.signals.wake();
+    return this.get(id);
+  }
+
+  async get(id: number): Promise<MailingView> {
+    const row = await findMailing(this.database.db, id, this.clock.now());
+    if (!row) throw notFound("mailing", id);
+    return toView(row);
+  }
+
+  async list(status: MailingStatus | undefined, limit: number, cursor: number | null) {
+    const rows = await listMailings(this.database.db, status, limit, cursor, this.clock.now());
+    const items = rows.slice(0, limit).map(toView);
+    return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
+  }
+
+  async update(id: number, patch: MailingPatch): Promise<MailingView> {
+    const now = this.clock.now();
+    await this.database.db.transaction(async (tx) => {
+      const current = await findMailing(tx, id, now);
+      if (!current) throw notFound("mailing", id);
+      if (current.cancelledAt) throw cancelledConflict(id);
+      const merged = { ...asInput(current), ...stripUndefined(patch) };
+      const timesChanged = patch.start_time !== undefined || patch.end_time !== undefined;
+      const valid = validate(merged, now, timesChanged);
+      const [row] = await tx
+        .update(mailings)
+        .set({ ...columns(valid), updatedAt: now })
+        .where(eq(mailings.id, id))
+        .returning();
+      await planMailing(tx, toPlannable(row!), now);
+    });
+    this.signals.mailingChanged(id);
+    this.signals.wake();
+    return this.get(id);
+  }
+
+  async remove(id: number): Promise<void> {
+    const deleted = await this.database.db
+      .delete(mailings)
+      .where(eq(mailings.id, id))
+      .returning({ id: mailings.id });
+    if (deleted.length === 0) throw notFound("mailing", id);
+    this.signals.mailingChanged(id);
+  }
+
+  async cancel(id: number): Promise<MailingView> {
+    const now = this.clock.now();
+    await this.database.db.transaction(async (tx) => {
+      const current = await findMailing(tx, id, now);
+      if (!current) throw notFound("mailing", id);
+      if (current.cancelledAt) return;
+      await tx.update(mailings).set({ cancelledAt: now, updatedAt: now }).where(eq(mailings.id, id));
+      await cancelMailingMessages(tx, id, now);
+    });
+    this.signals.mailingChanged(id);
+    return this.get(id);
+  }
+
+  async pause(id: number): Promise<MailingView> {
+    const now = this.clock.now();
+    await this.database.db.transaction(async (tx) => {
+      const current = await findMailing(tx, id, now);
+      if (!current) throw notFound("mailing", id);
+      if (current.cancelledAt) throw cancelledConflict(id);
+      if (current.paused) return;
+      await tx.update(mailings).set({ paused: true, updatedAt: now }).where(eq(mailings.id, id));
+      await holdMailingMessages(tx, id, now);
+    });
+    this.signals.mailingChanged(id);
+    return this.get(id);
+  }
+
+  async resume(id: number): Promise<MailingView> {
+    const now = this.clock.now();
+    await this.database.db.transaction(async (tx) => {
+      const current = await findMailing(tx, id, now);
+      if (!current) throw notFound("mailing", id);
+      if (current.cancelledAt) throw cancelledConflict(id);
+      if (!current.paused) return;
+      const [row] = await tx
+        .update(mailings)
+        .set({ paused: false, updatedAt: now })
+        .where(eq(mailings.id, id))
+        .returning();
+      await planMailing(tx, toPlannable(row!), now);
+    });
+    this.signals.mailingChanged(id);
+    this.signals.wake();
+    return this.get(id);
+  }
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

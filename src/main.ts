@@ -1,0 +1,51 @@
+/**
+ * Start-up: config → database → migrations → HTTP server + dispatcher; SIGTERM/SIGINT shut down.
+ * The only module that touches the process (env, signals, listening).
+ */
+import { createApp } from "./app";
+import { systemClock } from "./clock";
+import { ConfigError, loadConfig } from "./config";
+import { openDatabase } from "./db/client";
+import { databaseSignals, type SignalListener } from "./dispatch/signals";
+import { createLogger } from "./ops/logger";
+
+let config;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`configuration error: ${error.message}`);
+    process.exit(2);
+  }
+  throw error;
+}
+
+const logger = createLogger(config.logLevel);
+const database = await openDatabase(config);
+await database.migrate();
+logger.info("database ready", { driver: database.kind, data_dir: config.databaseUrl ? undefined : config.dataDir });
+
+let dispatcher: SignalListener | null = null;
+const signals = databaseSignals(database, logger, () => dispatcher);
+const app = await createApp({ config, database, clock: systemClock, logger, signals });
+
+const server = Bun.serve({
+  port: config.port,
+  hostname: config.host,
+  // JSON bodies are capped at 1 MiB by the app itself (with a problem document); CSV imports stream.
+  maxRequestBodySize: 1024 * 1024 * 1024,
+  fetch: (request) => app.handle(request),
+});
+logger.info("listening", { url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}` });
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  logger.info("shutting down", { signal });
+  await server.stop();
+  await database.close();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
