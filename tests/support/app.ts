@@ -1,0 +1,60 @@
+/** An app on a fresh database with a fixed clock, and a small client for `app.handle()`. */
+import { createApp } from "../../src/app";
+import { FixedClock } from "../../src/clock";
+import type { Database } from "../../src/db/client";
+import { type Signals, silentSignals } from "../../src/dispatch/signals";
+import { memoryLogger } from "../../src/ops/logger";
+import { type Backend, freshDatabase } from "./db";
+
+export const adminKey = "test-admin-key-0123456789";
+export const auth = { authorization: `Bearer ${adminKey}` };
+
+export type Reply = { status: number; body: any; headers: Headers; text: string };
+
+export type TestApp = {
+  database: Database;
+  clock: FixedClock;
+  logger: ReturnType<typeof memoryLogger>;
+  /** Sends a request; a non-string body is sent as JSON. Adds the admin key unless headers say otherwise. */
+  request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
+  close(): Promise<void>;
+};
+
+export async function testApp(
+  backend: Backend,
+  options: { now?: string; signals?: Signals } = {},
+): Promise<TestApp> {
+  const { database, drop } = await freshDatabase(backend);
+  const clock = new FixedClock(options.now ?? "2026-12-01T00:00:00Z");
+  const logger = memoryLogger();
+  const app = await createApp({
+    config: { adminApiKey: adminKey },
+    database,
+    clock,
+    logger,
+    signals: options.signals ?? silentSignals,
+  });
+  return {
+    database,
+    clock,
+    logger,
+    async request(method, path, body, headers = auth) {
+      const init: RequestInit = { method, headers: { ...headers } };
+      if (body !== undefined) {
+        init.body = typeof body === "string" ? body : JSON.stringify(body);
+        if (typeof body !== "string") (init.headers as Record<string, string>)["content-type"] = "application/json";
+      }
+      // Elysia finds the path after the host; use a real-looking origin (http://x/ is misread).
+      const response = await app.handle(new Request(`http://localhost${path}`, init));
+      const text = await response.text();
+      let parsed: unknown = null;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        parsed = text;
+      }
+      return { status: response.status, body: parsed, headers: response.headers, text };
+    },
+    close: drop,
+  };
+}
