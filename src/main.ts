@@ -6,7 +6,9 @@ import { createApp } from "./app";
 import { systemClock } from "./clock";
 import { ConfigError, loadConfig } from "./config";
 import { openDatabase } from "./db/client";
-import { databaseSignals, type SignalListener } from "./dispatch/signals";
+import { Dispatcher } from "./dispatch/dispatcher";
+import { databaseSignals } from "./dispatch/signals";
+import { createGateway } from "./gateway/select";
 import { createLogger } from "./ops/logger";
 
 let config;
@@ -25,7 +27,16 @@ const database = await openDatabase(config);
 await database.migrate();
 logger.info("database ready", { driver: database.kind, data_dir: config.databaseUrl ? undefined : config.dataDir });
 
-let dispatcher: SignalListener | null = null;
+const gateway = createGateway(config);
+const dispatcher = config.worker
+  ? new Dispatcher(database, gateway, systemClock, logger, {
+      concurrency: config.sendConcurrency,
+      claimBatch: config.claimBatch,
+      leaseSeconds: config.leaseSeconds,
+      retryDelaySeconds: config.retryDelaySeconds,
+      tick: config.tick,
+    })
+  : null;
 const signals = databaseSignals(database, logger, () => dispatcher);
 const app = await createApp({ config, database, clock: systemClock, logger, signals });
 
@@ -36,6 +47,10 @@ const server = Bun.serve({
   maxRequestBodySize: 1024 * 1024 * 1024,
   fetch: (request) => app.handle(request),
 });
+if (dispatcher) {
+  await dispatcher.start();
+  logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, tick: config.tick });
+}
 logger.info("listening", { url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}` });
 
 let stopping = false;
@@ -43,8 +58,12 @@ async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
   logger.info("shutting down", { signal });
-  await server.stop();
+  // Stop taking requests, then let in-flight sends finish (or hand them back) within the lease.
+  const serverStopped = server.stop();
+  await dispatcher?.stop();
+  await serverStopped;
   await database.close();
+  logger.info("stopped");
   process.exit(0);
 }
 process.on("SIGTERM", () => void shutdown("SIGTERM"));

@@ -1,0 +1,68 @@
+/**
+ * Writing results back (SPEC §6): one statement for a whole batch of results (group commit). Each
+ * row is updated only if it is still `sending` under the claim that produced the result; a message
+ * cancelled, deleted or re-planned meanwhile stays as it is.
+ */
+import { sql } from "drizzle-orm";
+import { type Executor, rowsOf } from "../db/client";
+import type { MessageState } from "./states";
+
+/** The new state of one claimed message. */
+export type Completion = {
+  id: number;
+  /** the attempts value the claim set: the fencing token */
+  attempts: number;
+  status: Extract<MessageState, "sent" | "retrying" | "failed" | "expired" | "scheduled">;
+  /** for retrying/scheduled: when to try next (ISO, or "infinity" while paused) */
+  nextAttemptAt?: string;
+  lastError?: string | null;
+  /** true when nothing was sent under this claim (released, expired or held): the attempt is undone */
+  undo?: boolean;
+};
+
+/** Applies a batch of completions; returns how many rows were still held by their claim. */
+export async function completeBatch(ex: Executor, completions: Completion[], now: Date): Promise<number> {
+  if (completions.length === 0) return 0;
+  const at = now.toISOString();
+  const payload = completions.map((c) => ({
+    id: c.id,
+    attempts: c.attempts,
+    status: c.status,
+    next_attempt_at: c.nextAttemptAt ?? null,
+    last_error: c.lastError ?? null,
+    undo: c.undo ?? false,
+  }));
+  const rows = await rowsOf<{ id: number }>(
+    ex,
+    sql`
+    update messages m
+    set status = r.status,
+        attempts = case when r.undo then m.attempts - 1 else m.attempts end,
+        next_attempt_at = coalesce(r.next_attempt_at, m.next_attempt_at),
+        sent_at = case when r.status = 'sent' then ${at}::timestamptz else m.sent_at end,
+        last_error = case when r.status = 'sent' then null else coalesce(r.last_error, m.last_error) end,
+        updated_at = ${at}::timestamptz
+    from jsonb_to_recordset(${JSON.stringify(payload)}::text::jsonb)
+      as r(id int, attempts int, status text, next_attempt_at timestamptz, last_error text, undo boolean)
+    where m.id = r.id and m.status = 'sending' and m.attempts = r.attempts
+    returning m.id`,
+  );
+  return rows.length;
+}
+
+/**
+ * Expires waiting messages whose window has closed in their client's zone (SPEC §6): nothing is
+ * ever sent after the client-local end. Runs at every tick, through messages_expiry_idx.
+ */
+export async function expireOverdue(ex: Executor, now: Date): Promise<number> {
+  const at = now.toISOString();
+  const [row] = await rowsOf<{ n: number }>(
+    ex,
+    sql`with expired as (
+          update messages set status = 'expired', updated_at = ${at}::timestamptz
+          where status in ('scheduled', 'retrying') and expires_at <= ${at}::timestamptz
+          returning 1)
+        select count(*)::int as n from expired`,
+  );
+  return row?.n ?? 0;
+}

@@ -1,0 +1,324 @@
+/**
+ * The dispatcher (SPEC §6): a Croner tick claims due messages, sends them concurrently through the
+ * gateway, and writes results back in batches.
+ *
+ *   tick ──claim (≤ CLAIM_BATCH, only what fits)──▶ queue ──▶ ≤ SEND_CONCURRENCY sends in flight
+ *                                                              │
+ *            slots freed ◀── group commit (one UPDATE) ◀── results
+ *
+ * - A tick never overlaps itself; `wake()` (a new due mailing, here or via NOTIFY) runs one now.
+ * - A process holds at most SEND_CONCURRENCY + CLAIM_BATCH claimed messages, so nothing it claimed
+ *   waits out its lease in a local queue.
+ * - A send slot is freed only once its result is durable: after a crash at most SEND_CONCURRENCY
+ *   messages can reach the gateway twice (the message id travels along so it can deduplicate).
+ * - Just before each send the mailing's state is checked (cached per claim batch, invalidated by
+ *   `mailingChanged`): nothing is sent for a paused, cancelled or deleted mailing, nor after the
+ *   client-local end, nor outside the send window.
+ */
+import { Cron } from "croner";
+import type { Clock } from "../clock";
+import type { Database } from "../db/client";
+import type { Gateway } from "../gateway/gateway";
+import type { Logger } from "../ops/logger";
+import { type ClaimedMessage, claimDue, loadMailingStates, type MailingState } from "./claim";
+import { type Completion, completeBatch, expireOverdue } from "./complete";
+import { mailingChannel, type SignalListener, wakeChannel } from "./signals";
+import { WindowCache } from "./window";
+
+export type DispatcherOptions = {
+  concurrency: number;
+  claimBatch: number;
+  leaseSeconds: number;
+  retryDelaySeconds: number;
+  /** Croner pattern; null = no timer (tests drive `tick()` themselves) */
+  tick: string | null;
+};
+
+/** Counters for metrics and tests. */
+export type DispatcherStats = { claimed: number; sent: number; retried: number; failed: number; expired: number; dropped: number };
+
+export class Dispatcher implements SignalListener {
+  private queue: ClaimedMessage[] = [];
+  /** messages taken from the queue whose result is not yet durable */
+  private inFlight = 0;
+  private results: Completion[] = [];
+  private flushing: Promise<void> | null = null;
+  private ticking: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private cron: Cron | null = null;
+  private unlisten: (() => Promise<void>)[] = [];
+  private mailings = new Map<number, MailingState | null>();
+  private stale = new Map<number, Promise<void>>();
+  private slotWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
+  private readonly abort = new AbortController();
+  private readonly windows = new WindowCache();
+  readonly stats: DispatcherStats = { claimed: 0, sent: 0, retried: 0, failed: 0, expired: 0, dropped: 0 };
+
+  constructor(
+    private readonly database: Database,
+    private readonly gateway: Gateway,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly options: DispatcherOptions,
+  ) {}
+
+  /** Starts the tick and listens for wake-ups from other processes. */
+  async start(): Promise<void> {
+    this.unlisten.push(await this.database.listen(wakeChannel, () => this.wake()));
+    this.unlisten.push(
+      await this.database.listen(mailingChannel, (payload) => {
+        const id = Number(payload);
+        if (Number.isInteger(id)) this.mailingChanged(id);
+      }),
+    );
+    if (this.options.tick) {
+      this.cron = new Cron(this.options.tick, { protect: true }, () => this.tick());
+    }
+    this.wake();
+  }
+
+  /** Runs a tick now, or right after the running one. */
+  wake(): void {
+    if (this.stopped) return;
+    void this.tick();
+  }
+
+  /** Forget what we know of a mailing; the next send of it re-reads its state. */
+  mailingChanged(id: number): void {
+    const refresh = loadMailingStates(this.database.db, [id])
+      .then((states) => {
+        this.mailings.set(id, states.get(id) ?? null);
+      })
+      .catch((error) => {
+        this.logger.warn("mailing state refresh failed", { mailing_id: id, error: String(error) });
+        this.mailings.delete(id);
+      })
+      .finally(() => {
+        if (this.stale.get(id) === refresh) this.stale.delete(id);
+      });
+    this.stale.set(id, refresh);
+  }
+
+  /**
+   * One tick: expire what is overdue, then claim and hand out due messages while full batches come
+   * back. Resolves when this tick has claimed everything that was due (sends may still be running).
+   */
+  tick(): Promise<void> {
+    if (this.ticking) {
+      this.again = true;
+      return this.ticking;
+    }
+    this.ticking = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.tickOnce();
+        } while (this.again && !this.stopped);
+      } catch (error) {
+        this.logger.error("tick failed", { error: String(error) });
+      } finally {
+        this.ticking = null;
+      }
+    })();
+    return this.ticking;
+  }
+
+  private async tickOnce(): Promise<void> {
+    const expired = await expireOverdue(this.database.db, this.clock.now());
+    if (expired > 0) {
+      this.stats.expired += expired;
+      this.logger.info("messages expired", { count: expired });
+    }
+    const { concurrency, claimBatch } = this.options;
+    const capacity = concurrency + claimBatch;
+    const step = Math.min(claimBatch, concurrency);
+    while (!this.stopped) {
+      let room = capacity - this.inFlight - this.queue.length;
+      while (room < step && !this.stopped) {
+        await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+        room = capacity - this.inFlight - this.queue.length;
+      }
+      if (this.stopped) return;
+      const want = Math.min(room, claimBatch);
+      const claimed = await claimDue(this.database.db, this.clock.now(), want, this.options.leaseSeconds);
+      if (claimed.length > 0) {
+        this.stats.claimed += claimed.length;
+        await this.refreshMailings(claimed);
+        this.queue.push(...claimed);
+        this.pump();
+      }
+      if (claimed.length < want) return;
+    }
+  }
+
+  /** Loads the state of every mailing in a claimed batch: one query per batch. */
+  private async refreshMailings(claimed: ClaimedMessage[]): Promise<void> {
+    const ids = [...new Set(claimed.map((m) => m.mailingId))];
+    const states = await loadMailingStates(this.database.db, ids);
+    for (const id of ids) this.mailings.set(id, states.get(id) ?? null);
+  }
+
+  private pump(): void {
+    while (!this.stopped && this.inFlight < this.options.concurrency && this.queue.length > 0) {
+      const message = this.queue.shift()!;
+      this.inFlight++;
+      void this.process(message);
+    }
+  }
+
+  /** Decides, sends if it should, and records the result. Never throws. */
+  private async process(message: ClaimedMessage): Promise<void> {
+    try {
+      this.record(await this.attempt(message));
+    } catch (error) {
+      this.logger.error("send crashed", { ...ids(message), error: String(error) });
+      this.record({ id: message.id, attempts: message.attempts, ...this.retryAt(message, this.clock.now().getTime()), lastError: "internal error" });
+    }
+  }
+
+  private async attempt(message: ClaimedMessage): Promise<Completion | null> {
+    const pending = this.stale.get(message.mailingId);
+    if (pending) await pending;
+    const mailing = this.mailings.get(message.mailingId);
+    const nowMs = this.clock.now().getTime();
+    const base = { id: message.id, attempts: message.attempts };
+    if (!mailing || mailing.cancelled) {
+      // Deleted or cancelled: the row is gone or already cancelled; nothing to write.
+      this.stats.dropped++;
+      this.logger.info("send skipped", { ...ids(message), attempt: message.attempts, outcome: "cancelled" });
+      return null;
+    }
+    if (mailing.paused) {
+      return { ...base, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: "infinity", undo: true };
+    }
+    if (nowMs >= message.expiresAt) {
+      this.stats.expired++;
+      this.logger.info("send skipped", { ...ids(message), attempt: message.attempts, outcome: "expired" });
+      return { ...base, status: "expired", undo: true };
+    }
+    if (mailing.window && message.timezone && !this.windows.isOpen(nowMs, message.timezone, mailing.window)) {
+      const opening = this.windows.nextOpening(nowMs, message.timezone, mailing.window);
+      if (opening >= message.expiresAt) return { ...base, status: "expired", undo: true };
+      return { ...base, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: new Date(opening).toISOString(), undo: true };
+    }
+    const started = performance.now();
+    const result = await this.gateway.send({ id: message.id, phone: message.phone, text: mailing.text }, this.abort.signal);
+    const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+    const logFields = { ...ids(message), attempt: message.attempts, outcome: result.outcome, latency_ms: latencyMs };
+    if (result.outcome === "sent") {
+      this.stats.sent++;
+      this.logger.info("send", logFields);
+      return { ...base, status: "sent" };
+    }
+    this.logger.info("send", { ...logFields, error: result.error });
+    if (result.outcome === "failed") {
+      this.stats.failed++;
+      return { ...base, status: "failed", lastError: result.error };
+    }
+    this.stats.retried++;
+    return { ...base, ...this.retryAt(message, this.clock.now().getTime(), mailing), lastError: result.error };
+  }
+
+  /** A retry after RETRY_DELAY_SECONDS, moved into the send window; expired if none is left. */
+  private retryAt(
+    message: ClaimedMessage,
+    nowMs: number,
+    mailing?: MailingState | null,
+  ): Pick<Completion, "status" | "nextAttemptAt"> {
+    let next = nowMs + this.options.retryDelaySeconds * 1000;
+    if (mailing?.window && message.timezone) next = this.windows.nextOpening(next, message.timezone, mailing.window);
+    if (next >= message.expiresAt) return { status: "expired" };
+    return { status: "retrying", nextAttemptAt: new Date(next).toISOString() };
+  }
+
+  private record(completion: Completion | null): void {
+    if (completion === null) {
+      this.release(1);
+      return;
+    }
+    this.results.push(completion);
+    this.flush();
+  }
+
+  /** Group commit: one write at a time; whatever piles up meanwhile goes in the next one. */
+  private flush(): void {
+    if (this.flushing) return;
+    this.flushing = (async () => {
+      while (this.results.length > 0) {
+        const batch = this.results.splice(0, 2000);
+        for (;;) {
+          try {
+            await completeBatch(this.database.db, batch, this.clock.now());
+            break;
+          } catch (error) {
+            // The database is away: keep the slots (nothing new is claimed) and try again.
+            this.logger.error("writing results failed; retrying", { count: batch.length, error: String(error) });
+            await Bun.sleep(1000);
+          }
+        }
+        this.release(batch.length);
+      }
+    })().finally(() => {
+      this.flushing = null;
+      if (this.results.length > 0) this.flush();
+    });
+  }
+
+  private release(count: number): void {
+    this.inFlight -= count;
+    this.pump();
+    for (const resolve of this.slotWaiters.splice(0)) resolve();
+    if (this.inFlight === 0 && this.queue.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves when nothing is queued or in flight (every result durable). */
+  idle(): Promise<void> {
+    if (this.inFlight === 0 && this.queue.length === 0 && !this.flushing) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Claims and sends until nothing is due (tests and benchmarks with a fixed clock). */
+  async drain(): Promise<void> {
+    for (;;) {
+      const before = this.stats.claimed;
+      await this.tick();
+      await this.idle();
+      if (this.stats.claimed === before) return;
+    }
+  }
+
+  get busy(): number {
+    return this.inFlight + this.queue.length;
+  }
+
+  /**
+   * Stops claiming, hands back what was claimed but not started, lets sends in flight finish and
+   * their results land. Sends still running after `deadlineMs` are aborted (and retried later).
+   */
+  async stop(deadlineMs = this.options.leaseSeconds * 800): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.cron?.stop();
+    for (const unlisten of this.unlisten.splice(0)) await unlisten().catch(() => {});
+    for (const resolve of this.slotWaiters.splice(0)) resolve();
+    const queued = this.queue.splice(0);
+    if (queued.length > 0) {
+      this.inFlight += queued.length;
+      for (const m of queued) {
+        this.results.push({ id: m.id, attempts: m.attempts, status: m.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: this.clock.now().toISOString(), undo: true });
+      }
+      this.flush();
+    }
+    const timer = setTimeout(() => this.abort.abort(), deadlineMs);
+    await this.idle();
+    while (this.flushing) await this.flushing;
+    clearTimeout(timer);
+    if (this.ticking) await this.ticking;
+  }
+}
+
+function ids(message: ClaimedMessage) {
+  return { mailing_id: message.mailingId, message_id: message.id, client_id: message.clientId };
+}

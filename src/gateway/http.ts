@@ -1,0 +1,45 @@
+/**
+ * The HTTP gateway protocol (SPEC §7): `POST {PROVIDER_URL}/send/{id}` with a bearer token and
+ * `{"id", "phone" (integer), "text"}`. Any 2xx is success; network errors, timeouts, 408, 429 and
+ * 5xx are worth retrying; any other status is a permanent refusal. The timeout covers the whole
+ * exchange, body included, so a gateway that hangs mid-answer cannot hold a send slot.
+ */
+import type { Gateway, OutgoingMessage, SendResult } from "./gateway";
+
+export type HttpGatewayOptions = { baseUrl: string; token: string; timeoutMs: number };
+
+const retryable = (status: number) => status === 408 || status === 429 || status >= 500;
+
+export class HttpGateway implements Gateway {
+  readonly name = "http";
+  private readonly base: string;
+
+  constructor(private readonly options: HttpGatewayOptions) {
+    this.base = options.baseUrl.replace(/\/+$/, "");
+  }
+
+  async send(message: OutgoingMessage, signal?: AbortSignal): Promise<SendResult> {
+    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    try {
+      const response = await fetch(`${this.base}/send/${message.id}`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${this.options.token}`,
+          "content-type": "application/json",
+        },
+        body: `{"id":${message.id},"phone":${message.phone},"text":${JSON.stringify(message.text)}}`,
+        signal: combined,
+      });
+      // Read the body to free the connection; its content does not matter (garbage is fine on 2xx).
+      await response.arrayBuffer();
+      if (response.ok) return { outcome: "sent" };
+      const error = `gateway answered HTTP ${response.status}`;
+      return retryable(response.status) ? { outcome: "retry", error } : { outcome: "failed", error };
+    } catch (error) {
+      if (timeout.aborted) return { outcome: "retry", error: `gateway timed out after ${this.options.timeoutMs} ms` };
+      if (signal?.aborted) return { outcome: "retry", error: "send aborted by shutdown" };
+      return { outcome: "retry", error: `gateway unreachable: ${(error as Error).message}` };
+    }
+  }
+}

@@ -1,0 +1,220 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { backends } from "../support/db";
+import { type TestEngine, testEngine } from "../support/engine";
+
+const day = "2026-12-01";
+
+for (const backend of backends()) {
+  describe(`[${backend}] §6 dispatcher`, () => {
+    let e: TestEngine;
+    afterEach(() => e?.close());
+
+    async function client(phone: string, timezone = "UTC", tag = "") {
+      const r = await e.request("POST", "/api/v1/clients", { phone_number: phone, timezone, tag });
+      expect(r.status).toBe(201);
+      return r.body.id as number;
+    }
+    async function mailing(body: Record<string, unknown>) {
+      const r = await e.request("POST", "/api/v1/mailings", { text: "hello", ...body });
+      expect(r.status).toBe(201);
+      return r.body.id as number;
+    }
+
+    test("a due message is sent once through the gateway and counted as sent", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z` });
+      await client("79101234567", "Europe/Moscow");
+      const id = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
+      await e.dispatcher.drain();
+      const [m] = await e.messages(id);
+      expect(m!.status).toBe("sent");
+      expect(m!.attempts).toBe(1);
+      expect(m!.sent_at).toBe(`${day}T10:00:00Z`);
+      expect(e.gateway.received.get(m!.id)).toBe(1);
+      expect(e.gateway.bodies[0]).toMatchObject({ id: m!.id, phone: 79101234567, text: "hello" });
+      const stats = await e.request("GET", "/api/v1/stats");
+      expect(stats.body.messages).toEqual({ scheduled: 0, sending: 0, sent: 1, retrying: 0, failed: 0, expired: 0 });
+    });
+
+    test("each send attempt is one JSON log line with mailing_id, message_id, client_id, attempt, outcome, latency", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z` });
+      const clientId = await client("79101234567");
+      const id = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
+      await e.dispatcher.drain();
+      const [m] = await e.messages(id);
+      const lines = e.logger.lines.filter((l) => l.msg === "send");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ mailing_id: id, message_id: m!.id, client_id: clientId, attempt: 1, outcome: "sent" });
+      expect(typeof lines[0]!.latency_ms).toBe("number");
+    });
+
+    test("a message is not sent before its client-local start", async () => {
+      e = await testEngine(backend, { now: `${day}T05:00:00Z` });
+      await client("79101234567", "Europe/Moscow"); // 08:00 in Moscow
+      const id = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
+      await e.dispatcher.drain();
+      expect((await e.messages(id))[0]!.status).toBe("scheduled");
+      expect(e.gateway.received.size).toBe(0);
+      e.clock.set(`${day}T06:00:00Z`); // 09:00 in Moscow
+      await e.dispatcher.drain();
+      expect((await e.messages(id))[0]!.status).toBe("sent");
+    });
+
+    test("a retryable failure is retried after RETRY_DELAY_SECONDS, not before", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { failRate: 1 } });
+      await client("79101234567");
+      const id = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
+      await e.dispatcher.drain();
+      let [m] = await e.messages(id);
+      expect(m!.status).toBe("retrying");
+      expect(m!.next_attempt_at).toBe(`${day}T10:05:00Z`);
+      expect(m!.last_error).toContain("503");
+      e.gateway.options.failRate = 0;
+      e.clock.advance(299);
+      await e.dispatcher.drain();
+      expect((await e.messages(id))[0]!.status).toBe("retrying");
+      e.clock.advance(1);
+      await e.dispatcher.drain();
+      [m] = await e.messages(id);
+      expect(m!.status).toBe("sent");
+      expect(m!.attempts).toBe(2);
+      expect(e.gateway.received.get(m!.id)).toBe(2);
+    });
+
+    test("a permanent refusal (4xx) fails the message without retry", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { rejectRate: 1 } });
+      await client("79101234567");
+      const id = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
+      await e.dispatcher.drain();
+      e.clock.advance(3600);
+      await e.dispatcher.drain();
+      const [m] = await e.messages(id);
+      expect(m!.status).toBe("failed");
+      expect(m!.attempts).toBe(1);
+      expect(m!.last_error).toContain("400");
+    });
+
+    test("a retry that would land after the client-local end expires instead; nothing is sent after the end", async () => {
+      e = await testEngine(backend, { now: `${day}T20:58:00Z`, gateway: { failRate: 1 } });
+      await client("79101234567");
+      const id = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
+      await e.dispatcher.drain();
+      expect((await e.messages(id))[0]!.status).toBe("expired");
+      expect(e.gateway.received.size).toBe(1);
+    });
+
+    test("a message whose window closes while the dispatcher is away is expired, never sent", async () => {
+      e = await testEngine(backend, { now: `${day}T08:00:00Z` });
+      await client("79101234567");
+      const id = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T10:00:00` });
+      e.clock.set(`${day}T10:00:00Z`);
+      await e.dispatcher.drain();
+      expect((await e.messages(id))[0]!.status).toBe("expired");
+      expect(e.gateway.received.size).toBe(0);
+    });
+
+    test("send_window: a message due outside the window waits for the next client-local opening", async () => {
+      e = await testEngine(backend, { now: `${day}T05:00:00Z` });
+      await client("79101234567", "Europe/Moscow"); // 08:00 local
+      const id = await mailing({ start_time: `${day}T00:00:00`, end_time: `${day}T23:00:00`, send_window: { from: "09:30", to: "18:00" } });
+      let [m] = await e.messages(id);
+      expect(m!.next_attempt_at).toBe(`${day}T06:30:00Z`);
+      await e.dispatcher.drain();
+      expect(e.gateway.received.size).toBe(0);
+      e.clock.set(`${day}T06:30:00Z`);
+      await e.dispatcher.drain();
+      [m] = await e.messages(id);
+      expect(m!.status).toBe("sent");
+    });
+
+    test("pause holds every message; resume sends at once", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z` });
+      await client("79101234567");
+      await client("79101234568");
+      const id = await mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T21:00:00` });
+      expect((await e.request("POST", `/api/v1/mailings/${id}/pause`)).body.status).toBe("paused");
+      e.clock.set(`${day}T12:00:00Z`);
+      await e.dispatcher.drain();
+      expect(e.gateway.received.size).toBe(0);
+      expect((await e.request("POST", `/api/v1/mailings/${id}/resume`)).body.status).toBe("running");
+      await e.dispatcher.drain();
+      expect((await e.messages(id)).map((m) => m.status)).toEqual(["sent", "sent"]);
+    });
+
+    test("a paused mailing's window still ends on time", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z` });
+      await client("79101234567");
+      const id = await mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T12:00:00` });
+      await e.request("POST", `/api/v1/mailings/${id}/pause`);
+      e.clock.set(`${day}T12:00:00Z`);
+      await e.dispatcher.drain();
+      expect((await e.messages(id))[0]!.status).toBe("expired");
+    });
+
+    test("a mailing created due now is sent without waiting for a tick (in-process wake)", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z` });
+      await client("79101234567");
+      await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
+      for (let i = 0; i < 100 && e.gateway.received.size === 0; i++) await Bun.sleep(20);
+      expect(e.gateway.received.size).toBe(1);
+    });
+
+    test("cancel while sends are claimed: nothing more leaves, and no claimed send is written back as sent", async () => {
+      e = await testEngine(backend, {
+        now: `${day}T10:00:00Z`,
+        gateway: { latencyMs: 150 },
+        dispatcher: { concurrency: 1, claimBatch: 10 },
+      });
+      for (let i = 0; i < 5; i++) await client(`7910123456${i}`);
+      const id = await mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T21:00:00` });
+      e.clock.set(`${day}T11:00:00Z`);
+      const ticking = e.dispatcher.tick();
+      for (let i = 0; i < 100 && e.gateway.received.size === 0; i++) await Bun.sleep(5);
+      expect(e.gateway.received.size).toBe(1); // one send has left, four are claimed and queued
+      expect((await e.request("POST", `/api/v1/mailings/${id}/cancel`)).body.status).toBe("cancelled");
+      await ticking;
+      await e.dispatcher.idle();
+      expect(e.gateway.received.size).toBe(1);
+      const statuses = (await e.messages(id)).map((m) => m.status);
+      expect(statuses).toEqual(["cancelled", "cancelled", "cancelled", "cancelled", "cancelled"]);
+      const stats = await e.request("GET", "/api/v1/stats");
+      expect(stats.body.messages.sent + stats.body.messages.sending + stats.body.messages.scheduled).toBe(0);
+    });
+
+    test("delete while a send is claimed: the mailing and its messages are gone and nothing more is sent", async () => {
+      e = await testEngine(backend, {
+        now: `${day}T10:00:00Z`,
+        gateway: { latencyMs: 150 },
+        dispatcher: { concurrency: 1, claimBatch: 10 },
+      });
+      for (let i = 0; i < 3; i++) await client(`7910123456${i}`);
+      const id = await mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T21:00:00` });
+      e.clock.set(`${day}T11:00:00Z`);
+      const ticking = e.dispatcher.tick();
+      for (let i = 0; i < 100 && e.gateway.received.size === 0; i++) await Bun.sleep(5);
+      expect((await e.request("DELETE", `/api/v1/mailings/${id}`)).status).toBe(204);
+      await ticking;
+      await e.dispatcher.idle();
+      expect(e.gateway.received.size).toBe(1);
+      expect(await e.messages()).toHaveLength(0);
+      expect((await e.request("GET", `/api/v1/stats/${id}`)).status).toBe(404);
+    });
+
+    test("an expired lease is taken over and the late result of the first claim is ignored", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z` });
+      await client("79101234567");
+      const id = await mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T21:00:00` });
+      e.clock.set(`${day}T11:00:00Z`);
+      const { claimDue } = await import("../../src/dispatch/claim");
+      const { completeBatch } = await import("../../src/dispatch/complete");
+      const [first] = await claimDue(e.database.db, e.clock.now(), 10, 60);
+      expect(await claimDue(e.database.db, e.clock.now(), 10, 60)).toHaveLength(0); // leased
+      e.clock.advance(61);
+      const [second] = await claimDue(e.database.db, e.clock.now(), 10, 60);
+      expect(second!.id).toBe(first!.id);
+      expect(second!.attempts).toBe(2);
+      expect(await completeBatch(e.database.db, [{ id: first!.id, attempts: first!.attempts, status: "failed", lastError: "late" }], e.clock.now())).toBe(0);
+      expect(await completeBatch(e.database.db, [{ id: second!.id, attempts: second!.attempts, status: "sent" }], e.clock.now())).toBe(1);
+      expect((await e.messages(id))[0]!.status).toBe("sent");
+    });
+  });
+}

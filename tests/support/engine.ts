@@ -1,0 +1,70 @@
+/** The whole delivery path in one process: app + dispatcher + a fake gateway on a real socket. */
+import { Dispatcher, type DispatcherOptions } from "../../src/dispatch/dispatcher";
+import type { Signals } from "../../src/dispatch/signals";
+import { HttpGateway } from "../../src/gateway/http";
+import { type FakeGateway, type FakeGatewayOptions, startFakeGateway } from "../../src/gateway/fake-server";
+import { type TestApp, testApp } from "./app";
+import type { Backend } from "./db";
+
+export type TestEngine = TestApp & {
+  dispatcher: Dispatcher;
+  gateway: FakeGateway;
+  /** rows of the messages table, keyed by client phone, for assertions */
+  messages(mailingId?: number): Promise<MessageRow[]>;
+};
+
+export type MessageRow = {
+  id: number;
+  mailing_id: number;
+  client_id: number;
+  phone_number: string;
+  status: string;
+  attempts: number;
+  due_at: string;
+  expires_at: string;
+  next_attempt_at: string;
+  sent_at: string | null;
+  last_error: string | null;
+};
+
+export async function testEngine(
+  backend: Backend,
+  options: { now?: string; gateway?: FakeGatewayOptions; dispatcher?: Partial<DispatcherOptions> } = {},
+): Promise<TestEngine> {
+  let dispatcher: Dispatcher | null = null;
+  const signals: Signals = {
+    wake: () => dispatcher?.wake(),
+    mailingChanged: (id) => dispatcher?.mailingChanged(id),
+  };
+  const t = await testApp(backend, { now: options.now, signals });
+  const gateway = startFakeGateway(options.gateway);
+  dispatcher = new Dispatcher(
+    t.database,
+    new HttpGateway({ baseUrl: gateway.url, token: "gw-token", timeoutMs: 2000 }),
+    t.clock,
+    t.logger,
+    { concurrency: 10, claimBatch: 50, leaseSeconds: 60, retryDelaySeconds: 300, tick: null, ...options.dispatcher },
+  );
+  const d = dispatcher;
+  return {
+    ...t,
+    dispatcher: d,
+    gateway,
+    async messages(mailingId) {
+      const { sql } = await import("drizzle-orm");
+      return t.database.rows<MessageRow>(sql`
+        select id, mailing_id, client_id, phone_number, status, attempts,
+          to_char(due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as due_at,
+          to_char(expires_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as expires_at,
+          case when next_attempt_at = 'infinity' then 'infinity'
+               else to_char(next_attempt_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') end as next_attempt_at,
+          to_char(sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as sent_at, last_error
+        from messages ${mailingId === undefined ? sql`` : sql`where mailing_id = ${mailingId}`} order by id`);
+    },
+    async close() {
+      await d.stop(1000);
+      await gateway.stop();
+      await t.close();
+    },
+  };
+}
