@@ -130,8 +130,9 @@ export class MailingService {
       await planMailing(tx, toPlannable(row!), now);
       return row!.id;
     });
+    const view = await this.get(id);
     this.signals.wake();
-    return this.get(id);
+    return view;
   }
 
   async get(id: number): Promise<MailingView> {
@@ -162,9 +163,10 @@ export class MailingService {
         .returning();
       await planMailing(tx, toPlannable(row!), now);
     });
+    const view = await this.get(id);
     this.signals.mailingChanged(id);
     this.signals.wake();
-    return this.get(id);
+    return view;
   }
 
   async remove(id: number): Promise<void> {
@@ -217,9 +219,10 @@ export class MailingService {
         .returning();
       await planMailing(tx, toPlannable(row!), now);
     });
+    const view = await this.get(id);
     this.signals.mailingChanged(id);
     this.signals.wake();
-    return this.get(id);
+    return view;
   }
 }
 
