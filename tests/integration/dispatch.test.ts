@@ -203,6 +203,7 @@ for (const backend of backends()) {
       e = await testEngine(backend, { now: `${day}T10:00:00Z` });
       await client("79101234567");
       const id = await mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T21:00:00` });
+      await e.dispatcher.drain(); // let the wake-up from creation finish before time moves
       e.clock.set(`${day}T11:00:00Z`);
       const { claimDue } = await import("../../src/dispatch/claim");
       const { completeBatch } = await import("../../src/dispatch/complete");
