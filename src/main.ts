@@ -4,14 +4,14 @@
  */
 import { createApp } from "./app";
 import { systemClock } from "./clock";
-import { ConfigError, loadConfig } from "./config";
-import { openDatabase } from "./db/client";
+import { type Config, ConfigError, loadConfig } from "./config";
+import { type Database, openDatabase } from "./db/client";
 import { Dispatcher } from "./dispatch/dispatcher";
 import { databaseSignals } from "./dispatch/signals";
 import { createGateway } from "./gateway/select";
 import { createLogger } from "./ops/logger";
 
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (error) {
@@ -23,8 +23,14 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
-const database = await openDatabase(config);
-await database.migrate();
+let database: Database;
+try {
+  database = await openDatabase(config);
+  await database.migrate();
+} catch (error) {
+  logger.error("database start-up failed", { error: error instanceof Error ? error.message : String(error) });
+  process.exit(1);
+}
 logger.info("database ready", { driver: database.kind, data_dir: config.databaseUrl ? undefined : config.dataDir });
 
 const gateway = createGateway(config);
