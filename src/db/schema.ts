@@ -10,11 +10,14 @@
  */
 import { sql } from "drizzle-orm";
 import {
+  bigint,
   boolean,
   check,
   index,
   integer,
   pgTable,
+  primaryKey,
+  smallint,
   text,
   timestamp,
   uniqueIndex,
@@ -141,4 +144,21 @@ export const messages = pgTable(
       sql`${t.status} in ('scheduled', 'sending', 'retrying', 'sent', 'failed', 'expired', 'cancelled')`,
     ),
   ],
+);
+
+/**
+ * Message counts per mailing and status, kept exact by statement-level triggers on messages
+ * (drizzle/0002_message_counters.sql), so statistics read a few hundred rows instead of scanning
+ * millions of messages. Rows are spread over a few shards (by backend pid) so that workers
+ * committing at once do not queue on one counter row; readers sum the shards.
+ */
+export const mailingCounts = pgTable(
+  "mailing_counts",
+  {
+    mailingId: integer("mailing_id").notNull(),
+    status: text("status").notNull(),
+    shard: smallint("shard").notNull(),
+    n: bigint("n", { mode: "number" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.mailingId, t.status, t.shard] })],
 );

@@ -5,7 +5,7 @@
 import { and, asc, eq, gt, ne, sql, type SQL } from "drizzle-orm";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
-import { mailings, messages } from "../db/schema";
+import { mailingCounts, mailings, messages } from "../db/schema";
 import { type CountedState, countedStates, emptyCounts, messageStates, type MessageState } from "../dispatch/states";
 import { findMailing, statusExpression, toView } from "../mailings/repo";
 import { invalid, notFound } from "../problems";
@@ -26,14 +26,15 @@ export class StatsService {
     private readonly clock: Clock,
   ) {}
 
+  /** Counts per mailing and status from the trigger-maintained counters (cancelled excluded). */
   private async counts(mailingId: number | null): Promise<Map<number, Record<CountedState, number>>> {
-    const where: SQL[] = [ne(messages.status, "cancelled")];
-    if (mailingId !== null) where.push(eq(messages.mailingId, mailingId));
+    const where: SQL[] = [ne(mailingCounts.status, "cancelled")];
+    if (mailingId !== null) where.push(eq(mailingCounts.mailingId, mailingId));
     const rows = await this.database.db
-      .select({ mailingId: messages.mailingId, status: messages.status, n: sql<number>`count(*)::int` })
-      .from(messages)
+      .select({ mailingId: mailingCounts.mailingId, status: mailingCounts.status, n: sql<number>`sum(${mailingCounts.n})::int` })
+      .from(mailingCounts)
       .where(and(...where))
-      .groupBy(messages.mailingId, messages.status);
+      .groupBy(mailingCounts.mailingId, mailingCounts.status);
     const byMailing = new Map<number, Record<CountedState, number>>();
     for (const row of rows) {
       const counts = byMailing.get(row.mailingId) ?? emptyCounts();
