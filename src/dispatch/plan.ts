@@ -49,8 +49,16 @@ const onConflict = sql`
     updated_at = excluded.updated_at
   where messages.status in ('scheduled', 'retrying', 'expired', 'cancelled')`;
 
-/** Plans (or re-plans) one mailing for every matching client. Returns how many rows it touched. */
-export async function planMailing(ex: Executor, mailing: PlannableMailing, now: Date): Promise<number> {
+/**
+ * Plans (or re-plans) one mailing for every matching client. Returns how many rows it touched.
+ * `fresh`: the mailing has no messages yet, so there is nothing to cancel.
+ */
+export async function planMailing(
+  ex: Executor,
+  mailing: PlannableMailing,
+  now: Date,
+  options: { fresh?: boolean } = {},
+): Promise<number> {
   const zoneRows = await rowsOf<{ timezone: string }>(ex, sql`select distinct timezone from clients`);
   const plans = planZones(
     mailing,
@@ -58,7 +66,8 @@ export async function planMailing(ex: Executor, mailing: PlannableMailing, now: 
     now.getTime(),
   ).map((p) => ({ zone: p.zone, due_at: iso(p.dueAt), expires_at: iso(p.expiresAt) }));
   const nowIso = now.toISOString();
-  const upserted = await rowsOf<{ id: number }>(
+  // Only a count comes back: returning a million ids to JavaScript would cost memory for nothing.
+  const [result] = await rowsOf<{ n: number }>(
     ex,
     sql`
     with z as (
@@ -68,7 +77,8 @@ export async function planMailing(ex: Executor, mailing: PlannableMailing, now: 
     f as (
       select array(select jsonb_array_elements_text(${JSON.stringify(mailing.tagsFilter)}::text::jsonb)) as tags,
              array(select jsonb_array_elements_text(${JSON.stringify(mailing.codesFilter)}::text::jsonb)) as codes
-    )
+    ),
+    planned as (
     insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
     select ${mailing.id}, c.id, c.phone_number,
       case when z.due_at >= z.expires_at or z.expires_at <= ${nowIso}::timestamptz then 'expired' else 'scheduled' end,
@@ -79,10 +89,11 @@ export async function planMailing(ex: Executor, mailing: PlannableMailing, now: 
     where (cardinality(f.tags) = 0 or c.tag = any(f.tags))
       and (cardinality(f.codes) = 0 or c.operator_code = any(f.codes))
     ${onConflict}
-    returning id`,
+    returning 1)
+    select count(*)::int as n from planned`,
   );
-  await cancelUnmatched(ex, mailing, now);
-  return upserted.length;
+  if (!options.fresh) await cancelUnmatched(ex, mailing, now);
+  return result?.n ?? 0;
 }
 
 /** Cancels the mailing's unsent messages whose client is gone or no longer matches the filter. */

@@ -127,7 +127,7 @@ export class MailingService {
         .insert(mailings)
         .values({ ...columns(valid), createdAt: now, updatedAt: now })
         .returning();
-      await planMailing(tx, toPlannable(row!), now);
+      await planMailing(tx, toPlannable(row!), now, { fresh: true });
       return row!.id;
     });
     const view = await this.get(id);
