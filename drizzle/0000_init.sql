@@ -20,6 +20,14 @@ CREATE TABLE "clients" (
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE "mailing_counts" (
+	"mailing_id" integer NOT NULL,
+	"status" text NOT NULL,
+	"shard" smallint NOT NULL,
+	"n" bigint NOT NULL,
+	CONSTRAINT "mailing_counts_mailing_id_status_shard_pk" PRIMARY KEY("mailing_id","status","shard")
+);
+--> statement-breakpoint
 CREATE TABLE "mailings" (
 	"id" integer PRIMARY KEY GENERATED ALWAYS AS IDENTITY (sequence name "mailings_id_seq" INCREMENT BY 1 MINVALUE 1 MAXVALUE 2147483647 START WITH 1 CACHE 1),
 	"text" text NOT NULL,
@@ -73,9 +81,8 @@ CREATE INDEX "clients_tag_idx" ON "clients" USING btree ("tag");--> statement-br
 CREATE INDEX "clients_operator_code_idx" ON "clients" USING btree ("operator_code");--> statement-breakpoint
 CREATE INDEX "clients_timezone_idx" ON "clients" USING btree ("timezone");--> statement-breakpoint
 CREATE INDEX "mailings_ends_at_idx" ON "mailings" USING btree ("ends_at");--> statement-breakpoint
-CREATE UNIQUE INDEX "messages_mailing_client_key" ON "messages" USING btree ("mailing_id","client_id");--> statement-breakpoint
+CREATE UNIQUE INDEX "messages_client_mailing_key" ON "messages" USING btree ("client_id","mailing_id");--> statement-breakpoint
 CREATE INDEX "messages_due_idx" ON "messages" USING btree ("next_attempt_at") WHERE status in ('scheduled', 'retrying', 'sending');--> statement-breakpoint
 CREATE INDEX "messages_expiry_idx" ON "messages" USING btree ("expires_at") WHERE status in ('scheduled', 'retrying');--> statement-breakpoint
-CREATE INDEX "messages_client_idx" ON "messages" USING btree ("client_id");--> statement-breakpoint
 CREATE INDEX "messages_mailing_status_idx" ON "messages" USING btree ("mailing_id","status","id");--> statement-breakpoint
 CREATE UNIQUE INDEX "users_email_key" ON "users" USING btree (lower("email"));

@@ -130,14 +130,14 @@ export const messages = pgTable(
     updatedAt: updated(),
   },
   (t) => [
-    uniqueIndex("messages_mailing_client_key").on(t.mailingId, t.clientId),
+    // Client first: it also serves every per-client lookup (re-planning, cancelling on delete).
+    uniqueIndex("messages_client_mailing_key").on(t.clientId, t.mailingId),
     index("messages_due_idx")
       .on(t.nextAttemptAt)
       .where(sql`status in ('scheduled', 'retrying', 'sending')`),
     index("messages_expiry_idx")
       .on(t.expiresAt)
       .where(sql`status in ('scheduled', 'retrying')`),
-    index("messages_client_idx").on(t.clientId),
     index("messages_mailing_status_idx").on(t.mailingId, t.status, t.id),
     check(
       "messages_status_check",

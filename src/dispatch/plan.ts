@@ -31,7 +31,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * and sends in flight, stay as they are. A retry keeps its later attempt time.
  */
 const onConflict = sql`
-  on conflict (mailing_id, client_id) do update set
+  on conflict (client_id, mailing_id) do update set
     phone_number = excluded.phone_number,
     due_at = excluded.due_at,
     expires_at = excluded.expires_at,
@@ -88,7 +88,7 @@ export async function planMailing(
     from clients c join z on z.zone = c.timezone, f
     where (cardinality(f.tags) = 0 or c.tag = any(f.tags))
       and (cardinality(f.codes) = 0 or c.operator_code = any(f.codes))
-    ${onConflict}
+    ${options.fresh ? sql`` : onConflict}
     returning 1)
     select count(*)::int as n from planned`,
   );
