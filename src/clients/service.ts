@@ -82,7 +82,7 @@ export class ClientService {
             updatedAt: now,
           })
           .returning();
-        await planClient(tx, row!, await loadOpenMailings(tx, now), now);
+        await planClient(tx, row!, await loadOpenMailings(tx, now), now, { fresh: true });
         return toView(row!);
       });
     } catch (error) {

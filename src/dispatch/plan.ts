@@ -123,6 +123,7 @@ export async function planClient(
   client: PlannableClient,
   openMailings: PlannableMailing[],
   now: Date,
+  options: { fresh?: boolean } = {},
 ): Promise<void> {
   const nowMs = now.getTime();
   const plans = openMailings.flatMap((m) => {
@@ -154,6 +155,8 @@ export async function planClient(
              or exists (select 1 from messages x where x.mailing_id = p.mailing_id and x.client_id = c.id))
       ${onConflict}`);
   }
+  // A new client has no messages yet: nothing to cancel or to keep in step.
+  if (options.fresh) return;
   await ex.execute(sql`
     update messages x set status = 'cancelled', updated_at = ${nowIso}::timestamptz
     from mailings m, clients c
