@@ -14,12 +14,13 @@ export const earliestZone = "+14:00";
 export const latestZone = "-12:00";
 
 const wallPattern =
-  /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(?:Z|z|[+-]\d{2}(?::?\d{2})?)?(?:\[[^\]]+\])?$/;
+  /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::[0-5]\d(?:\.\d{1,9})?)?)(?:Z|z|[+-]\d{2}(?::?\d{2})?)?(?:\[[^\]]+\])?$/;
 
 /**
  * Parses a wall-clock date-time. A trailing `Z`, offset or `[zone]` is accepted and ignored on
  * purpose: old clients send `2026-12-01T09:00:00Z` meaning "09:00 wherever the client is".
- * Returns null when the text is not a real date-time (`2026-09-32`, `2026-02-30T10:00`).
+ * Returns null when the text is not a real date-time (`2026-09-32`, `2026-02-30T10:00`, a leap
+ * second `…T23:59:60`, which Temporal would otherwise quietly turn into :59).
  */
 export function parseWallTime(input: string): Temporal.PlainDateTime | null {
   const match = wallPattern.exec(input.trim());
@@ -32,6 +33,20 @@ export function parseWallTime(input: string): Temporal.PlainDateTime | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * The wall times a mailing may use. Beyond these, the instants at UTC+14 and UTC−12 leave the years
+ * 0001–9999 that JavaScript dates and PostgreSQL timestamps both print and read the same way.
+ */
+export const earliestWallTime = Temporal.PlainDateTime.from("1970-01-01T00:00:00");
+export const latestWallTime = Temporal.PlainDateTime.from("9999-12-30T23:59:59");
+
+export function isSupportedWallTime(value: Temporal.PlainDateTime): boolean {
+  return (
+    Temporal.PlainDateTime.compare(value, earliestWallTime) >= 0 &&
+    Temporal.PlainDateTime.compare(value, latestWallTime) <= 0
+  );
 }
 
 /** `2026-12-01T09:00:00`: the form start_time and end_time are stored and returned in. */

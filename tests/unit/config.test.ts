@@ -1,0 +1,163 @@
+/** SPEC §2: configuration is read once, validated, and a bad value names its variable. */
+import { describe, expect, test } from "bun:test";
+import { fileURLToPath } from "node:url";
+import { ConfigError, loadConfig } from "../../src/config";
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe("§2 configuration", () => {
+  test("an empty environment gives every default of the table", () => {
+    expect(loadConfig({})).toEqual({
+      port: 3000,
+      host: "0.0.0.0",
+      databaseUrl: null,
+      dataDir: "./data",
+      providerUrl: null,
+      providerToken: "",
+      providerTimeoutMs: 10_000,
+      sendConcurrency: 100,
+      claimBatch: 500,
+      tick: "* * * * * *",
+      retryDelaySeconds: 300,
+      leaseSeconds: 60,
+      adminApiKey: null,
+      registration: "open",
+      adminEmails: [],
+      worker: true,
+      logLevel: "info",
+      metricsToken: null,
+      smtpUrl: null,
+      reportCron: "0 8 * * *",
+    });
+  });
+
+  test("an empty or blank value counts as unset", () => {
+    const config = loadConfig({
+      PORT: "",
+      HOST: " ",
+      DATABASE_URL: "",
+      DATA_DIR: "",
+      PROVIDER_URL: "",
+      SEND_CONCURRENCY: "",
+      TICK: "",
+      ADMIN_API_KEY: "",
+      REGISTRATION: "",
+      WORKER: "",
+      LOG_LEVEL: "",
+      SMTP_URL: "",
+    });
+    expect(config).toEqual(loadConfig({}));
+  });
+
+  test("valid values are read", () => {
+    const config = loadConfig({
+      PORT: "8080",
+      HOST: "127.0.0.1",
+      DATABASE_URL: "postgres://postgres@127.0.0.1:5432/postgres",
+      DATA_DIR: "/tmp/nst",
+      PROVIDER_URL: "https://gateway.example/v1",
+      PROVIDER_TOKEN: "secret",
+      PROVIDER_TIMEOUT_MS: "2500",
+      SEND_CONCURRENCY: "7",
+      CLAIM_BATCH: "50",
+      TICK: "*/5 * * * * *",
+      RETRY_DELAY_SECONDS: "0",
+      LEASE_SECONDS: "30",
+      ADMIN_API_KEY: "key",
+      REGISTRATION: "closed",
+      ADMIN_EMAILS: "A@example.com, b@example.com ,",
+      WORKER: "0",
+      LOG_LEVEL: "debug",
+      METRICS_TOKEN: "m",
+      SMTP_URL: "smtp://mail.example:25",
+      REPORT_CRON: "0 9 * * 1",
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      host: "127.0.0.1",
+      databaseUrl: "postgres://postgres@127.0.0.1:5432/postgres",
+      dataDir: "/tmp/nst",
+      providerUrl: "https://gateway.example/v1",
+      providerToken: "secret",
+      providerTimeoutMs: 2500,
+      sendConcurrency: 7,
+      claimBatch: 50,
+      tick: "*/5 * * * * *",
+      retryDelaySeconds: 0,
+      leaseSeconds: 30,
+      adminApiKey: "key",
+      registration: "closed",
+      adminEmails: ["a@example.com", "b@example.com"],
+      worker: false,
+      logLevel: "debug",
+      metricsToken: "m",
+      smtpUrl: "smtp://mail.example:25",
+      reportCron: "0 9 * * 1",
+    });
+  });
+
+  const bad: [string, string][] = [
+    ["PORT", "abc"],
+    ["PORT", "3000abc"],
+    ["PORT", "-1"],
+    ["PORT", "70000"],
+    ["SEND_CONCURRENCY", "0"],
+    ["SEND_CONCURRENCY", "1.5"],
+    ["CLAIM_BATCH", "0"],
+    ["LEASE_SECONDS", "0"],
+    ["PROVIDER_TIMEOUT_MS", "ten"],
+    ["RETRY_DELAY_SECONDS", "-5"],
+    ["DATABASE_URL", "not a url"],
+    ["DATABASE_URL", "mysql://root@localhost/db"],
+    ["DATABASE_URL", "127.0.0.1:5432/postgres"],
+    ["PROVIDER_URL", "ftp://gateway"],
+    ["SMTP_URL", "http://mail"],
+    ["TICK", "every second"],
+    ["REPORT_CRON", "99 * * *"],
+    ["REGISTRATION", "maybe"],
+    ["WORKER", "2"],
+    ["LOG_LEVEL", "loud"],
+  ];
+  for (const [variable, value] of bad) {
+    test(`${variable}=${value} throws a ConfigError naming ${variable}`, () => {
+      const error = configError({ [variable]: value });
+      expect(error.variable).toBe(variable);
+      expect(error.message.startsWith(`${variable}: `)).toBe(true);
+      expect(error.message).not.toContain("\n");
+    });
+  }
+
+  test("a malformed DATABASE_URL is not echoed (it may hold a password)", () => {
+    const error = configError({ DATABASE_URL: "postgres//user:hunter2@db" });
+    expect(error.variable).toBe("DATABASE_URL");
+    expect(error.message).not.toContain("hunter2");
+  });
+});
+
+describe("§2 start-up with a bad value", () => {
+  test("bun src/main.ts with PORT=abc exits non-zero with one line naming PORT", async () => {
+    const root = fileURLToPath(new URL("../../", import.meta.url));
+    const env: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: "abc" };
+    const child = Bun.spawn(["bun", "src/main.ts"], { cwd: root, env, stdout: "pipe", stderr: "pipe" });
+    const timer = setTimeout(() => child.kill(), 30_000);
+    const [code, stdout, stderr] = await Promise.all([
+      child.exited,
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+    ]);
+    clearTimeout(timer);
+    expect(code).not.toBe(0);
+    const lines = (stdout + stderr).split("\n").filter((line) => line.trim() !== "");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("PORT");
+    expect(lines[0]).toContain("abc");
+  });
+});
