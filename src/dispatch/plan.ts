@@ -10,7 +10,7 @@
  */
 import { sql } from "drizzle-orm";
 import { type Executor, rowsOf } from "../db/client";
-import { planZones, type SendWindow, wallToEpoch, nextOpening } from "../mailings/schedule";
+import { planZones, type SendWindow } from "../mailings/schedule";
 import type { Temporal } from "@js-temporal/polyfill";
 
 /** What planning needs to know of a mailing. */
@@ -113,33 +113,51 @@ async function cancelUnmatched(ex: Executor, mailing: PlannableMailing, now: Dat
 /** A client as planning sees it. */
 export type PlannableClient = { id: number; timezone: string };
 
-/**
- * Plans one client (new or changed) into every mailing whose window is still open for it, and
- * cancels its unsent messages in mailings it no longer matches. The per-zone computation runs once
- * per open mailing, for the client's one zone.
- */
-export async function planClient(
+/** Plans one client (new or changed): `planClients` for a set of one. */
+export function planClient(
   ex: Executor,
   client: PlannableClient,
   openMailings: PlannableMailing[],
   now: Date,
   options: { fresh?: boolean } = {},
 ): Promise<void> {
+  return planClients(ex, [client], openMailings, now, options);
+}
+
+/**
+ * Plans a set of clients (new or changed, e.g. one batch of a CSV import) into every mailing whose
+ * window is still open for them, and cancels their unsent messages in mailings they no longer
+ * match. Temporal runs once per (open mailing, distinct zone of the set); the rest is one upsert.
+ * `fresh`: the clients are new, so they have no messages to cancel or keep in step.
+ */
+export async function planClients(
+  ex: Executor,
+  clients: PlannableClient[],
+  openMailings: PlannableMailing[],
+  now: Date,
+  options: { fresh?: boolean } = {},
+): Promise<void> {
+  if (clients.length === 0) return;
   const nowMs = now.getTime();
-  const plans = openMailings.flatMap((m) => {
-    const expires = wallToEpoch(m.end, client.timezone);
-    const start = wallToEpoch(m.start, client.timezone);
-    const due = m.window ? nextOpening(Math.max(start, nowMs), client.timezone, m.window) : start;
-    return [{ mailing_id: m.id, due_at: iso(due), expires_at: iso(expires), paused: m.paused }];
-  });
+  const zones = [...new Set(clients.map((c) => c.timezone))];
+  const plans = openMailings.flatMap((m) =>
+    planZones(m, zones, nowMs).map((z) => ({
+      mailing_id: m.id,
+      zone: z.zone,
+      due_at: iso(z.dueAt),
+      expires_at: iso(z.expiresAt),
+      paused: m.paused,
+    })),
+  );
+  const ids = JSON.stringify(clients.map((c) => c.id));
   const nowIso = now.toISOString();
   if (plans.length > 0) {
-    // Only where the window is still open for this client: a client added after a mailing has
+    // Only where the window is still open for the client: a client added after a mailing has
     // ended for its zone is not recorded as missed. An existing message is moved or expired.
     await ex.execute(sql`
       with p as (
         select * from jsonb_to_recordset(${JSON.stringify(plans)}::text::jsonb)
-          as p(mailing_id int, due_at timestamptz, expires_at timestamptz, paused boolean)
+          as p(mailing_id int, zone text, due_at timestamptz, expires_at timestamptz, paused boolean)
       )
       insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
       select p.mailing_id, c.id, c.phone_number,
@@ -147,20 +165,22 @@ export async function planClient(
         p.due_at, p.expires_at,
         case when p.paused then 'infinity'::timestamptz else p.due_at end,
         ${nowIso}::timestamptz, ${nowIso}::timestamptz
-      from p join mailings m on m.id = p.mailing_id, clients c
-      where c.id = ${client.id}
+      from clients c
+        join p on p.zone = c.timezone
+        join mailings m on m.id = p.mailing_id
+      where c.id in (select jsonb_array_elements_text(${ids}::text::jsonb)::int)
         and (cardinality(m.tags_filter) = 0 or c.tag = any(m.tags_filter))
         and (cardinality(m.codes_filter) = 0 or c.operator_code = any(m.codes_filter))
         and (p.expires_at > ${nowIso}::timestamptz and p.due_at < p.expires_at
-             or exists (select 1 from messages x where x.mailing_id = p.mailing_id and x.client_id = c.id))
+             ${options.fresh ? sql`` : sql`or exists (select 1 from messages x where x.mailing_id = p.mailing_id and x.client_id = c.id)`})
       ${onConflict}`);
   }
-  // A new client has no messages yet: nothing to cancel or to keep in step.
   if (options.fresh) return;
   await ex.execute(sql`
     update messages x set status = 'cancelled', updated_at = ${nowIso}::timestamptz
     from mailings m, clients c
-    where x.client_id = ${client.id} and c.id = x.client_id and m.id = x.mailing_id
+    where x.client_id in (select jsonb_array_elements_text(${ids}::text::jsonb)::int)
+      and c.id = x.client_id and m.id = x.mailing_id
       and m.cancelled_at is null
       and x.status in ('scheduled', 'retrying', 'sending', 'expired')
       and not ((cardinality(m.tags_filter) = 0 or c.tag = any(m.tags_filter))
@@ -169,7 +189,8 @@ export async function planClient(
   await ex.execute(sql`
     update messages x set phone_number = c.phone_number
     from clients c
-    where x.client_id = ${client.id} and c.id = x.client_id
+    where x.client_id in (select jsonb_array_elements_text(${ids}::text::jsonb)::int)
+      and c.id = x.client_id
       and x.status in ('scheduled', 'retrying', 'expired', 'cancelled')
       and x.phone_number <> c.phone_number`);
 }
