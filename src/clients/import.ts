@@ -1,0 +1,140 @@
+/**
+ * CSV import of clients (SPEC §8 `POST /clients/import`), streamed: the body is parsed as it
+ * arrives and written in batches of 5,000 rows, each one upsert plus one set-based planning pass,
+ * so a million rows never sit in memory at once.
+ *
+ * The header names the columns: `phone_number` (required), `tag`, `timezone`, `operator_code`.
+ * A row whose phone is already known updates that client's tag and time zone. Invalid rows are
+ * skipped and reported (line, field, message); valid rows are imported.
+ */
+import { Readable } from "node:stream";
+import { parse } from "csv-parse";
+import { sql } from "drizzle-orm";
+import type { Clock } from "../clock";
+import { type Database, rowsOf } from "../db/client";
+import { planClients } from "../dispatch/plan";
+import { loadOpenMailings } from "../mailings/repo";
+import { canonicalTimeZone } from "../mailings/schedule";
+import { invalid, type FieldError } from "../problems";
+import { normalizePhone } from "./phone";
+
+export type ImportError = FieldError & { line: number };
+export type ImportReport = {
+  rows: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  /** rows whose phone appeared again later in the same batch (the later row wins) */
+  duplicates: number;
+  failed: number;
+  /** the first 100 problems */
+  errors: ImportError[];
+};
+
+type Row = { phone_number: string; operator_code: string; tag: string; timezone: string };
+
+const batchSize = 5000;
+const maxErrors = 100;
+
+export class ClientImporter {
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Imports a CSV stream; `onProgress` is called after every batch. */
+  async import(
+    body: ReadableStream<Uint8Array>,
+    onProgress: (report: ImportReport) => void = () => {},
+  ): Promise<ImportReport> {
+    const report: ImportReport = { rows: 0, created: 0, updated: 0, unchanged: 0, duplicates: 0, failed: 0, errors: [] };
+    const zones = new Map<string, string | null>();
+    const fail = (line: number, field: string, message: string) => {
+      report.failed++;
+      if (report.errors.length < maxErrors) report.errors.push({ line, field, message });
+    };
+    const parser = Readable.fromWeb(body as unknown as import("node:stream/web").ReadableStream).pipe(
+      parse({ columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true, relax_column_count: true, info: true }),
+    );
+    let batch = new Map<string, Row>();
+    let sawHeader = false;
+    try {
+      for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+        if (!sawHeader) {
+          sawHeader = true;
+          if (!("phone_number" in record)) throw invalid("phone_number", "the CSV header must name a phone_number column");
+        }
+        report.rows++;
+        const line = info.lines;
+        const phone = normalizePhone(record.phone_number ?? "");
+        if (!phone.ok) {
+          fail(line, "phone_number", phone.message);
+          continue;
+        }
+        const code = (record.operator_code ?? "").trim();
+        if (code && code !== phone.operatorCode) {
+          fail(line, "operator_code", `does not match the phone number (${phone.operatorCode})`);
+          continue;
+        }
+        const tag = record.tag ?? "";
+        if (tag.length > 64) {
+          fail(line, "tag", "must be at most 64 characters");
+          continue;
+        }
+        const zoneName = (record.timezone ?? "").trim() || "UTC";
+        if (!zones.has(zoneName)) zones.set(zoneName, canonicalTimeZone(zoneName));
+        const timezone = zones.get(zoneName);
+        if (!timezone) {
+          fail(line, "timezone", `"${zoneName}" is not an IANA time zone`);
+          continue;
+        }
+        // A phone repeated inside one batch: the later row wins (one upsert cannot touch a row twice).
+        if (batch.has(phone.phone)) report.duplicates++;
+        batch.set(phone.phone, { phone_number: phone.phone, operator_code: phone.operatorCode, tag, timezone });
+        if (batch.size >= batchSize) {
+          await this.write([...batch.values()], report);
+          batch = new Map();
+          onProgress(report);
+        }
+      }
+    } catch (error) {
+      if ((error as { code?: string }).code?.startsWith("CSV_")) {
+        throw invalid("body", `is not valid CSV: ${(error as Error).message}`);
+      }
+      throw error;
+    }
+    if (batch.size > 0) await this.write([...batch.values()], report);
+    if (!sawHeader) throw invalid("body", "the CSV is empty; the first line must be a header with phone_number");
+    onProgress(report);
+    return report;
+  }
+
+  private async write(rows: Row[], report: ImportReport): Promise<void> {
+    const now = this.clock.now();
+    const at = now.toISOString();
+    await this.database.db.transaction(async (tx) => {
+      const written = await rowsOf<{ id: number; timezone: string; created: boolean }>(
+        tx,
+        sql`
+        insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
+        select r.phone_number, r.operator_code, r.tag, r.timezone, ${at}::timestamptz, ${at}::timestamptz
+        from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
+          as r(phone_number text, operator_code text, tag text, timezone text)
+        on conflict (phone_number) do update
+          set tag = excluded.tag, timezone = excluded.timezone, updated_at = excluded.updated_at
+          where clients.tag is distinct from excluded.tag or clients.timezone is distinct from excluded.timezone
+        returning id, timezone, (xmax = 0) as created`,
+      );
+      const created = written.filter((w) => w.created);
+      const updated = written.filter((w) => !w.created);
+      report.created += created.length;
+      report.updated += updated.length;
+      report.unchanged += rows.length - written.length;
+      const open = await loadOpenMailings(tx, now);
+      if (open.length > 0) {
+        await planClients(tx, created, open, now, { fresh: true });
+        await planClients(tx, updated, open, now);
+      }
+    });
+  }
+}
