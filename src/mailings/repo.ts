@@ -14,6 +14,9 @@ export type Reader = Db | Tx;
  * The status is derived, never stored: cancelled and paused are flags; otherwise `scheduled` until
  * the start is reached in the earliest zone (UTC+14), `finished` once the end has passed in the
  * latest zone (UTC−12) or once nothing is left to send after the start, `running` in between.
+ *
+ * The correlated subquery names `"mailings"."id"` in full: Drizzle renders `${mailings.id}` as a
+ * bare `"id"` in a single-table select, which inside the subquery would bind to `messages.id`.
  */
 export function statusExpression(now: Date): SQL<MailingStatus> {
   const at = now.toISOString();
@@ -22,7 +25,7 @@ export function statusExpression(now: Date): SQL<MailingStatus> {
     when ${mailings.paused} then 'paused'
     when ${mailings.startsAt} > ${at}::timestamptz then 'scheduled'
     when ${mailings.endsAt} <= ${at}::timestamptz then 'finished'
-    when not exists (select 1 from messages x where x.mailing_id = ${mailings.id}
+    when not exists (select 1 from messages x where x.mailing_id = "mailings"."id"
                      and x.status in ('scheduled', 'sending', 'retrying')) then 'finished'
     else 'running' end`;
 }
