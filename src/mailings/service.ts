@@ -9,6 +9,7 @@ import type { Database } from "../db/client";
 import { mailings } from "../db/schema";
 import {
   cancelMailingMessages,
+  deleteMailingMessages,
   holdMailingMessages,
   planMailing,
 } from "../dispatch/plan";
@@ -17,9 +18,12 @@ import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import type { MailingCreate, MailingPatch, MailingStatus, MailingView } from "./model";
 import { findMailing, listMailings, type MailingRow, toPlannable, toView } from "./repo";
 import {
+  earliestWallTime,
   earliestZone,
   formatWallTime,
   isClockTime,
+  isSupportedWallTime,
+  latestWallTime,
   latestZone,
   parseWallTime,
   wallToEpoch,
@@ -47,6 +51,22 @@ function asInput(row: MailingRow): MailingCreate {
   };
 }
 
+const range = `${formatWallTime(earliestWallTime)} to ${formatWallTime(latestWallTime)}`;
+
+/** A wall-clock date-time field, or null with the reason added to `errors`. */
+function wallTime(input: string, field: string, example: string, errors: FieldError[]): Temporal.PlainDateTime | null {
+  const value = parseWallTime(input);
+  if (!value) {
+    errors.push({ field, message: `must be a date-time like ${example}` });
+    return null;
+  }
+  if (!isSupportedWallTime(value)) {
+    errors.push({ field, message: `must be between ${range}` });
+    return null;
+  }
+  return value;
+}
+
 /**
  * Validates a full mailing. `checkOver` applies the "window already over everywhere" rule, which
  * only makes sense when the times are being set.
@@ -55,10 +75,8 @@ function validate(input: MailingCreate, now: Date, checkOver: boolean): Validate
   const errors: FieldError[] = [];
   const text = input.text;
   if (text.trim().length === 0) errors.push({ field: "text", message: "must not be empty" });
-  const start = parseWallTime(input.start_time);
-  if (!start) errors.push({ field: "start_time", message: "must be a date-time like 2026-12-01T09:00:00" });
-  const end = parseWallTime(input.end_time);
-  if (!end) errors.push({ field: "end_time", message: "must be a date-time like 2026-12-01T21:00:00" });
+  const start = wallTime(input.start_time, "start_time", "2026-12-01T09:00:00", errors);
+  const end = wallTime(input.end_time, "end_time", "2026-12-01T21:00:00", errors);
   if (start && end && Temporal.PlainDateTime.compare(end, start) <= 0) {
     errors.push({ field: "end_time", message: "must be after start_time" });
   } else if (end && checkOver) {
@@ -170,11 +188,11 @@ export class MailingService {
   }
 
   async remove(id: number): Promise<void> {
-    const deleted = await this.database.db
-      .delete(mailings)
-      .where(eq(mailings.id, id))
-      .returning({ id: mailings.id });
-    if (deleted.length === 0) throw notFound("mailing", id);
+    await this.database.db.transaction(async (tx) => {
+      const deleted = await tx.delete(mailings).where(eq(mailings.id, id)).returning({ id: mailings.id });
+      if (deleted.length === 0) throw notFound("mailing", id);
+      await deleteMailingMessages(tx, id);
+    });
     this.signals.mailingChanged(id);
   }
 
