@@ -13,16 +13,37 @@ function fieldName(path: string | undefined, part: string): string {
   return name || part;
 }
 
+type Detail = { path?: string; summary?: string; message?: string; errors?: Iterable<Detail>[] };
+
+const typeMismatch = /^Expected (string|number|integer|boolean|null|object|array)$/;
+
+/**
+ * A value that fits no member of a union (`send_window`: object or null; `phone_number`: string or
+ * number) is reported by TypeBox as "should be one of …", which hides the real fault. When one
+ * member got past the type check, its own errors are the useful ones: `send_window.from` too long,
+ * `phone_number` longer than 32 characters.
+ */
+function explain(detail: Detail): Detail[] {
+  if (!detail.errors) return [detail];
+  for (const branch of detail.errors) {
+    const inner = Array.from(branch);
+    const mismatch = inner.length === 1 && inner[0]!.path === detail.path && typeMismatch.test(inner[0]!.message ?? "");
+    if (inner.length > 0 && !mismatch) return inner.flatMap(explain);
+  }
+  return [detail];
+}
+
 function validationProblem(error: ValidationError): Problem {
   const part = error.type === "params" ? "path" : error.type;
   const seen = new Set<string>();
   const errors: FieldError[] = [];
   for (const item of error.all) {
-    const detail = item as { path?: string; summary?: string; message?: string };
-    const field = fieldName(detail.path, part);
-    if (seen.has(field)) continue;
-    seen.add(field);
-    errors.push({ field, message: detail.summary ?? detail.message ?? "is invalid" });
+    for (const detail of explain(item as Detail)) {
+      const field = fieldName(detail.path, part);
+      if (seen.has(field)) continue;
+      seen.add(field);
+      errors.push({ field, message: detail.summary ?? detail.message ?? "is invalid" });
+    }
   }
   if (errors.length === 0) errors.push({ field: part, message: "is invalid" });
   // A body that is not an object at all (a string, an array, null) is named as the body.
