@@ -33,9 +33,13 @@ export async function authenticate(
 
 export type ApiGuard = ReturnType<typeof apiGuard>;
 
-/** An Elysia instance whose routes (and those of plugins used on it) all require a bearer token. */
+/**
+ * An Elysia instance whose routes (and those of plugins used on it) all require a bearer token.
+ * `derive` runs before schema validation (`resolve` would run after it), so a caller without
+ * credentials gets a 401, never a 422 that describes the schema of a route it may not use.
+ */
 export function apiGuard(tokens: TokenService, adminKeyHash: string | null) {
-  return new Elysia({ name: "api-guard" }).resolve({ as: "scoped" }, async ({ request }) => ({
+  return new Elysia({ name: "api-guard" }).derive({ as: "scoped" }, async ({ request }) => ({
     actor: await authenticate(request, tokens, adminKeyHash),
   }));
 }
