@@ -1,7 +1,7 @@
 /** /api/v1/tokens (SPEC §8). */
 import { Elysia, t } from "elysia";
 import type { Clock } from "../clock";
-import { problemSchema } from "../http/openapi";
+import { jsonBody, problemSchema } from "../http/openapi";
 import { idParams, pageQuery, parseId, parsePage } from "../http/params";
 import { invalid } from "../problems";
 import type { ApiGuard } from "./guard";
@@ -43,6 +43,8 @@ export function tokenRoutes(guard: ApiGuard, service: TokenService, clock: Clock
         return created;
       },
       {
+        ...jsonBody,
+
         body: t.Object({ name: t.String({ maxLength: 100 }) }, { examples: [{ name: "crm-sync" }] }),
         response: { 201: t.Composite([tokenView, t.Object({ token: t.String() })]), 422: problemSchema },
         detail: { summary: "Create an API token; the secret `token` is returned only this once" },

@@ -1,8 +1,8 @@
 /** /api/v1/clients (SPEC §3, §8). Handlers pull values out of the request and call the service. */
 import { Elysia, t } from "elysia";
 import type { ApiGuard } from "../auth/guard";
-import { idParams, parseId, parsePage } from "../http/params";
-import { problemSchema } from "../http/openapi";
+import { idParams, parseId, parsePage, parseQueryText } from "../http/params";
+import { jsonBody, problemSchema } from "../http/openapi";
 import { client, clientCreate, clientList, clientPatch, clientQuery } from "./model";
 import type { ClientService } from "./service";
 
@@ -13,7 +13,13 @@ export function clientRoutes(guard: ApiGuard, service: ClientService) {
       "/",
       ({ query }) => {
         const { limit, cursor } = parsePage(query);
-        return service.list({ tag: query.tag, operatorCode: query.operator_code, q: query.q?.replace(/\D/g, "") }, limit, cursor);
+        const filter = {
+          // `?tag=` (empty) lists the clients without a tag.
+          tag: parseQueryText(query.tag, "tag"),
+          operatorCode: parseQueryText(query.operator_code || undefined, "operator_code"),
+          q: parseQueryText(query.q, "q")?.replace(/\D/g, ""),
+        };
+        return service.list(filter, limit, cursor);
       },
       { query: clientQuery, response: { 200: clientList }, detail: { summary: "List clients" } },
     )
@@ -26,6 +32,8 @@ export function clientRoutes(guard: ApiGuard, service: ClientService) {
         return created;
       },
       {
+        ...jsonBody,
+
         body: clientCreate,
         response: { 201: client, 409: problemSchema, 422: problemSchema },
         detail: { summary: "Create a client" },
@@ -38,6 +46,8 @@ export function clientRoutes(guard: ApiGuard, service: ClientService) {
     })
     .patch("/:id", ({ params, body }) => service.update(parseId(params.id), body), {
       params: idParams,
+      ...jsonBody,
+
       body: clientPatch,
       response: { 200: client, 404: problemSchema, 409: problemSchema, 422: problemSchema },
       detail: { summary: "Change some fields of a client; re-plans its unsent messages" },

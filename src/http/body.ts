@@ -2,8 +2,12 @@
  * JSON request bodies (SPEC §8): at most 1 MiB (413 beyond, checked while reading so a chunked body
  * cannot slip past the Content-Length check), and anything that is not JSON is a 400, whatever
  * Content-Type the caller sent. Form posts of the web UI keep Elysia's own parsers.
+ *
+ * Every API body is a JSON object: an array, a string or `null` in its place is a 422 naming
+ * `body` (Elysia's object schemas would otherwise read an array as an empty object). A string
+ * holding a NUL character is a 422 naming its field: PostgreSQL cannot store one in `text`.
  */
-import { Problem } from "../problems";
+import { type FieldError, Problem } from "../problems";
 
 export const jsonBodyLimit = 1024 * 1024;
 
@@ -20,11 +24,36 @@ export async function parseJsonBody(request: Request, contentType: string): Prom
   // No body (POST …/pause, DELETE): an empty object, so that routes with a schema answer 422
   // naming the missing fields and routes without one do not care.
   if (text.trim() === "") return {};
+  let value: unknown;
   try {
-    return JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new Problem(400, "the body is not valid JSON", [{ field: "body", message: "is not valid JSON" }]);
   }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    const found = value === null ? "null" : Array.isArray(value) ? "an array" : typeof value;
+    throw new Problem(422, `body: must be a JSON object, not ${found}`, [
+      { field: "body", message: `must be a JSON object, not ${found}` },
+    ]);
+  }
+  const nul = findNul(value, "");
+  if (nul) throw new Problem(422, `${nul.field}: ${nul.message}`, [nul]);
+  return value;
+}
+
+/** The first string (or key) in a parsed JSON value that contains U+0000, named by its path. */
+function findNul(value: unknown, path: string): FieldError | null {
+  if (typeof value === "string") {
+    return value.includes("\u0000") ? { field: path || "body", message: "must not contain NUL characters" } : null;
+  }
+  if (value === null || typeof value !== "object") return null;
+  for (const [key, item] of Object.entries(value)) {
+    const field = path ? `${path}.${key}` : key;
+    if (key.includes("\u0000")) return { field: path || "body", message: "must not contain NUL characters" };
+    const found = findNul(item, field);
+    if (found) return found;
+  }
+  return null;
 }
 
 async function readLimited(request: Request, limit: number): Promise<string> {

@@ -11,7 +11,7 @@ import { mailing, mailingCreate, mailingPatch } from "../mailings/model";
 import type { MailingService } from "../mailings/service";
 import { mailingStats, messageQuery, overallStats } from "../stats/model";
 import { parseMessageStatus, type StatsService } from "../stats/service";
-import { problemSchema } from "./openapi";
+import { jsonBody, problemSchema } from "./openapi";
 import { idParams, parseId, parsePage } from "./params";
 
 type Services = { clients: ClientService; mailings: MailingService; stats: StatsService };
@@ -32,12 +32,14 @@ export function compatRoutes(guard: ApiGuard, services: Services) {
         set.headers.location = `/api/v1/clients/${created.id}`;
         return created;
       },
-      { body: clientCreate, response: { 201: client, 409: problemSchema, 422: problemSchema }, detail: detail("Create a client (use POST /api/v1/clients)") },
+      { ...jsonBody, body: clientCreate, response: { 201: client, 409: problemSchema, 422: problemSchema }, detail: detail("Create a client (use POST /api/v1/clients)") },
     );
   }
   for (const path of both("/clients/update/:id")) {
     app.patch(path, ({ params, body }) => services.clients.update(parseId(params.id), body), {
       params: idParams,
+      ...jsonBody,
+
       body: clientPatch,
       response: { 200: client, 404: problemSchema, 409: problemSchema, 422: problemSchema },
       detail: detail("Update a client (use PATCH /api/v1/clients/{id})"),
@@ -62,12 +64,14 @@ export function compatRoutes(guard: ApiGuard, services: Services) {
         set.headers.location = `/api/v1/mailings/${created.id}`;
         return created;
       },
-      { body: mailingCreate, response: { 201: mailing, 422: problemSchema }, detail: detail("Create a mailing (use POST /api/v1/mailings)") },
+      { ...jsonBody, body: mailingCreate, response: { 201: mailing, 422: problemSchema }, detail: detail("Create a mailing (use POST /api/v1/mailings)") },
     );
   }
   for (const path of both("/mailing/update/:id")) {
     app.patch(path, ({ params, body }) => services.mailings.update(parseId(params.id), body), {
       params: idParams,
+      ...jsonBody,
+
       body: mailingPatch,
       response: { 200: mailing, 404: problemSchema, 409: problemSchema, 422: problemSchema },
       detail: detail("Update a mailing (use PATCH /api/v1/mailings/{id})"),

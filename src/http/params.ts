@@ -17,6 +17,17 @@ export function parseId(raw: string | undefined, field = "id"): number {
   return id;
 }
 
+/**
+ * A free-text query value compared in SQL (`?tag=`): absent → undefined; a NUL character
+ * (which PostgreSQL cannot compare in `text`) or more than `max` characters → 422 naming the field.
+ */
+export function parseQueryText(raw: string | undefined, field: string, max = 64): string | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.includes("\u0000")) throw invalid(field, "must not contain NUL characters");
+  if (raw.length > max) throw invalid(field, `must be at most ${max} characters`);
+  return raw;
+}
+
 export const pageQuery = {
   limit: t.Optional(t.String({ description: "Page size, 1–1000 (default 50)", examples: ["50"] })),
   cursor: t.Optional(t.String({ description: "The next_cursor of the previous page" })),

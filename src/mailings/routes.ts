@@ -1,7 +1,7 @@
 /** /api/v1/mailings (SPEC §4, §8). */
 import { Elysia, t } from "elysia";
 import type { ApiGuard } from "../auth/guard";
-import { problemSchema } from "../http/openapi";
+import { jsonBody, problemSchema } from "../http/openapi";
 import { idParams, parseId, parsePage } from "../http/params";
 import { invalid } from "../problems";
 import { mailing, mailingCreate, mailingList, mailingPatch, mailingQuery, type MailingStatus, mailingStatuses } from "./model";
@@ -41,6 +41,8 @@ export function mailingRoutes(guard: ApiGuard, service: MailingService) {
         return created;
       },
       {
+        ...jsonBody,
+
         body: mailingCreate,
         response: { 201: mailing, 422: problemSchema },
         detail: {
@@ -57,6 +59,8 @@ export function mailingRoutes(guard: ApiGuard, service: MailingService) {
     })
     .patch("/:id", ({ params, body }) => service.update(parseId(params.id), body), {
       params: idParams,
+      ...jsonBody,
+
       body: mailingPatch,
       response: { 200: mailing, 404: problemSchema, 409: problemSchema, 422: problemSchema },
       detail: { summary: "Change some fields of a mailing; re-plans its unsent messages" },
