@@ -1,0 +1,36 @@
+/** Assertions shared by the API tests: RFC 9457 problem documents and database snapshots. */
+import { expect } from "bun:test";
+import { sql } from "drizzle-orm";
+import type { Database } from "../../src/db/client";
+import type { Reply } from "../support/app";
+
+/** The reply is a problem document with this status whose `errors` name `field` (one of them, if several). */
+export function expectProblem(reply: Reply, status: number, field?: string | string[]): void {
+  const context = `${reply.status} ${reply.text.slice(0, 300)}`;
+  expect(reply.status, context).toBe(status);
+  expect(reply.headers.get("content-type") ?? "", context).toStartWith("application/problem+json");
+  expect(reply.body, context).toMatchObject({ type: expect.any(String), title: expect.any(String), status, detail: expect.any(String) });
+  expect(Array.isArray(reply.body.errors), context).toBe(true);
+  if (field !== undefined) {
+    const wanted = Array.isArray(field) ? field : [field];
+    const named: string[] = reply.body.errors.map((e: { field: string }) => e.field);
+    expect(named.some((f) => wanted.includes(f)), `${context}: expected a field among ${wanted.join(", ")}`).toBe(true);
+    for (const e of reply.body.errors) expect(typeof e.message, context).toBe("string");
+  }
+}
+
+const tables = ["clients", "mailings", "messages", "api_tokens", "mailing_counts"] as const;
+
+/** Every row of the tables the API writes, as text, in a stable order: equal snapshots, unchanged database. */
+export async function snapshot(database: Database): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const table of tables) {
+    const [row] = await database.rows<{ n: number; rows: string }>(
+      sql.raw(
+        `select count(*)::int as n, coalesce(string_agg(t::text, E'\\n' order by t::text), '') as rows from ${table} t`,
+      ),
+    );
+    out[table] = `${row!.n} rows\n${row!.rows}`;
+  }
+  return out;
+}
