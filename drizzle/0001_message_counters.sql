@@ -1,7 +1,7 @@
 -- Exact message counts per (mailing, status), maintained by statement-level triggers with
 -- transition tables: one small upsert per statement, however many rows it touched (a claim of
 -- 500 rows or a group commit of 2,000 results costs two or three counter rows, not 2,000).
--- Counts of a deleted mailing are not recreated by the cascade that deletes its messages.
+-- Counts of a deleted mailing are not recreated when its messages are deleted after it.
 CREATE FUNCTION message_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN

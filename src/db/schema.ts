@@ -111,9 +111,12 @@ export const messages = pgTable(
   "messages",
   {
     id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
-    mailingId: integer("mailing_id")
-      .notNull()
-      .references(() => mailings.id, { onDelete: "cascade" }),
+    /**
+     * Not a foreign key on purpose: the row-by-row RI check cost 4.2 s of a 12 s plan of 1,000,000
+     * messages (EXPLAIN ANALYZE here). Deleting a mailing deletes its messages explicitly, in the
+     * same transaction (mailings/service.ts), and the dispatcher cancels any row whose mailing is gone.
+     */
+    mailingId: integer("mailing_id").notNull(),
     /** not a foreign key: sent messages outlive their client (SPEC §3) */
     clientId: integer("client_id").notNull(),
     /** snapshot of the client's phone, kept for statistics after the client is deleted */

@@ -17,6 +17,8 @@ export type ClaimedMessage = {
   attempts: number;
   expiresAt: number;
   timezone: string | null;
+  /** when this claim's lease runs out (epoch ms) */
+  leaseUntil: number;
 };
 
 type Row = {
@@ -64,6 +66,7 @@ export async function claimDue(
     attempts: r.attempts,
     expiresAt: Number(r.expires_ms),
     timezone: r.timezone,
+    leaseUntil: now.getTime() + leaseSeconds * 1000,
   }));
 }
 

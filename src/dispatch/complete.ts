@@ -12,7 +12,7 @@ export type Completion = {
   id: number;
   /** the attempts value the claim set: the fencing token */
   attempts: number;
-  status: Extract<MessageState, "sent" | "retrying" | "failed" | "expired" | "scheduled">;
+  status: Extract<MessageState, "sent" | "retrying" | "failed" | "expired" | "scheduled" | "cancelled">;
   /** for retrying/scheduled: when to try next (ISO, or "infinity" while paused) */
   nextAttemptAt?: string;
   lastError?: string | null;

@@ -178,17 +178,24 @@ export class Dispatcher implements SignalListener {
     }
   }
 
-  private async attempt(message: ClaimedMessage): Promise<Completion | null> {
+  private async attempt(message: ClaimedMessage): Promise<Completion> {
     const pending = this.stale.get(message.mailingId);
     if (pending) await pending;
     const mailing = this.mailings.get(message.mailingId);
     const nowMs = this.clock.now().getTime();
     const base = { id: message.id, attempts: message.attempts };
+    if (nowMs >= message.leaseUntil) {
+      // Our lease ran out while the message waited here: another worker may own it now, and our
+      // result would be fenced off anyway. Sending it would only make a duplicate.
+      this.logger.warn("claim lapsed before sending", { ...ids(message), attempt: message.attempts });
+      return { ...base, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: new Date(nowMs).toISOString(), undo: true };
+    }
     if (!mailing || mailing.cancelled) {
-      // Deleted or cancelled: the row is gone or already cancelled; nothing to write.
+      // Deleted or cancelled: normally the row is already gone or cancelled and this write finds
+      // nothing under our claim; if it is not, it must not come back every lease.
       this.stats.dropped++;
       this.logger.info("send skipped", { ...ids(message), attempt: message.attempts, outcome: "cancelled" });
-      return null;
+      return { ...base, status: "cancelled", undo: true };
     }
     if (mailing.paused) {
       return { ...base, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: "infinity", undo: true };
@@ -233,11 +240,7 @@ export class Dispatcher implements SignalListener {
     return { status: "retrying", nextAttemptAt: new Date(next).toISOString() };
   }
 
-  private record(completion: Completion | null): void {
-    if (completion === null) {
-      this.release(1);
-      return;
-    }
+  private record(completion: Completion): void {
     this.results.push(completion);
     this.flush();
   }
@@ -303,6 +306,8 @@ export class Dispatcher implements SignalListener {
     this.cron?.stop();
     for (const unlisten of this.unlisten.splice(0)) await unlisten().catch(() => {});
     for (const resolve of this.slotWaiters.splice(0)) resolve();
+    // A claim still running lands in the queue after this; wait for it, then hand back the queue.
+    if (this.ticking) await this.ticking;
     const queued = this.queue.splice(0);
     if (queued.length > 0) {
       this.inFlight += queued.length;

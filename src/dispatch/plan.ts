@@ -209,6 +209,11 @@ export async function cancelMailingMessages(ex: Executor, mailingId: number, now
     where mailing_id = ${mailingId} and status in ('scheduled', 'retrying', 'sending')`);
 }
 
+/** Deleting a mailing deletes its messages (no foreign key: see schema.ts). */
+export async function deleteMailingMessages(ex: Executor, mailingId: number): Promise<void> {
+  await ex.execute(sql`delete from messages where mailing_id = ${mailingId}`);
+}
+
 /** Pausing holds every waiting message back until resume re-plans it (SPEC §4 pause). */
 export async function holdMailingMessages(ex: Executor, mailingId: number, now: Date): Promise<void> {
   await ex.execute(sql`
