@@ -24,14 +24,19 @@ try {
 
 const logger = createLogger(config.logLevel);
 let database: Database;
+let migrationsApplied: number;
 try {
   database = await openDatabase(config);
-  await database.migrate();
+  migrationsApplied = await database.migrate();
 } catch (error) {
   logger.error("database start-up failed", { error: error instanceof Error ? error.message : String(error) });
   process.exit(1);
 }
-logger.info("database ready", { driver: database.kind, data_dir: config.databaseUrl ? undefined : config.dataDir });
+logger.info("database ready", {
+  driver: database.kind,
+  data_dir: config.databaseUrl ? undefined : config.dataDir,
+  migrations_applied: migrationsApplied,
+});
 
 const gateway = createGateway(config);
 const dispatcher = config.worker

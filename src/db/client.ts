@@ -40,8 +40,8 @@ export interface Database {
   readonly db: Db;
   /** Runs one statement built with Drizzle's `sql` and returns its rows. */
   rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>;
-  /** Applies pending migrations; safe when several processes start at once. */
-  migrate(): Promise<void>;
+  /** Applies pending migrations (safe when several processes start at once); returns how many. */
+  migrate(): Promise<number>;
   /** True when every migration in drizzle/ has been applied. */
   migrationsApplied(): Promise<boolean>;
   listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
@@ -85,8 +85,10 @@ export function openPostgres(url: string, options: { max?: number } = {}): Datab
       const single = postgres(url, { max: 1, onnotice: () => {} });
       try {
         await single`select pg_advisory_lock(${migrationLockKey})`;
+        const before = await appliedCount(database);
         await migratePostgres(drizzlePostgres({ client: single }), { migrationsFolder });
         await single`select pg_advisory_unlock(${migrationLockKey})`;
+        return (await appliedCount(database)) - before;
       } finally {
         await single.end({ timeout: 5 });
       }
@@ -158,7 +160,9 @@ export async function openPglite(dataDir: string | null): Promise<Database> {
     db,
     rows: (query) => rowsOf(db, query),
     async migrate() {
+      const before = await appliedCount(database);
       await migratePglite(drizzlePglite({ client }), { migrationsFolder });
+      return (await appliedCount(database)) - before;
     },
     async migrationsApplied() {
       return (await appliedCount(database)) >= journal.entries.length;

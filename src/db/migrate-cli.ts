@@ -4,6 +4,6 @@ import { openDatabase } from "./client";
 
 const config = loadConfig();
 const database = await openDatabase(config);
-await database.migrate();
-console.log(JSON.stringify({ level: "info", msg: "migrations applied", driver: database.kind }));
+const applied = await database.migrate();
+console.log(JSON.stringify({ level: "info", msg: "migrations applied", driver: database.kind, applied }));
 await database.close();
