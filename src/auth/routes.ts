@@ -37,7 +37,7 @@ export function tokenRoutes(guard: ApiGuard, service: TokenService, clock: Clock
       async (ctx) => {
         const name = ctx.body.name.trim();
         if (name.length === 0) throw invalid("name", "must not be empty");
-        const created = await service.create(ctx.actor, name);
+        const created = await service.create(ctx.actor, name, clock.now());
         ctx.set.status = 201;
         ctx.set.headers.location = `/api/v1/tokens/${created.id}`;
         return created;

@@ -39,11 +39,11 @@ export class TokenService {
   constructor(private readonly database: Database) {}
 
   /** Creates a token for the actor; the only time the secret is ever returned. */
-  async create(actor: Actor, name: string): Promise<TokenView & { token: string }> {
+  async create(actor: Actor, name: string, now: Date): Promise<TokenView & { token: string }> {
     const token = randomSecret(tokenPrefix);
     const [row] = await this.database.db
       .insert(apiTokens)
-      .values({ name, tokenHash: await sha256Hex(token), role: actor.role, userId: actor.userId })
+      .values({ name, tokenHash: await sha256Hex(token), role: actor.role, userId: actor.userId, createdAt: now })
       .returning();
     return { ...view(row!), token };
   }
