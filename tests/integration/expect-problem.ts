@@ -9,7 +9,11 @@ export function expectProblem(reply: Reply, status: number, field?: string | str
   const context = `${reply.status} ${reply.text.slice(0, 300)}`;
   expect(reply.status, context).toBe(status);
   expect(reply.headers.get("content-type") ?? "", context).toStartWith("application/problem+json");
-  expect(reply.body, context).toMatchObject({ type: expect.any(String), title: expect.any(String), status, detail: expect.any(String) });
+  // Not toMatchObject with expect.any(): on Bun 1.4 it writes the matchers into the received object.
+  expect(typeof reply.body?.type, context).toBe("string");
+  expect(typeof reply.body?.title, context).toBe("string");
+  expect(typeof reply.body?.detail, context).toBe("string");
+  expect(reply.body.status, context).toBe(status);
   expect(Array.isArray(reply.body.errors), context).toBe(true);
   if (field !== undefined) {
     const wanted = Array.isArray(field) ? field : [field];
