@@ -1,0 +1,154 @@
+/** SPEC §8 OpenAPI at /docs/json and a browsable /docs that works offline; SPEC §10 health checks. */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { type TestApp, testApp } from "../support/app";
+import { backends } from "../support/db";
+
+type Operation = {
+  deprecated?: boolean;
+  requestBody?: { content?: Record<string, { schema?: Record<string, unknown>; example?: unknown; examples?: unknown }> };
+};
+
+for (const backend of backends()) {
+  describe(`[${backend}] §8 OpenAPI`, () => {
+    let t: TestApp;
+    let spec: { openapi: string; paths: Record<string, Record<string, Operation>>; components: any; security: any };
+    beforeAll(async () => {
+      t = await testApp(backend);
+      const r = await t.request("GET", "/docs/json", undefined, {});
+      expect(r.status).toBe(200);
+      spec = r.body;
+    });
+    afterAll(() => t.close());
+
+    const operations = () =>
+      Object.entries(spec.paths).flatMap(([path, ops]) =>
+        Object.entries(ops).map(([method, op]) => ({ path, method: method.toUpperCase(), op })),
+      );
+
+    test("/docs/json is an OpenAPI 3 document, readable without credentials", () => {
+      expect(spec.openapi).toMatch(/^3\.\d+\.\d+$/);
+      expect(Object.keys(spec.paths).length).toBeGreaterThan(20);
+    });
+
+    test("the bearer security scheme is declared and required by default", () => {
+      expect(spec.components.securitySchemes.bearer).toEqual({ type: "http", scheme: "bearer" });
+      expect(spec.security).toContainEqual({ bearer: [] });
+    });
+
+    test("every request body is JSON with a schema and an example", () => {
+      const withBody = operations().filter((o) => o.op.requestBody);
+      expect(withBody.map((o) => `${o.method} ${o.path}`)).toEqual(
+        expect.arrayContaining(["POST /api/v1/clients/", "PATCH /api/v1/clients/{id}", "POST /api/v1/mailings/", "PATCH /api/v1/mailings/{id}", "POST /api/v1/tokens/", "POST /clients/create", "POST /mailing/create/"]),
+      );
+      for (const { method, path, op } of withBody) {
+        const where = `${method} ${path}`;
+        const media = op.requestBody!.content?.["application/json"];
+        expect(media, where).toBeDefined();
+        expect(media!.schema, where).toBeDefined();
+        const examples = (media!.schema!.examples as unknown[] | undefined) ?? (media!.example !== undefined ? [media!.example] : []);
+        expect(examples.length, where).toBeGreaterThan(0);
+        expect(typeof examples[0], where).toBe("object");
+      }
+    });
+
+    test("the examples are bodies the API accepts", async () => {
+      const body = (path: string) => (spec.paths[path]!.post!.requestBody!.content!["application/json"]!.schema!.examples as unknown[])[0];
+      const client = await t.request("POST", "/api/v1/clients", body("/api/v1/clients/"));
+      expect(client.status, client.text).toBe(201);
+      const mailing = await t.request("POST", "/api/v1/mailings", body("/api/v1/mailings/"));
+      expect(mailing.status, mailing.text).toBe(201);
+      const token = await t.request("POST", "/api/v1/tokens", body("/api/v1/tokens/"));
+      expect(token.status, token.text).toBe(201);
+    });
+
+    test("compatibility routes, and only they, are deprecated", () => {
+      const compat = /^\/(clients\/(create|update|delete)|mailing\/|stats)/;
+      const compatOps = operations().filter((o) => compat.test(o.path));
+      expect(compatOps.length).toBe(16); // 8 routes, with and without the trailing slash
+      for (const { method, path, op } of operations()) {
+        expect(op.deprecated === true, `${method} ${path}`).toBe(compat.test(path));
+      }
+    });
+
+    test("the time-zone rule is documented on the mailing schema", () => {
+      const schema = JSON.stringify(spec.paths["/api/v1/mailings/"]!.post!.requestBody);
+      expect(schema).toContain("own time zone");
+      expect(schema).toMatch(/Z or offset is accepted and ignored/);
+    });
+
+    test("/docs is HTML that loads only local assets, and those assets answer 200", async () => {
+      const page = await t.request("GET", "/docs", undefined, {});
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toStartWith("text/html");
+      const refs = [...page.text.matchAll(/<(?:script|link)\b[^>]*\b(?:src|href)=["']([^"']+)["']/g)].map((m) => m[1]!);
+      expect(refs.length).toBeGreaterThanOrEqual(2);
+      expect(page.text).not.toMatch(/(?:src|href)=["'](?:https?:)?\/\//);
+      for (const ref of refs) {
+        expect(ref.startsWith("/"), ref).toBe(true);
+        const asset = await t.request("GET", ref, undefined, {});
+        expect(asset.status, ref).toBe(200);
+        expect(asset.text.length, ref).toBeGreaterThan(1000);
+      }
+      expect(refs.some((r) => r.endsWith(".js"))).toBe(true);
+      expect(refs.some((r) => r.endsWith(".css"))).toBe(true);
+    });
+
+    test("the docs asset route serves nothing but its two files", async () => {
+      for (const path of ["/docs/assets/package.json", "/docs/assets/..%2F..%2Fpackage.json", "/docs/assets/index.html"]) {
+        expect((await t.request("GET", path, undefined, {})).status).toBe(404);
+      }
+    });
+  });
+
+  describe(`[${backend}] §10 health`, () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await testApp(backend);
+    });
+    afterAll(() => t.close());
+
+    test("/healthz answers 200 without credentials", async () => {
+      const r = await t.request("GET", "/healthz", undefined, {});
+      expect(r.status).toBe(200);
+      expect(r.body).toEqual({ status: "ok" });
+    });
+
+    test("/readyz answers 200 when the database is reachable and migrated", async () => {
+      const r = await t.request("GET", "/readyz", undefined, {});
+      expect(r.status).toBe(200);
+      expect(r.body).toEqual({ status: "ready", database: backend });
+    });
+
+    test("/readyz answers 503 when a migration is missing", async () => {
+      const [last] = await t.database.rows<{ id: number }>(sql`select max(id)::int as id from drizzle.__drizzle_migrations`);
+      const saved = await t.database.rows(sql`select * from drizzle.__drizzle_migrations where id = ${last!.id}`);
+      await t.database.rows(sql`delete from drizzle.__drizzle_migrations where id = ${last!.id}`);
+      try {
+        const r = await t.request("GET", "/readyz", undefined, {});
+        expect(r.status).toBe(503);
+        expect(r.body.status).toBe("migrations pending");
+      } finally {
+        const row = saved[0] as { id: number; hash: string; created_at: string | number };
+        await t.database.rows(
+          sql`insert into drizzle.__drizzle_migrations (id, hash, created_at) values (${row.id}, ${row.hash}, ${row.created_at})`,
+        );
+      }
+      expect((await t.request("GET", "/readyz", undefined, {})).status).toBe(200);
+    });
+
+    test("/readyz answers 503 when the database is gone", async () => {
+      const gone = await testApp(backend);
+      try {
+        await gone.database.close();
+        const r = await gone.request("GET", "/readyz", undefined, {});
+        expect(r.status).toBe(503);
+        expect(r.body.status).toBe("database unreachable");
+        const health = await gone.request("GET", "/healthz", undefined, {});
+        expect(health.status).toBe(200);
+      } finally {
+        await gone.close().catch(() => {});
+      }
+    });
+  });
+}
