@@ -1,6 +1,6 @@
 /**
- * Statistics (SPEC §5). Cancelled messages are excluded everywhere. Counting is a grouped scan for
- * now; the performance issue (#4) moves it to maintained counters.
+ * Statistics (SPEC §5). Cancelled messages are excluded everywhere. Counts come from the
+ * trigger-maintained `mailing_counts` rows, never from a scan of messages.
  */
 import { and, asc, eq, gt, ne, sql, type SQL } from "drizzle-orm";
 import type { Clock } from "../clock";

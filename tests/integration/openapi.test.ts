@@ -1,6 +1,8 @@
 /** SPEC §8 OpenAPI at /docs/json and a browsable /docs that works offline; SPEC §10 health checks. */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
 
@@ -68,6 +70,21 @@ for (const backend of backends()) {
       expect(compatOps.length).toBe(16); // 8 routes, with and without the trailing slash
       for (const { method, path, op } of operations()) {
         expect(op.deprecated === true, `${method} ${path}`).toBe(compat.test(path));
+      }
+    });
+
+    test("README has a curl example for every documented route", () => {
+      const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8");
+      const curls = readme.split("\n").filter((line) => line.trimStart().startsWith("curl "));
+      for (const { method, path } of operations()) {
+        if (path.startsWith("/docs")) continue;
+        const bare = path.replace(/\{id\}/g, "1").replace(/(.)\/$/, "$1");
+        const hit = curls.some((line) => {
+          const url = /\$API(\/[^\s"?]*)/.exec(line)?.[1]?.replace(/(.)\/$/, "$1");
+          const verb = /-X (\w+)/.exec(line)?.[1] ?? "GET";
+          return url === bare && verb === method;
+        });
+        expect(hit, `${method} ${path}`).toBe(true);
       }
     });
 
