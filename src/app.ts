@@ -63,7 +63,7 @@ export async function createApp(deps: AppDeps) {
         path: "/docs",
         specPath: "/docs/json",
         provider: "swagger-ui",
-        swagger: { cdn: "/docs/assets/swagger-ui-bundle.js", theme: "/docs/assets/swagger-ui.css", autoDarkMode: false },
+        swagger: { url: "/docs/json", cdn: "/docs/assets/swagger-ui-bundle.js", theme: "/docs/assets/swagger-ui.css", autoDarkMode: false },
         exclude: { paths: [/^\/static/, /^\/docs/] },
         documentation: {
           info: {

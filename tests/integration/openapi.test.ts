@@ -111,6 +111,18 @@ for (const backend of backends()) {
       expect(refs.some((r) => r.endsWith(".css"))).toBe(true);
     });
 
+    test("the page at /docs and at /docs/ loads the spec from a URL that answers with it", async () => {
+      for (const page of ["/docs", "/docs/"]) {
+        const html = (await t.request("GET", page, undefined, {})).text;
+        const url = /SwaggerUIBundle\((\{.*?\})\)/s.exec(html)?.[1];
+        expect(url, page).toBeDefined();
+        const spec = new URL(JSON.parse(url!).url, `http://localhost${page}`).pathname;
+        const r = await t.request("GET", spec, undefined, {});
+        expect(r.status, `${page} → ${spec}`).toBe(200);
+        expect(r.body.openapi, `${page} → ${spec}`).toStartWith("3.");
+      }
+    });
+
     test("the docs asset route serves nothing but its two files", async () => {
       for (const path of ["/docs/assets/package.json", "/docs/assets/..%2F..%2Fpackage.json", "/docs/assets/index.html"]) {
         expect((await t.request("GET", path, undefined, {})).status).toBe(404);
