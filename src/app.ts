@@ -63,7 +63,8 @@ export async function createApp(deps: AppDeps) {
         path: "/docs",
         specPath: "/docs/json",
         provider: "swagger-ui",
-        swagger: { url: "/docs/json", cdn: "/docs/assets/swagger-ui-bundle.js", theme: "/docs/assets/swagger-ui.css", autoDarkMode: false },
+        // `url` is absolute so that /docs/ (trailing slash) finds the spec too; the plugin's types omit it.
+        swagger: { cdn: "/docs/assets/swagger-ui-bundle.js", theme: "/docs/assets/swagger-ui.css", autoDarkMode: false, ...({ url: "/docs/json" } as object) },
         exclude: { paths: [/^\/static/, /^\/docs/] },
         documentation: {
           info: {
