@@ -13,6 +13,7 @@ import { renderError } from "./http/errors";
 import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
 import { clientRoutes } from "./clients/routes";
+import { ClientImporter } from "./clients/import";
 import { ClientService } from "./clients/service";
 import type { Config } from "./config";
 import type { Database } from "./db/client";
@@ -39,6 +40,7 @@ export function createServices(deps: AppDeps) {
   return {
     tokens: new TokenService(deps.database),
     clients: new ClientService(deps.database, deps.clock),
+    importer: new ClientImporter(deps.database, deps.clock),
     mailings: new MailingService(deps.database, deps.clock, deps.signals),
     stats: new StatsService(deps.database, deps.clock),
   };
@@ -90,7 +92,7 @@ export async function createApp(deps: AppDeps) {
     .use(healthRoutes(deps.database))
     .group("/api/v1", (api) =>
       api
-        .use(clientRoutes(guard, services.clients))
+        .use(clientRoutes(guard, services.clients, services.importer))
         .use(mailingRoutes(guard, services.mailings))
         .use(statsRoutes(guard, services.stats))
         .use(tokenRoutes(guard, services.tokens, deps.clock)),

@@ -2,13 +2,72 @@
 import { Elysia, t } from "elysia";
 import type { ApiGuard } from "../auth/guard";
 import { idParams, parseId, parsePage, parseQueryText } from "../http/params";
+import { StreamedBody } from "../http/body";
 import { jsonBody, problemSchema } from "../http/openapi";
 import { client, clientCreate, clientList, clientPatch, clientQuery } from "./model";
+import type { ClientImporter } from "./import";
 import type { ClientService } from "./service";
 
-export function clientRoutes(guard: ApiGuard, service: ClientService) {
+/** The import report, as plain JSON Schema for the OpenAPI document (the route streams its body). */
+const count = { type: "integer" } as const;
+const importReport = {
+  type: "object" as const,
+  properties: {
+    rows: count,
+    created: count,
+    updated: count,
+    unchanged: count,
+    duplicates: count,
+    failed: count,
+    errors: {
+      type: "array" as const,
+      items: { type: "object" as const, properties: { line: count, field: { type: "string" as const }, message: { type: "string" as const } } },
+    },
+  },
+};
+
+export function clientRoutes(guard: ApiGuard, service: ClientService, importer: ClientImporter) {
   return new Elysia({ prefix: "/clients", tags: ["clients"] })
     .use(guard)
+    .post(
+      "/import",
+      async ({ body: raw, request }) => {
+        const body = (raw instanceof StreamedBody && raw.stream) || new Blob([]).stream();
+        if (!(request.headers.get("accept") ?? "").includes("application/x-ndjson")) {
+          return importer.import(body);
+        }
+        // Progress as it goes: one JSON line per batch of 5,000 rows, then the final report.
+        const encoder = new TextEncoder();
+        const stream = new ReadableStream<Uint8Array>({
+          async start(controller) {
+            const line = (value: unknown) => controller.enqueue(encoder.encode(JSON.stringify(value) + "\n"));
+            try {
+              const report = await importer.import(body, (progress) => line({ progress }));
+              line({ done: report });
+            } catch (error) {
+              const problem = error as { toJSON?: () => unknown; message?: string };
+              line({ error: problem.toJSON ? problem.toJSON() : { status: 500, detail: "the import failed" } });
+            }
+            controller.close();
+          },
+        });
+        return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });
+      },
+      {
+        detail: {
+          responses: {
+            200: { description: "The import report", content: { "application/json": { schema: importReport } } },
+            422: { description: "Not CSV, or no phone_number column", content: { "application/problem+json": { schema: problemSchema as unknown as object } } },
+          },
+          summary: "Import clients from CSV (streamed)",
+          description:
+            "Body: CSV with a header naming phone_number (required), tag, timezone, operator_code. Rows are written in batches of 5,000; a known phone updates that client's tag and time zone; invalid rows are skipped and reported (first 100). Send `Accept: application/x-ndjson` to receive a progress line per batch and the report as the last line.",
+          requestBody: {
+            content: { "text/csv": { schema: { type: "string" }, example: "phone_number,tag,timezone\n79101459028,vip,Europe/Moscow\n" } },
+          },
+        },
+      },
+    )
     .get(
       "/",
       ({ query }) => {

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { auth, type TestApp, testApp } from "../support/app";
+import { backends } from "../support/db";
+
+for (const backend of backends()) {
+  describe(`[${backend}] §8 CSV import`, () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await testApp(backend, { now: "2026-12-01T10:00:00Z" });
+    });
+    afterAll(() => t.close());
+
+    const csv = (_body: string) => ({ ...auth, "content-type": "text/csv" });
+
+    test("imports valid rows, reports invalid ones with line and field, and updates known phones", async () => {
+      await t.request("POST", "/api/v1/clients", { phone_number: "79100000001", tag: "old" });
+      const body = [
+        "phone_number,tag,timezone",
+        "79100000001,new,Europe/Moscow",
+        "+7 (910) 000-00-02,vip,Asia/Vladivostok",
+        "89100000003,,",
+        "12345,x,UTC",
+        "79100000004,y,Asia/Unknown",
+      ].join("\n");
+      const r = await t.request("POST", "/api/v1/clients/import", body, csv(body));
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ rows: 5, created: 2, updated: 1, failed: 2 });
+      expect(r.body.errors).toEqual([
+        { line: 5, field: "phone_number", message: expect.any(String) },
+        { line: 6, field: "timezone", message: '"Asia/Unknown" is not an IANA time zone' },
+      ]);
+      const list = await t.request("GET", "/api/v1/clients?limit=100");
+      const byPhone = Object.fromEntries(list.body.items.map((c: { phone_number: string }) => [c.phone_number, c]));
+      expect(byPhone["79100000001"]).toMatchObject({ tag: "new", timezone: "Europe/Moscow" });
+      expect(byPhone["79100000002"]).toMatchObject({ tag: "vip", timezone: "Asia/Vladivostok", operator_code: "910" });
+      expect(byPhone["79100000003"]).toMatchObject({ tag: "", timezone: "UTC" });
+    });
+
+    test("imported clients are planned into open mailings in their own zone", async () => {
+      const m = await t.request("POST", "/api/v1/mailings", { text: "x", start_time: "2026-12-01T12:00:00", end_time: "2026-12-01T20:00:00" });
+      const body = "phone_number,timezone\n79200000001,Europe/Moscow\n79200000002,America/New_York\n";
+      const r = await t.request("POST", "/api/v1/clients/import", body, csv(body));
+      expect(r.body.created).toBe(2);
+      const rows = await t.database.rows<{ phone_number: string; due: string }>(sql`
+        select phone_number, to_char(due_at at time zone 'UTC', 'HH24:MI') as due from messages
+        where mailing_id = ${m.body.id} and phone_number like '792%' order by phone_number`);
+      expect(rows).toEqual([
+        { phone_number: "79200000001", due: "09:00" },
+        { phone_number: "79200000002", due: "17:00" },
+      ]);
+    });
+
+    test("a CSV without a phone_number column is a 422 and changes nothing", async () => {
+      const before = (await t.request("GET", "/api/v1/clients?limit=1000")).body.items.length;
+      const body = "phone,tag\n79300000001,x\n";
+      const r = await t.request("POST", "/api/v1/clients/import", body, csv(body));
+      expect(r.status).toBe(422);
+      expect(r.body.errors[0].field).toBe("phone_number");
+      expect((await t.request("GET", "/api/v1/clients?limit=1000")).body.items.length).toBe(before);
+    });
+
+    test("Accept: application/x-ndjson streams progress per batch and the report last", async () => {
+      const lines = ["phone_number"];
+      for (let i = 0; i < 12_000; i++) lines.push(`794${String(i).padStart(8, "0")}`);
+      const body = lines.join("\n");
+      const r = await t.request("POST", "/api/v1/clients/import", body, { ...csv(body), accept: "application/x-ndjson" });
+      expect(r.status).toBe(200);
+      const events = r.text.trim().split("\n").map((l) => JSON.parse(l));
+      expect(events.filter((e) => e.progress).map((e) => e.progress.created)).toEqual([5000, 10000, 12000]);
+      expect(events.at(-1).done).toMatchObject({ rows: 12000, created: 12000, failed: 0 });
+    });
+
+    test("the import needs a bearer token", async () => {
+      const r = await t.request("POST", "/api/v1/clients/import", "phone_number\n79500000001\n", { "content-type": "text/csv" });
+      expect(r.status).toBe(401);
+    });
+  });
+}
