@@ -13,6 +13,8 @@ export type Config = {
   providerUrl: string | null;
   providerToken: string;
   providerTimeoutMs: number;
+  /** share of sandbox sends that fail (retryably), for demos; 0 with a real gateway */
+  sandboxFailureRate: number;
   sendConcurrency: number;
   claimBatch: number;
   tick: string;
@@ -50,6 +52,14 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
   const value = Number(raw);
   if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const raw = read(env, name);
+  if (raw === null) return fallback;
+  const value = Number(raw);
+  if (!/^\d*\.?\d+$/.test(raw) || value > 1) throw new ConfigError(name, `must be a number from 0 to 1, got "${raw}"`);
   return value;
 }
 
@@ -105,6 +115,7 @@ export function loadConfig(env: Env = process.env): Config {
     providerUrl: url(env, "PROVIDER_URL", ["http:", "https:"]),
     providerToken: read(env, "PROVIDER_TOKEN") ?? "",
     providerTimeoutMs: integer(env, "PROVIDER_TIMEOUT_MS", 10_000, 1, 600_000),
+    sandboxFailureRate: fraction(env, "SANDBOX_FAILURE_RATE", 0),
     sendConcurrency: integer(env, "SEND_CONCURRENCY", 100, 1, 10_000),
     claimBatch: integer(env, "CLAIM_BATCH", 500, 1, 50_000),
     tick: cronPattern(env, "TICK", "* * * * * *"),

@@ -4,9 +4,9 @@ import type { Gateway } from "./gateway";
 import { HttpGateway } from "./http";
 import { SandboxGateway } from "./sandbox";
 
-export function createGateway(config: Pick<Config, "providerUrl" | "providerToken" | "providerTimeoutMs">): Gateway {
+export function createGateway(config: Pick<Config, "providerUrl" | "providerToken" | "providerTimeoutMs" | "sandboxFailureRate">): Gateway {
   if (config.providerUrl) {
     return new HttpGateway({ baseUrl: config.providerUrl, token: config.providerToken, timeoutMs: config.providerTimeoutMs });
   }
-  return new SandboxGateway();
+  return new SandboxGateway({ failureRate: config.sandboxFailureRate });
 }

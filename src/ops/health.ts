@@ -5,7 +5,7 @@ import type { Database } from "../db/client";
 
 export function healthRoutes(database: Database) {
   return new Elysia({ tags: ["operations"] })
-    .get("/healthz", () => ({ status: "ok" }), { detail: { summary: "The process is up" } })
+    .get("/healthz", () => ({ status: "ok" }), { detail: { summary: "The process is up", security: [] } })
     .get(
       "/readyz",
       async ({ set }) => {
@@ -21,6 +21,6 @@ export function healthRoutes(database: Database) {
           return { status: "database unreachable" };
         }
       },
-      { detail: { summary: "The database is reachable and every migration is applied" } },
+      { detail: { summary: "The database is reachable and every migration is applied", security: [] } },
     );
 }

@@ -23,6 +23,7 @@ describe("§2 configuration", () => {
       providerUrl: null,
       providerToken: "",
       providerTimeoutMs: 10_000,
+      sandboxFailureRate: 0,
       sendConcurrency: 100,
       claimBatch: 500,
       tick: "* * * * * *",
@@ -125,6 +126,9 @@ describe("§2 configuration", () => {
     ["REGISTRATION", "maybe"],
     ["WORKER", "2"],
     ["LOG_LEVEL", "loud"],
+    ["SANDBOX_FAILURE_RATE", "1.5"],
+    ["SANDBOX_FAILURE_RATE", "-0.1"],
+    ["SANDBOX_FAILURE_RATE", "half"],
   ];
   for (const [variable, value] of bad) {
     test(`${variable}=${value} throws a ConfigError naming ${variable}`, () => {

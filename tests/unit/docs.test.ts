@@ -27,7 +27,7 @@ describe("documentation", () => {
     expect(variablesRead().sort()).toEqual(
       [
         "PORT", "HOST", "DATABASE_URL", "DATA_DIR", "PROVIDER_URL", "PROVIDER_TOKEN", "PROVIDER_TIMEOUT_MS",
-        "SEND_CONCURRENCY", "CLAIM_BATCH", "TICK", "RETRY_DELAY_SECONDS", "LEASE_SECONDS", "ADMIN_API_KEY",
+        "SANDBOX_FAILURE_RATE", "SEND_CONCURRENCY", "CLAIM_BATCH", "TICK", "RETRY_DELAY_SECONDS", "LEASE_SECONDS", "ADMIN_API_KEY",
         "REGISTRATION", "ADMIN_EMAILS", "WORKER", "LOG_LEVEL", "METRICS_TOKEN", "SMTP_URL", "REPORT_CRON",
       ].sort(),
     );
@@ -51,6 +51,7 @@ describe("documentation", () => {
       HOST: defaults.host,
       DATA_DIR: defaults.dataDir,
       PROVIDER_TIMEOUT_MS: String(defaults.providerTimeoutMs),
+      SANDBOX_FAILURE_RATE: String(defaults.sandboxFailureRate),
       SEND_CONCURRENCY: String(defaults.sendConcurrency),
       CLAIM_BATCH: String(defaults.claimBatch),
       TICK: defaults.tick,

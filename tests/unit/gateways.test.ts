@@ -1,0 +1,29 @@
+import { describe, expect, test } from "bun:test";
+import { createGateway } from "../../src/gateway/select";
+import { SandboxGateway } from "../../src/gateway/sandbox";
+import { HttpGateway } from "../../src/gateway/http";
+
+describe("§2 gateway selection and the sandbox", () => {
+  test("no PROVIDER_URL: the sandbox; with one: the HTTP gateway", () => {
+    const base = { providerToken: "", providerTimeoutMs: 1000, sandboxFailureRate: 0 };
+    expect(createGateway({ ...base, providerUrl: null })).toBeInstanceOf(SandboxGateway);
+    expect(createGateway({ ...base, providerUrl: "http://127.0.0.1:1" })).toBeInstanceOf(HttpGateway);
+  });
+
+  test("the sandbox delivers at once and remembers what it sent", async () => {
+    const sandbox = new SandboxGateway({ keep: 2 });
+    for (const id of [1, 2, 3]) expect(await sandbox.send({ id, phone: "79100000000", text: "t" })).toEqual({ outcome: "sent" });
+    expect(sandbox.total).toBe(3);
+    expect(sandbox.sent.map((m) => m.id)).toEqual([2, 3]);
+  });
+
+  test("SANDBOX_FAILURE_RATE makes that share of sends fail retryably", async () => {
+    const always = createGateway({ providerUrl: null, providerToken: "", providerTimeoutMs: 1000, sandboxFailureRate: 1 });
+    expect((await always.send({ id: 1, phone: "79100000000", text: "t" })).outcome).toBe("retry");
+    let i = 0;
+    const half = new SandboxGateway({ failureRate: 0.5, random: () => [0.1, 0.9][i++ % 2]! });
+    const outcomes = [];
+    for (let id = 0; id < 4; id++) outcomes.push((await half.send({ id, phone: "79100000000", text: "t" })).outcome);
+    expect(outcomes).toEqual(["retry", "sent", "retry", "sent"]);
+  });
+});
