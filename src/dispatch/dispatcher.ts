@@ -49,6 +49,8 @@ export class Dispatcher implements SignalListener {
   private cron: Cron | null = null;
   private unlisten: (() => Promise<void>)[] = [];
   private mailings = new Map<number, MailingState | null>();
+  /** when each cached mailing state was read (wall-clock ms, not the injected clock) */
+  private loadedAt = new Map<number, number>();
   private stale = new Map<number, Promise<void>>();
   private slotWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
@@ -90,6 +92,7 @@ export class Dispatcher implements SignalListener {
     const refresh = loadMailingStates(this.database.db, [id])
       .then((states) => {
         this.mailings.set(id, states.get(id) ?? null);
+        this.loadedAt.set(id, Date.now());
       })
       .catch((error) => {
         this.logger.warn("mailing state refresh failed", { mailing_id: id, error: String(error) });
@@ -153,11 +156,24 @@ export class Dispatcher implements SignalListener {
     }
   }
 
-  /** Loads the state of every mailing in a claimed batch: one query per batch. */
+  /**
+   * Makes sure the state of every mailing in a claimed batch is known: one query for those not
+   * cached or cached longer than a second ago. Changes arrive sooner through `mailingChanged`
+   * (in-process or NOTIFY); the one-second bound covers a notification lost with a connection.
+   */
   private async refreshMailings(claimed: ClaimedMessage[]): Promise<void> {
-    const ids = [...new Set(claimed.map((m) => m.mailingId))];
+    const nowMs = Date.now();
+    const ids = [...new Set(claimed.map((m) => m.mailingId))].filter(
+      (id) => !this.mailings.has(id) || nowMs - (this.loadedAt.get(id) ?? 0) > 1000,
+    );
+    if (ids.length === 0) return;
     const states = await loadMailingStates(this.database.db, ids);
-    for (const id of ids) this.mailings.set(id, states.get(id) ?? null);
+    for (const id of ids) {
+      // A change signalled while this query ran has its own, newer read: keep that one.
+      if (this.stale.has(id) || (this.loadedAt.get(id) ?? 0) > nowMs) continue;
+      this.mailings.set(id, states.get(id) ?? null);
+      this.loadedAt.set(id, nowMs);
+    }
   }
 
   private pump(): void {
