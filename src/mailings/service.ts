@@ -16,7 +16,7 @@ import {
 import type { Signals } from "../dispatch/signals";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import type { MailingCreate, MailingPatch, MailingStatus, MailingView } from "./model";
-import { findMailing, listMailings, type MailingRow, toPlannable, toView } from "./repo";
+import { findMailing, listMailings, type MailingRow, type MailingWithStatus, toPlannable, toView } from "./repo";
 import {
   earliestWallTime,
   earliestZone,
@@ -28,6 +28,8 @@ import {
   parseWallTime,
   wallToEpoch,
 } from "./schedule";
+
+type Tx = Parameters<Parameters<Database["db"]["transaction"]>[0]>[0];
 
 type Validated = {
   text: string;
@@ -196,50 +198,52 @@ export class MailingService {
     this.signals.mailingChanged(id);
   }
 
-  async cancel(id: number): Promise<MailingView> {
-    const now = this.clock.now();
-    await this.database.db.transaction(async (tx) => {
-      const current = await findMailing(tx, id, now);
-      if (!current) throw notFound("mailing", id);
+  /** Stops the mailing for good; idempotent. */
+  cancel(id: number): Promise<MailingView> {
+    return this.transition(id, { whenCancelled: "keep", wake: false }, async (tx, current, now) => {
       if (current.cancelledAt) return;
       await tx.update(mailings).set({ cancelledAt: now, updatedAt: now }).where(eq(mailings.id, id));
       await cancelMailingMessages(tx, id, now);
     });
-    this.signals.mailingChanged(id);
-    return this.get(id);
   }
 
-  async pause(id: number): Promise<MailingView> {
-    const now = this.clock.now();
-    await this.database.db.transaction(async (tx) => {
-      const current = await findMailing(tx, id, now);
-      if (!current) throw notFound("mailing", id);
-      if (current.cancelledAt) throw cancelledConflict(id);
+  /** Holds every waiting message; idempotent. */
+  pause(id: number): Promise<MailingView> {
+    return this.transition(id, { whenCancelled: "refuse", wake: false }, async (tx, current, now) => {
       if (current.paused) return;
       await tx.update(mailings).set({ paused: true, updatedAt: now }).where(eq(mailings.id, id));
       await holdMailingMessages(tx, id, now);
     });
-    this.signals.mailingChanged(id);
-    return this.get(id);
   }
 
-  async resume(id: number): Promise<MailingView> {
+  /** Re-plans the held messages; those already due go out at once. Idempotent. */
+  resume(id: number): Promise<MailingView> {
+    return this.transition(id, { whenCancelled: "refuse", wake: true }, async (tx, current, now) => {
+      if (!current.paused) return;
+      const [row] = await tx.update(mailings).set({ paused: false, updatedAt: now }).where(eq(mailings.id, id)).returning();
+      await planMailing(tx, toPlannable(row!), now);
+    });
+  }
+
+  /**
+   * The frame of pause, resume and cancel: one transaction on the current row (404 if it is gone,
+   * 409 for a cancelled one unless `keep`), then the response, then the signals.
+   */
+  private async transition(
+    id: number,
+    options: { whenCancelled: "keep" | "refuse"; wake: boolean },
+    apply: (tx: Tx, current: MailingWithStatus, now: Date) => Promise<void>,
+  ): Promise<MailingView> {
     const now = this.clock.now();
     await this.database.db.transaction(async (tx) => {
       const current = await findMailing(tx, id, now);
       if (!current) throw notFound("mailing", id);
-      if (current.cancelledAt) throw cancelledConflict(id);
-      if (!current.paused) return;
-      const [row] = await tx
-        .update(mailings)
-        .set({ paused: false, updatedAt: now })
-        .where(eq(mailings.id, id))
-        .returning();
-      await planMailing(tx, toPlannable(row!), now);
+      if (current.cancelledAt && options.whenCancelled === "refuse") throw cancelledConflict(id);
+      await apply(tx, current, now);
     });
     const view = await this.get(id);
     this.signals.mailingChanged(id);
-    this.signals.wake();
+    if (options.wake) this.signals.wake();
     return view;
   }
 }
