@@ -1,0 +1,146 @@
+/**
+ * Issue 4, target 6 — CSV import: 1,000,000 rows (quick: 5,000) streamed to
+ * `POST /api/v1/clients/import` (Content-Type text/csv, header `phone_number,tag,timezone`) of a
+ * spawned service (WORKER=1, sandbox provider, empty database). The CSV is generated as a stream
+ * (a ReadableStream body sent with fetch, chunked), so the bench itself holds no more than one chunk.
+ * Measured: time until the report arrives ≤ 30 s, the service's RSS peak (VmRSS every 50 ms)
+ * ≤ 200 MB. Checked: the report says every row was created, none failed, and the table agrees.
+ *
+ * `--with-mailing`: an open mailing matching every client exists first (opening in two days), so
+ * each batch is also planned into it (1,000,000 messages more); an extra figure, not the target.
+ *
+ *   bun bench/import.ts [--quick] [--rows 1000000] [--with-mailing]
+ */
+import {
+  ADMIN_KEY,
+  benchZones,
+  check,
+  freshBenchDb,
+  one,
+  loadAverage,
+  printTable,
+  round2,
+  rssMonitor,
+  startService,
+  stopService,
+  timedRequest,
+  verdict,
+  wallTime,
+  type Worker,
+} from "./lib-service";
+
+function flag(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const tags = ["", "vip", "new", "old"];
+
+/** `phone_number,tag,timezone` then `n` rows, produced 2,000 rows per chunk as the reader pulls. */
+export function csvStream(n: number): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let next = 1;
+  let headerSent = false;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (!headerSent) {
+        headerSent = true;
+        controller.enqueue(encoder.encode("phone_number,tag,timezone\n"));
+        return;
+      }
+      if (next > n) {
+        controller.close();
+        return;
+      }
+      let text = "";
+      const end = Math.min(n, next + 1999);
+      for (; next <= end; next++) {
+        text += `79${String(next).padStart(9, "0")},${tags[next % tags.length]},${benchZones[next % benchZones.length]}\n`;
+      }
+      controller.enqueue(encoder.encode(text));
+    },
+  });
+}
+
+export async function run(options: { quick: boolean }): Promise<Record<string, unknown>> {
+  const rows = options.quick ? 5_000 : flag("rows", 1_000_000);
+  const withMailing = process.argv.includes("--with-mailing");
+  const load = loadAverage();
+  const db = await freshBenchDb();
+  let service: Worker | null = null;
+  try {
+    service = await startService({ databaseUrl: db.url, worker: true });
+    let mailingId: number | null = null;
+    if (withMailing) {
+      const m = await timedRequest(service.url, "POST", "/api/v1/mailings", {
+        text: "Import bench: every imported client",
+        start_time: wallTime(48),
+        end_time: wallTime(72),
+      });
+      check(m.status === 201, `POST /api/v1/mailings answered ${m.status}`);
+      mailingId = m.body.id;
+    }
+    await Bun.sleep(500);
+    const monitor = rssMonitor(service.pid, 50);
+    const baselineMb = monitor.peak();
+    const started = performance.now();
+    const response = await fetch(`${service.url}/api/v1/clients/import`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "text/csv" },
+      body: csvStream(rows),
+      // @ts-expect-error: Node's fetch wants it for a stream body; Bun ignores it
+      duplex: "half",
+    });
+    const text = await response.text();
+    const seconds = (performance.now() - started) / 1000;
+    await Bun.sleep(300);
+    const rss = monitor.stop();
+    check(response.status === 200, `import answered ${response.status}: ${text.slice(0, 500)}`);
+    const report = JSON.parse(text) as { rows: number; created: number; updated: number; failed: number; duplicates: number; errors: unknown[] };
+    check(report.rows === rows, `report.rows ${report.rows}, sent ${rows}`);
+    check(report.created === rows, `report.created ${report.created}, expected ${rows}`);
+    check(report.failed === 0 && report.updated === 0 && report.duplicates === 0, `report: ${JSON.stringify(report).slice(0, 500)}`);
+    const { n } = await one<{ n: number }>(db, `select count(*)::int as n from clients`);
+    check(n === rows, `${n} clients in the table, expected ${rows}`);
+    const zones = await db.sql.unsafe<{ timezone: string }[]>(`select distinct timezone from clients`);
+    check(zones.length === benchZones.length, `expected ${benchZones.length} zones, found ${zones.length}`);
+    let planned: number | null = null;
+    if (mailingId !== null) {
+      const { m } = await one<{ m: number }>(db, `select count(*)::int as m from messages where mailing_id = $1`, [mailingId]);
+      check(m === rows, `the open mailing got ${m} messages, expected ${rows}`);
+      planned = m;
+    }
+
+    const result = {
+      rows,
+      with_mailing: withMailing,
+      messages_planned: planned,
+      seconds: round2(seconds),
+      rows_per_s: Math.round(rows / seconds),
+      report_created: report.created,
+      rss_baseline_mb: baselineMb,
+      rss_peak_mb: rss.peakMb,
+      rss_after_mb: rss.lastMb,
+      load_average_at_start: load,
+    };
+    printTable(
+      `CSV import: ${rows.toLocaleString("en")} rows streamed to POST /api/v1/clients/import${withMailing ? " (planned into one open mailing)" : ""} (PostgreSQL)`,
+      [
+        { figure: "until the report arrived, s", value: result.seconds, target: "≤ 30 s", verdict: withMailing ? "" : verdict(options.quick, seconds <= 30) },
+        { figure: "rows per second", value: result.rows_per_s.toLocaleString("en") },
+        { figure: "created (report)", value: report.created.toLocaleString("en") },
+        ...(planned === null ? [] : [{ figure: "messages planned", value: planned.toLocaleString("en") }]),
+        { figure: "service RSS before, MB", value: baselineMb },
+        { figure: "service RSS peak, MB", value: rss.peakMb, target: "≤ 200 MB", verdict: withMailing ? "" : verdict(options.quick, rss.peakMb <= 200) },
+        { figure: "service RSS after, MB", value: rss.lastMb },
+        { figure: "load average at start", value: load },
+      ],
+    );
+    return result;
+  } finally {
+    await stopService(service);
+    await db.drop();
+  }
+}
+
+if (import.meta.main) await run({ quick: process.argv.includes("--quick") });

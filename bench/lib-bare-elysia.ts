@@ -1,0 +1,9 @@
+/**
+ * The reference point of bench/api.ts: a bare Elysia route in its own Bun process, nothing else.
+ *
+ *   PORT=4800 bun bench/lib-bare-elysia.ts
+ */
+import { Elysia } from "elysia";
+
+const port = Number(process.env.PORT || 4800);
+new Elysia().get("/", () => "ok").listen({ port, hostname: "127.0.0.1" });
