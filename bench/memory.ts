@@ -48,7 +48,8 @@ async function idle(quick: boolean) {
   }
 }
 
-async function dispatching(n: number) {
+/** Exported for experiments: `env` is passed to the service (e.g. BUN_OPTIONS, SEND_CONCURRENCY). */
+export async function dispatching(n: number, env: Record<string, string> = {}) {
   const db = await freshBenchDb();
   let service: Worker | null = null;
   let gateway: GatewayProc | null = null;
@@ -70,7 +71,7 @@ async function dispatching(n: number) {
     await db.sql.unsafe(`vacuum analyze clients, mailings, messages, mailing_counts`);
     gateway = await startGateway(0);
     const started = performance.now();
-    service = await startService({ databaseUrl: db.url, worker: true, providerUrl: gateway.url });
+    service = await startService({ databaseUrl: db.url, worker: true, providerUrl: gateway.url, env });
     const monitor = rssMonitor(service.pid, 100);
     const deadline = Date.now() + 300_000;
     let sent = 0;
