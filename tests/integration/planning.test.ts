@@ -7,16 +7,8 @@ for (const backend of backends()) {
     let e: TestEngine;
     afterEach(() => e?.close());
 
-    async function client(phone: string, timezone = "UTC", tag = "") {
-      const r = await e.request("POST", "/api/v1/clients", { phone_number: phone, timezone, tag });
-      expect(r.status).toBe(201);
-      return r.body.id as number;
-    }
-    async function mailing(body: Record<string, unknown>) {
-      const r = await e.request("POST", "/api/v1/mailings", { text: "hello", ...body });
-      expect(r.status).toBe(201);
-      return r.body.id as number;
-    }
+    const client = (phone: string, timezone?: string, tag?: string) => e.client(phone, timezone, tag);
+    const mailing = (body: Record<string, unknown>) => e.mailing(body);
     async function byPhone(mailingId: number) {
       return Object.fromEntries((await e.messages(mailingId)).map((m) => [m.phone_number, m]));
     }
@@ -100,16 +92,8 @@ for (const backend of backends()) {
     let e: TestEngine;
     afterEach(() => e?.close());
 
-    async function client(phone: string, timezone = "UTC", tag = "") {
-      const r = await e.request("POST", "/api/v1/clients", { phone_number: phone, timezone, tag });
-      expect(r.status).toBe(201);
-      return r.body.id as number;
-    }
-    async function mailing(body: Record<string, unknown>) {
-      const r = await e.request("POST", "/api/v1/mailings", { text: "hello", ...body });
-      expect(r.status).toBe(201);
-      return r.body.id as number;
-    }
+    const client = (phone: string, timezone?: string, tag?: string) => e.client(phone, timezone, tag);
+    const mailing = (body: Record<string, unknown>) => e.mailing(body);
     async function one(mailingId: number, phone: string) {
       return (await e.messages(mailingId)).find((m) => m.phone_number === phone);
     }

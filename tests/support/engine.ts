@@ -9,8 +9,12 @@ import type { Backend } from "./db";
 export type TestEngine = TestApp & {
   dispatcher: Dispatcher;
   gateway: FakeGateway;
-  /** rows of the messages table, keyed by client phone, for assertions */
+  /** rows of the messages table, for assertions */
   messages(mailingId?: number): Promise<MessageRow[]>;
+  /** creates a client through the API (asserting 201) and returns its id */
+  client(phone: string, timezone?: string, tag?: string): Promise<number>;
+  /** creates a mailing through the API (text "hello" unless given; asserting 201) and returns its id */
+  mailing(body: Record<string, unknown>): Promise<number>;
 };
 
 export type MessageRow = {
@@ -50,6 +54,16 @@ export async function testEngine(
     ...t,
     dispatcher: d,
     gateway,
+    async client(phone, timezone = "UTC", tag = "") {
+      const r = await t.request("POST", "/api/v1/clients", { phone_number: phone, timezone, tag });
+      if (r.status !== 201) throw new Error(`creating client ${phone}: ${r.status} ${r.text}`);
+      return r.body.id as number;
+    },
+    async mailing(body) {
+      const r = await t.request("POST", "/api/v1/mailings", { text: "hello", ...body });
+      if (r.status !== 201) throw new Error(`creating mailing: ${r.status} ${r.text}`);
+      return r.body.id as number;
+    },
     async messages(mailingId) {
       const { sql } = await import("drizzle-orm");
       return t.database.rows<MessageRow>(sql`
