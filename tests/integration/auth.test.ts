@@ -6,6 +6,12 @@ import { type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
 import { expectProblem } from "./expect-problem";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 const publicPaths = new Set(["/healthz", "/readyz", "/metrics"]);
 const isPublic = (path: string) =>
   publicPaths.has(path) || path.startsWith("/docs") || path.startsWith("/static") || path.startsWith("/auth/");

@@ -4,6 +4,12 @@ import { type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
 import { expectProblem } from "./expect-problem";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 for (const backend of backends()) {
   describe(`[${backend}] §3 clients`, () => {
     let t: TestApp;

@@ -7,6 +7,12 @@ import { type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
 import { expectProblem } from "./expect-problem";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 // Exactly the bodies of issue 2, item 6.
 const originalClient = { phone_number: 9101459028, tag: "tag", timezone: "Europe/Moscow" };
 const originalMailing = {

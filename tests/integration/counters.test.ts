@@ -3,6 +3,12 @@ import { sql } from "drizzle-orm";
 import { backends } from "../support/db";
 import { type TestEngine, testEngine } from "../support/engine";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 /** The trigger-maintained counters must always equal a full count of the messages table. */
 async function expectCountersExact(e: TestEngine) {
   const counted = await e.database.rows<{ mailing_id: number; status: string; n: number }>(sql`

@@ -24,6 +24,12 @@ import {
   type Worker,
 } from "../support/processes";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 if (process.env.DATABASE_URL) {
   describe("[postgres] §6 crash and shutdown of worker processes", () => {
     const databases: TestDatabase[] = [];

@@ -12,6 +12,12 @@ import { adminKey } from "../support/app";
 import { type Backend, backends, type TestDatabase, freshDatabase } from "../support/db";
 import { snapshot } from "./expect-problem";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 type BodyKind = "clientCreate" | "clientPatch" | "mailingCreate" | "mailingPatch" | "tokenCreate" | "none";
 type Route = { method: "POST" | "PATCH" | "DELETE"; path: string; body: BodyKind; target?: "client" | "mailing" | "token" };
 

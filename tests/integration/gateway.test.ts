@@ -2,6 +2,12 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { HttpGateway } from "../../src/gateway/http";
 import { startFakeGateway } from "../../src/gateway/fake-server";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 /** §7 the HTTP gateway protocol, against a real socket: classification of every kind of answer. */
 describe("§7 HTTP gateway", () => {
   const fake = startFakeGateway({ token: "secret-token" });

@@ -3,6 +3,12 @@ import { sql } from "drizzle-orm";
 import { auth, type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 for (const backend of backends()) {
   describe(`[${backend}] §8 CSV import`, () => {
     let t: TestApp;

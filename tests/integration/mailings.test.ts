@@ -4,6 +4,12 @@ import { type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
 import { expectProblem, snapshot } from "./expect-problem";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 const valid = {
   text: "Winter sale",
   start_time: "2026-12-01T09:00:00",

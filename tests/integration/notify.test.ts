@@ -11,6 +11,12 @@ import { memoryLogger } from "../../src/ops/logger";
 import { adminKey, auth } from "../support/app";
 import { freshDatabase, type TestDatabase } from "../support/db";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 /**
  * §4 "across processes, with PostgreSQL LISTEN/NOTIFY": an API that runs no dispatcher, and a
  * dispatcher with no timer on another connection (as in another process). Only NOTIFY can wake it.

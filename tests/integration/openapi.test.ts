@@ -6,6 +6,12 @@ import { fileURLToPath } from "node:url";
 import { type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 type Operation = {
   deprecated?: boolean;
   requestBody?: { content?: Record<string, { schema?: Record<string, unknown>; example?: unknown; examples?: unknown }> };

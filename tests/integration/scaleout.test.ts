@@ -19,6 +19,12 @@ import {
   type Worker,
 } from "../support/processes";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 const CLIENTS = 20_000;
 const WORKERS = 3;
 

@@ -2,6 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { backends } from "../support/db";
 import { type TestEngine, testEngine } from "../support/engine";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 const six = ["scheduled", "sending", "sent", "retrying", "failed", "expired"];
 
 for (const backend of backends()) {

@@ -3,6 +3,12 @@ import { describe, expect, test } from "bun:test";
 import { fileURLToPath } from "node:url";
 import { ConfigError, loadConfig } from "../../src/config";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 function configError(env: Record<string, string>): ConfigError {
   try {
     loadConfig(env);

@@ -3,6 +3,12 @@ import { createGateway } from "../../src/gateway/select";
 import { SandboxGateway } from "../../src/gateway/sandbox";
 import { HttpGateway } from "../../src/gateway/http";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 describe("§2 gateway selection and the sandbox", () => {
   test("no PROVIDER_URL: the sandbox; with one: the HTTP gateway", () => {
     const base = { providerToken: "", providerTimeoutMs: 1000, sandboxFailureRate: 0 };

@@ -2,6 +2,12 @@
 import { describe, expect, test } from "bun:test";
 import { normalizePhone } from "../../src/clients/phone";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 describe("§3 phone normalisation", () => {
   const accepted: [unknown, string][] = [
     [79101459028, "the JSON number 79101459028"],

@@ -12,6 +12,12 @@ import {
   wallToEpoch,
 } from "../../src/mailings/schedule";
 
+import { setDefaultTimeout } from "bun:test";
+
+// Integration tests start databases, gateways and processes on a shared 2-core machine. Bun resets
+// the per-test timeout (5 s) for every file, so each file sets its own.
+setDefaultTimeout(60_000);
+
 const wall = (text: string) => {
   const value = parseWallTime(text);
   if (!value) throw new Error(`not a wall time: ${text}`);
