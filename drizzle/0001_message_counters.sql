@@ -1,12 +1,14 @@
 -- Exact message counts per (mailing, status), maintained by statement-level triggers with
 -- transition tables: one small upsert per statement, however many rows it touched (a claim of
 -- 500 rows or a group commit of 2,000 results costs two or three counter rows, not 2,000).
+-- Rows are upserted in (mailing_id, status) order so that two workers' statements lock counter
+-- rows in the same order and cannot deadlock (one did in a 3-worker run before the ORDER BY).
 -- Counts of a deleted mailing are not recreated when its messages are deleted after it.
 CREATE FUNCTION message_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
     INSERT INTO mailing_counts AS c (mailing_id, status, shard, n)
-      SELECT mailing_id, status, (pg_backend_pid() % 4)::smallint, count(*) FROM new_rows GROUP BY 1, 2
+      SELECT mailing_id, status, (pg_backend_pid() % 4)::smallint, count(*) FROM new_rows GROUP BY 1, 2 ORDER BY 1, 2
       ON CONFLICT (mailing_id, status, shard) DO UPDATE SET n = c.n + excluded.n;
   ELSIF TG_OP = 'UPDATE' THEN
     INSERT INTO mailing_counts AS c (mailing_id, status, shard, n)
@@ -15,13 +17,13 @@ BEGIN
         UNION ALL
         SELECT mailing_id, status, -1 AS d FROM old_rows
       ) changes
-      GROUP BY 1, 2 HAVING sum(d) <> 0
+      GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
       ON CONFLICT (mailing_id, status, shard) DO UPDATE SET n = c.n + excluded.n;
   ELSE
     INSERT INTO mailing_counts AS c (mailing_id, status, shard, n)
       SELECT o.mailing_id, o.status, (pg_backend_pid() % 4)::smallint, -count(*) FROM old_rows o
       WHERE EXISTS (SELECT 1 FROM mailings m WHERE m.id = o.mailing_id)
-      GROUP BY 1, 2
+      GROUP BY 1, 2 ORDER BY 1, 2
       ON CONFLICT (mailing_id, status, shard) DO UPDATE SET n = c.n + excluded.n;
   END IF;
   RETURN NULL;

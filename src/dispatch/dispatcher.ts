@@ -120,7 +120,7 @@ export class Dispatcher implements SignalListener {
           await this.tickOnce();
         } while (this.again && !this.stopped);
       } catch (error) {
-        this.logger.error("tick failed", { error: String(error) });
+        this.logger.error("tick failed", { error: String(error), cause: String((error as { cause?: unknown }).cause ?? "") });
       } finally {
         this.ticking = null;
       }
