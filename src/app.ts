@@ -19,6 +19,7 @@ import type { Config } from "./config";
 import type { Database } from "./db/client";
 import type { Signals } from "./dispatch/signals";
 import { mailingRoutes } from "./mailings/routes";
+import { OpenMailingsCache } from "./mailings/open-cache";
 import { MailingService } from "./mailings/service";
 import { healthRoutes } from "./ops/health";
 import type { Logger } from "./ops/logger";
@@ -37,11 +38,23 @@ export type AppDeps = {
 
 /** The services behind the routes, shared by the API and (later) the web UI. */
 export function createServices(deps: AppDeps) {
+  // Every mailing write signals after it commits: that is also when the cached open mailings go stale.
+  const openMailings = new OpenMailingsCache(deps.database);
+  const signals: Signals = {
+    wake() {
+      openMailings.invalidate();
+      deps.signals.wake();
+    },
+    mailingChanged(id) {
+      openMailings.invalidate();
+      deps.signals.mailingChanged(id);
+    },
+  };
   return {
     tokens: new TokenService(deps.database),
-    clients: new ClientService(deps.database, deps.clock),
+    clients: new ClientService(deps.database, deps.clock, openMailings),
     importer: new ClientImporter(deps.database, deps.clock),
-    mailings: new MailingService(deps.database, deps.clock, deps.signals),
+    mailings: new MailingService(deps.database, deps.clock, signals),
     stats: new StatsService(deps.database, deps.clock),
   };
 }

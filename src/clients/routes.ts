@@ -80,7 +80,17 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
         };
         return service.list(filter, limit, cursor);
       },
-      { query: clientQuery, response: { 200: clientList }, detail: { summary: "List clients" } },
+      {
+        query: clientQuery,
+        // Documented, not enforced: Elysia re-encoding every page against the schema was ~15 % of
+        // this route's CPU (issue 4, target 5); the rows come from the table's own typed columns.
+        detail: {
+          summary: "List clients",
+          responses: {
+            200: { description: "A page of clients", content: { "application/json": { schema: clientList as unknown as object } } },
+          },
+        },
+      },
     )
     .post(
       "/",

@@ -8,12 +8,13 @@ import type { Database } from "../db/client";
 import { sqlState, uniqueViolation } from "../db/errors";
 import { clients } from "../db/schema";
 import { cancelClientMessages, planClient } from "../dispatch/plan";
+import type { OpenMailingsCache } from "../mailings/open-cache";
 import { loadOpenMailings } from "../mailings/repo";
 import { canonicalTimeZone } from "../mailings/schedule";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import type { ClientCreate, ClientPatch, ClientView } from "./model";
 import { normalizePhone } from "./phone";
-import { type ClientFilter, findClient, findClientByPhone, listClients, toView } from "./repo";
+import { type ClientFilter, findClient, findClientByPhone, listClients, toView, type Writer } from "./repo";
 
 type Fields = { phoneNumber?: string; operatorCode?: string; tag?: string; timezone?: string };
 
@@ -63,27 +64,46 @@ export class ClientService {
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
+    private readonly openMailings: OpenMailingsCache,
   ) {}
 
+  /**
+   * One statement when no open mailing can concern the new client (the common case of a bulk
+   * directory load): `INSERT … ON CONFLICT DO NOTHING RETURNING`, no row meaning the phone exists.
+   * Otherwise the insert and the planning share one transaction. Open mailings come from a cache
+   * (see OpenMailingsCache) and are matched against the client's tag and operator code first.
+   */
   async create(input: ClientCreate): Promise<ClientView> {
     const { fields } = validate(input, true);
     const now = this.clock.now();
+    const values = {
+      phoneNumber: fields.phoneNumber!,
+      operatorCode: fields.operatorCode!,
+      tag: fields.tag ?? "",
+      timezone: fields.timezone ?? "UTC",
+      createdAt: now,
+      updatedAt: now,
+    };
+    const open = (await this.openMailings.get(now)).filter(
+      (m) =>
+        (m.tagsFilter.length === 0 || m.tagsFilter.includes(values.tag)) &&
+        (m.codesFilter.length === 0 || m.codesFilter.includes(values.operatorCode)),
+    );
+    const insert = async (ex: Writer) => {
+      const [row] = await ex
+        .insert(clients)
+        .values(values)
+        .onConflictDoNothing({ target: clients.phoneNumber })
+        .returning();
+      if (!row) throw duplicatePhone(values.phoneNumber);
+      return row;
+    };
     try {
+      if (open.length === 0) return toView(await insert(this.database.db));
       return await this.database.db.transaction(async (tx) => {
-        if (await findClientByPhone(tx, fields.phoneNumber!)) throw duplicatePhone(fields.phoneNumber!);
-        const [row] = await tx
-          .insert(clients)
-          .values({
-            phoneNumber: fields.phoneNumber!,
-            operatorCode: fields.operatorCode!,
-            tag: fields.tag ?? "",
-            timezone: fields.timezone ?? "UTC",
-            createdAt: now,
-            updatedAt: now,
-          })
-          .returning();
-        await planClient(tx, row!, await loadOpenMailings(tx, now), now, { fresh: true });
-        return toView(row!);
+        const row = await insert(tx);
+        await planClient(tx, row, open, now, { fresh: true });
+        return toView(row);
       });
     } catch (error) {
       if (sqlState(error) === uniqueViolation) throw duplicatePhone(fields.phoneNumber!);

@@ -7,6 +7,7 @@
  * written back while the row is still `sending` with the attempts this claim set.
  */
 import { sql } from "drizzle-orm";
+import { intArray } from "../db/arrays";
 import { type Executor, rowsOf } from "../db/client";
 
 export type ClaimedMessage = {
@@ -16,6 +17,7 @@ export type ClaimedMessage = {
   phone: string;
   attempts: number;
   expiresAt: number;
+  /** the client's zone: read only for messages of a mailing with a send window (see loadTimezones) */
   timezone: string | null;
   /** when this claim's lease runs out (epoch ms) */
   leaseUntil: number;
@@ -28,7 +30,6 @@ type Row = {
   phone_number: string;
   attempts: number;
   expires_ms: number;
-  timezone: string | null;
 };
 
 export async function claimDue(
@@ -55,8 +56,7 @@ export async function claimDue(
     from due
     where m.id = due.id
     returning m.id, m.mailing_id, m.client_id, m.phone_number, m.attempts,
-      (extract(epoch from m.expires_at) * 1000)::float8 as expires_ms,
-      (select c.timezone from clients c where c.id = m.client_id) as timezone`,
+      (extract(epoch from m.expires_at) * 1000)::float8 as expires_ms`,
   );
   return rows.map((r) => ({
     id: r.id,
@@ -65,9 +65,18 @@ export async function claimDue(
     phone: r.phone_number,
     attempts: r.attempts,
     expiresAt: Number(r.expires_ms),
-    timezone: r.timezone,
+    timezone: null,
     leaseUntil: now.getTime() + leaseSeconds * 1000,
   }));
+}
+
+/** The time zones of the given clients (for send-window checks); a deleted client is absent. */
+export async function loadTimezones(ex: Executor, clientIds: number[]): Promise<Map<number, string>> {
+  const rows = await rowsOf<{ id: number; timezone: string }>(
+    ex,
+    sql`select id, timezone from clients where id = any(${intArray(clientIds)}::int[])`,
+  );
+  return new Map(rows.map((r) => [r.id, r.timezone]));
 }
 
 /** What a dispatcher needs to know of a mailing before sending one of its messages. */

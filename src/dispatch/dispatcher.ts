@@ -20,7 +20,7 @@ import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import type { Gateway } from "../gateway/gateway";
 import type { Logger } from "../ops/logger";
-import { type ClaimedMessage, claimDue, loadMailingStates, type MailingState } from "./claim";
+import { type ClaimedMessage, claimDue, loadMailingStates, loadTimezones, type MailingState } from "./claim";
 import { type Completion, completeBatch, expireOverdue } from "./complete";
 import { mailingChannel, type SignalListener, wakeChannel } from "./signals";
 import { WindowCache } from "./window";
@@ -149,6 +149,7 @@ export class Dispatcher implements SignalListener {
       if (claimed.length > 0) {
         this.stats.claimed += claimed.length;
         await this.refreshMailings(claimed);
+        await this.resolveTimezones(claimed);
         this.queue.push(...claimed);
         this.pump();
       }
@@ -174,6 +175,14 @@ export class Dispatcher implements SignalListener {
       this.mailings.set(id, states.get(id) ?? null);
       this.loadedAt.set(id, nowMs);
     }
+  }
+
+  /** Reads the client zones of messages whose mailing has a send window (the others never need one). */
+  private async resolveTimezones(claimed: ClaimedMessage[]): Promise<void> {
+    const windowed = claimed.filter((m) => this.mailings.get(m.mailingId)?.window);
+    if (windowed.length === 0) return;
+    const zones = await loadTimezones(this.database.db, [...new Set(windowed.map((m) => m.clientId))]);
+    for (const m of windowed) m.timezone = zones.get(m.clientId) ?? null;
   }
 
   private pump(): void {

@@ -167,7 +167,7 @@ export async function planClients(
         ${nowIso}::timestamptz, ${nowIso}::timestamptz
       from clients c
         join p on p.zone = c.timezone
-        join mailings m on m.id = p.mailing_id
+        join mailings m on m.id = p.mailing_id and m.cancelled_at is null
       where c.id in (select jsonb_array_elements_text(${ids}::text::jsonb)::int)
         and (cardinality(m.tags_filter) = 0 or c.tag = any(m.tags_filter))
         and (cardinality(m.codes_filter) = 0 or c.operator_code = any(m.codes_filter))

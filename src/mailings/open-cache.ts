@@ -1,0 +1,72 @@
+/**
+ * The open mailings (not cancelled, not over everywhere), cached for the client write path: every
+ * `POST /api/v1/clients` needs them to plan the new client's messages, and reading them was one of
+ * five round trips per create (issue 4, target 5).
+ *
+ * Freshness: the cache is dropped by this process's MailingService right after each mailing write
+ * commits, by a mailing signal from any other process (LISTEN on the two signal channels, a few ms),
+ * and in any case after `ttlMs`, which bounds the staleness when a notification is lost with its
+ * connection. Whatever the cache holds, the planning statement joins `mailings` again, so a mailing
+ * cancelled or deleted meanwhile gets no message.
+ */
+import { and, gt, isNull } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { mailings } from "../db/schema";
+import type { PlannableMailing } from "../dispatch/plan";
+import { mailingChannel, wakeChannel } from "../dispatch/signals";
+import { toPlannable } from "./repo";
+
+type Entry = { mailing: PlannableMailing; endsAtMs: number };
+
+export class OpenMailingsCache {
+  private entries: Entry[] | null = null;
+  private loadedAt = 0;
+  /** the `now` the list was read for: mailings that had ended by then are not in it */
+  private loadedFor = 0;
+  /** bumped by every invalidation, so a load that started before one is not kept */
+  private generation = 0;
+  private listening: Promise<void> | null = null;
+
+  constructor(
+    private readonly database: Database,
+    private readonly ttlMs = 1000,
+  ) {}
+
+  /** Forget the cached list: the next `get` reads it again. */
+  invalidate(): void {
+    this.generation++;
+    this.entries = null;
+  }
+
+  /** The mailings still open at `now`. */
+  async get(now: Date): Promise<PlannableMailing[]> {
+    this.listening ??= this.listen();
+    await this.listening;
+    const nowMs = now.getTime();
+    let entries = this.entries;
+    if (!entries || Date.now() - this.loadedAt > this.ttlMs || nowMs < this.loadedFor) {
+      const generation = this.generation;
+      const startedAt = Date.now();
+      const rows = await this.database.db
+        .select()
+        .from(mailings)
+        .where(and(isNull(mailings.cancelledAt), gt(mailings.endsAt, now)));
+      entries = rows.map((row) => ({ mailing: toPlannable(row), endsAtMs: row.endsAt.getTime() }));
+      if (generation === this.generation) {
+        this.entries = entries;
+        this.loadedAt = startedAt;
+        this.loadedFor = nowMs;
+      }
+    }
+    return entries.filter((e) => e.endsAtMs > nowMs).map((e) => e.mailing);
+  }
+
+  private async listen(): Promise<void> {
+    try {
+      await this.database.listen(mailingChannel, () => this.invalidate());
+      await this.database.listen(wakeChannel, () => this.invalidate());
+    } catch {
+      // Without notifications the TTL still bounds how stale the list can be.
+    }
+  }
+}
