@@ -14,7 +14,7 @@ import { canonicalTimeZone } from "../mailings/schedule";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import type { ClientCreate, ClientPatch, ClientView } from "./model";
 import { normalizePhone } from "./phone";
-import { type ClientFilter, findClient, findClientByPhone, listClients, toView, type Writer } from "./repo";
+import { type ClientFilter, findClient, findClientByPhone, getClient, insertClient, listClients, toView } from "./repo";
 
 type Fields = { phoneNumber?: string; operatorCode?: string; tag?: string; timezone?: string };
 
@@ -89,19 +89,15 @@ export class ClientService {
         (m.tagsFilter.length === 0 || m.tagsFilter.includes(values.tag)) &&
         (m.codesFilter.length === 0 || m.codesFilter.includes(values.operatorCode)),
     );
-    const insert = async (ex: Writer) => {
-      const [row] = await ex
-        .insert(clients)
-        .values(values)
-        .onConflictDoNothing({ target: clients.phoneNumber })
-        .returning();
-      if (!row) throw duplicatePhone(values.phoneNumber);
-      return row;
-    };
     try {
-      if (open.length === 0) return toView(await insert(this.database.db));
+      if (open.length === 0) {
+        const row = await insertClient(this.database.db, values);
+        if (!row) throw duplicatePhone(values.phoneNumber);
+        return toView(row);
+      }
       return await this.database.db.transaction(async (tx) => {
-        const row = await insert(tx);
+        const [row] = await tx.insert(clients).values(values).onConflictDoNothing({ target: clients.phoneNumber }).returning();
+        if (!row) throw duplicatePhone(values.phoneNumber);
         await planClient(tx, row, open, now, { fresh: true });
         return toView(row);
       });
@@ -112,7 +108,7 @@ export class ClientService {
   }
 
   async get(id: number): Promise<ClientView> {
-    const row = await findClient(this.database.db, id);
+    const row = await getClient(this.database.db, id);
     if (!row) throw notFound("client", id);
     return toView(row);
   }
