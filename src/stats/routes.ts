@@ -1,7 +1,7 @@
 /** /api/v1/stats and /api/v1/mailings/{id}/messages (SPEC §5, §8). */
 import { Elysia } from "elysia";
 import type { ApiGuard } from "../auth/guard";
-import { problemSchema } from "../http/openapi";
+import { documentedResponses, problemSchema } from "../http/openapi";
 import { idParams, parseId, parsePage } from "../http/params";
 import { mailingStats, message, messageQuery, overallStats } from "./model";
 import { parseMessageStatus, type StatsService } from "./service";
@@ -11,8 +11,10 @@ export function statsRoutes(guard: ApiGuard, service: StatsService) {
   return new Elysia({ tags: ["stats"] })
     .use(guard)
     .get("/stats", () => service.overall(), {
-      response: { 200: overallStats },
-      detail: { summary: "Message counts by status, overall and per mailing (cancelled excluded)" },
+      detail: {
+        summary: "Message counts by status, overall and per mailing (cancelled excluded)",
+        responses: documentedResponses({ 200: overallStats }),
+      },
     })
     .get(
       "/stats/:id",
@@ -23,8 +25,10 @@ export function statsRoutes(guard: ApiGuard, service: StatsService) {
       {
         params: idParams,
         query: messageQuery,
-        response: { 200: mailingStats, 404: problemSchema },
-        detail: { summary: "One mailing's counts and a page of its messages" },
+        detail: {
+          summary: "One mailing's counts and a page of its messages",
+          responses: documentedResponses({ 200: mailingStats, 404: problemSchema }),
+        },
       },
     )
     .get(

@@ -7,6 +7,7 @@ import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import { mailingCounts, mailings, messages } from "../db/schema";
 import { type CountedState, countedStates, emptyCounts, messageStates, type MessageState } from "../dispatch/states";
+import type { MailingStatus } from "../mailings/model";
 import { findMailing, statusExpression, toView } from "../mailings/repo";
 import { invalid, notFound } from "../problems";
 
@@ -44,44 +45,58 @@ export class StatsService {
     return byMailing;
   }
 
+  /**
+   * All mailings with their counts, in one statement: the counters pivoted to one row per mailing
+   * in SQL and read without Drizzle's row mapping. Mapping ~5,000 rows (1,000 mailings and their
+   * per-status counter rows) through Drizzle cost ~20 ms of CPU per request (issue 4, target 4).
+   */
   async overall() {
     const now = this.clock.now();
-    const [list, counts] = await Promise.all([
-      this.database.db
-        .select({
-          id: mailings.id,
-          text: mailings.text,
-          startTime: mailings.startTime,
-          endTime: mailings.endTime,
-          status: statusExpression(now),
-        })
-        .from(mailings)
-        .orderBy(asc(mailings.id)),
-      this.counts(null),
-    ]);
+    const pivot = sql.join(
+      countedStates.map((s) => sql`coalesce(sum(c.n) filter (where c.status = ${sql.raw(`'${s}'`)}), 0)::int as ${sql.raw(`"${s}"`)}`),
+      sql`, `,
+    );
+    const rows = await this.database.rows<
+      { id: number; text: string; start_time: string; end_time: string; status: string } & Record<CountedState, number>
+    >(sql`
+      select mailings.id, mailings.text, mailings.start_time, mailings.end_time,
+        ${statusExpression(now, sql`coalesce(k.scheduled + k.sending + k.retrying, 0)`)} as status,
+        ${sql.join(countedStates.map((s) => sql`coalesce(k.${sql.raw(`"${s}"`)}, 0) as ${sql.raw(`"${s}"`)}`), sql`, `)}
+      from mailings
+      left join (select c.mailing_id, ${pivot} from mailing_counts c group by c.mailing_id) k on k.mailing_id = mailings.id
+      order by mailings.id`);
     const total = emptyCounts();
-    const byMailing = list.map((m) => {
-      const c = counts.get(m.id) ?? emptyCounts();
-      for (const s of countedStates) total[s] += c[s];
+    const byMailing = rows.map((m) => {
+      const c = emptyCounts();
+      let sum = 0;
+      for (const s of countedStates) {
+        c[s] = m[s];
+        total[s] += m[s];
+        sum += m[s];
+      }
       return {
         mailing_id: m.id,
         text: m.text,
-        status: m.status,
-        start_time: m.startTime,
-        end_time: m.endTime,
-        total: countedStates.reduce((sum, s) => sum + c[s], 0),
+        status: m.status as MailingStatus,
+        start_time: m.start_time,
+        end_time: m.end_time,
+        total: sum,
         by_status: c,
       };
     });
-    return { mailings: list.length, messages: total, by_mailing: byMailing };
+    return { mailings: rows.length, messages: total, by_mailing: byMailing };
   }
 
   async forMailing(id: number, status: MessageState | undefined, limit: number, cursor: number | null) {
     const now = this.clock.now();
-    const row = await findMailing(this.database.db, id, now);
+    // Three independent reads at once (on three pooled connections): the latency of one, not three.
+    const [row, countsById, page] = await Promise.all([
+      findMailing(this.database.db, id, now),
+      this.counts(id),
+      this.messages(id, status, limit, cursor),
+    ]);
     if (!row) throw notFound("mailing", id);
-    const counts = (await this.counts(id)).get(id) ?? emptyCounts();
-    const page = await this.messages(id, status, limit, cursor);
+    const counts = countsById.get(id) ?? emptyCounts();
     return {
       mailing: toView(row),
       total: countedStates.reduce((sum, s) => sum + counts[s], 0),

@@ -99,5 +99,19 @@ for (const backend of backends()) {
       expect(r.body.next_cursor).toBeNull();
       expect((await e.request("GET", "/api/v1/mailings/999999/messages")).status).toBe(404);
     });
+
+    test("a started mailing with messages still to send is running, in /stats as in /mailings (last: it adds a mailing)", async () => {
+      const id = (await e.request("POST", "/api/v1/mailings", { text: "pending", start_time: "2026-12-01T09:30:00", end_time: "2026-12-01T22:00:00" })).body.id;
+      const entry = (await e.request("GET", "/api/v1/stats")).body.by_mailing.find((m: { mailing_id: number }) => m.mailing_id === id);
+      // four clients are left (the one tagged x was deleted), none sent yet; the dispatcher, woken
+      // by the create, may already have claimed them (sending)
+      expect(entry).toMatchObject({ status: "running", total: 4, by_status: { sent: 0, retrying: 0, failed: 0, expired: 0 } });
+      expect(entry.by_status.scheduled + entry.by_status.sending).toBe(4);
+      expect((await e.request("GET", `/api/v1/mailings/${id}`)).body.status).toBe("running");
+      await e.dispatcher.drain();
+      const after = (await e.request("GET", "/api/v1/stats")).body.by_mailing.find((m: { mailing_id: number }) => m.mailing_id === id);
+      expect(after).toMatchObject({ status: "finished", total: 4, by_status: { scheduled: 0, sent: 4 } });
+      expect((await e.request("GET", `/api/v1/mailings/${id}`)).body.status).toBe("finished");
+    });
   });
 }
