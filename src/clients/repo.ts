@@ -1,6 +1,7 @@
 /** Client rows through Drizzle's builder. */
 import { and, asc, eq, gt, like, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client";
+import { prepared } from "../db/prepared";
 import { clients } from "../db/schema";
 import type { ClientView } from "./model";
 
@@ -31,21 +32,6 @@ export async function findClientByPhone(db: Writer, phone: string): Promise<Clie
 }
 
 export type ClientFilter = { tag?: string; operatorCode?: string; q?: string };
-
-/**
- * Drizzle queries built once per database and kept prepared: building a query with Drizzle cost
- * about as much CPU as running it (80–130 µs here; issue 4, target 5). Only for the database
- * itself, not inside a transaction (a prepared query belongs to the session it was built on).
- */
-const preparedQueries = new WeakMap<Db, Map<string, unknown>>();
-
-function prepared<T>(db: Db, name: string, build: () => T): T {
-  let queries = preparedQueries.get(db);
-  if (!queries) preparedQueries.set(db, (queries = new Map()));
-  let query = queries.get(name) as T | undefined;
-  if (!query) queries.set(name, (query = build()));
-  return query;
-}
 
 /** Inserts a client unless its phone exists (then: null), as one prepared statement. */
 export async function insertClient(

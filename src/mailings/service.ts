@@ -16,7 +16,7 @@ import {
 import type { Signals } from "../dispatch/signals";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import type { MailingCreate, MailingPatch, MailingStatus, MailingView } from "./model";
-import { findMailing, listMailings, type MailingRow, type MailingWithStatus, toPlannable, toView } from "./repo";
+import { findMailing, getMailing, listMailings, type MailingRow, type MailingWithStatus, toPlannable, toView } from "./repo";
 import {
   earliestWallTime,
   earliestZone,
@@ -156,7 +156,7 @@ export class MailingService {
   }
 
   async get(id: number): Promise<MailingView> {
-    const row = await findMailing(this.database.db, id, this.clock.now());
+    const row = await getMailing(this.database.db, id, this.clock.now());
     if (!row) throw notFound("mailing", id);
     return toView(row);
   }

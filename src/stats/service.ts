@@ -2,13 +2,13 @@
  * Statistics (SPEC §5). Cancelled messages are excluded everywhere. Counts come from the
  * trigger-maintained `mailing_counts` rows, never from a scan of messages.
  */
-import { and, asc, eq, gt, ne, sql, type SQL } from "drizzle-orm";
+import { eq, sql, type SQL } from "drizzle-orm";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
-import { mailingCounts, mailings, messages } from "../db/schema";
+import { mailings } from "../db/schema";
 import { type CountedState, countedStates, emptyCounts, messageStates, type MessageState } from "../dispatch/states";
 import type { MailingStatus } from "../mailings/model";
-import { findMailing, statusExpression, toView } from "../mailings/repo";
+import { getMailingWithCounts, statusExpression, toView } from "../mailings/repo";
 import { invalid, notFound } from "../problems";
 
 export function parseMessageStatus(raw: string | undefined): MessageState | undefined {
@@ -19,31 +19,11 @@ export function parseMessageStatus(raw: string | undefined): MessageState | unde
   return raw as MessageState;
 }
 
-const iso = (d: Date | null) => d?.toISOString() ?? null;
-
 export class StatsService {
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
   ) {}
-
-  /** Counts per mailing and status from the trigger-maintained counters (cancelled excluded). */
-  private async counts(mailingId: number | null): Promise<Map<number, Record<CountedState, number>>> {
-    const where: SQL[] = [ne(mailingCounts.status, "cancelled")];
-    if (mailingId !== null) where.push(eq(mailingCounts.mailingId, mailingId));
-    const rows = await this.database.db
-      .select({ mailingId: mailingCounts.mailingId, status: mailingCounts.status, n: sql<number>`sum(${mailingCounts.n})::int` })
-      .from(mailingCounts)
-      .where(and(...where))
-      .groupBy(mailingCounts.mailingId, mailingCounts.status);
-    const byMailing = new Map<number, Record<CountedState, number>>();
-    for (const row of rows) {
-      const counts = byMailing.get(row.mailingId) ?? emptyCounts();
-      if ((countedStates as readonly string[]).includes(row.status)) counts[row.status as CountedState] += row.n;
-      byMailing.set(row.mailingId, counts);
-    }
-    return byMailing;
-  }
 
   /**
    * All mailings with their counts, in one statement: the counters pivoted to one row per mailing
@@ -89,14 +69,14 @@ export class StatsService {
 
   async forMailing(id: number, status: MessageState | undefined, limit: number, cursor: number | null) {
     const now = this.clock.now();
-    // Three independent reads at once (on three pooled connections): the latency of one, not three.
-    const [row, countsById, page] = await Promise.all([
-      findMailing(this.database.db, id, now),
-      this.counts(id),
+    // Two independent reads at once (on two pooled connections): the latency of one, not two.
+    const [row, page] = await Promise.all([
+      getMailingWithCounts(this.database.db, id, now),
       this.messages(id, status, limit, cursor),
     ]);
     if (!row) throw notFound("mailing", id);
-    const counts = countsById.get(id) ?? emptyCounts();
+    const counts = emptyCounts();
+    for (const s of countedStates) counts[s] = row.counts[s] ?? 0;
     return {
       mailing: toView(row),
       total: countedStates.reduce((sum, s) => sum + counts[s], 0),
