@@ -17,7 +17,8 @@ export type ClaimedMessage = {
   phone: string;
   attempts: number;
   expiresAt: number;
-  /** the client's zone: read only for messages of a mailing with a send window (see loadTimezones) */
+  /** the client's zone, read only for messages of a mailing with a send window (loadTimezones):
+   *  null = not read, "" = the client is gone */
   timezone: string | null;
   /** when this claim's lease runs out (epoch ms) */
   leaseUntil: number;

@@ -53,6 +53,8 @@ export class Dispatcher implements SignalListener {
   private loadedAt = new Map<number, number>();
   private stale = new Map<number, Promise<void>>();
   private slotWaiters: (() => void)[] = [];
+  /** messages handed back to be claimed again (not sent under their claim), for drain() */
+  private handedBack = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly abort = new AbortController();
   private readonly windows = new WindowCache();
@@ -182,7 +184,8 @@ export class Dispatcher implements SignalListener {
     const windowed = claimed.filter((m) => this.mailings.get(m.mailingId)?.window);
     if (windowed.length === 0) return;
     const zones = await loadTimezones(this.database.db, [...new Set(windowed.map((m) => m.clientId))]);
-    for (const m of windowed) m.timezone = zones.get(m.clientId) ?? null;
+    // "" for a client deleted meanwhile: known to have no zone (its message is being cancelled).
+    for (const m of windowed) m.timezone = zones.get(m.clientId) ?? "";
   }
 
   private pump(): void {
@@ -230,6 +233,11 @@ export class Dispatcher implements SignalListener {
       this.logger.info("send skipped", { ...ids(message), attempt: message.attempts, outcome: "expired" });
       return { ...base, status: "expired", undo: true };
     }
+    if (mailing.window && message.timezone === null) {
+      // The mailing got its send window after this message was claimed, so its client's zone was
+      // not read: hand it back; the next claim reads the zone and applies the window.
+      return { ...base, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: new Date(nowMs).toISOString(), undo: true };
+    }
     if (mailing.window && message.timezone && !this.windows.isOpen(nowMs, message.timezone, mailing.window)) {
       const opening = this.windows.nextOpening(nowMs, message.timezone, mailing.window);
       if (opening >= message.expiresAt) return { ...base, status: "expired", undo: true };
@@ -266,6 +274,7 @@ export class Dispatcher implements SignalListener {
   }
 
   private record(completion: Completion): void {
+    if (completion.undo && completion.nextAttemptAt && completion.nextAttemptAt !== "infinity") this.handedBack++;
     this.results.push(completion);
     this.flush();
   }
@@ -307,13 +316,17 @@ export class Dispatcher implements SignalListener {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Claims and sends until nothing is due (tests and benchmarks with a fixed clock). */
+  /**
+   * Claims and sends until nothing is due (tests and benchmarks with a fixed clock), including
+   * messages handed back meanwhile to be claimed again.
+   */
   async drain(): Promise<void> {
     for (;;) {
-      const before = this.stats.claimed;
+      const claimed = this.stats.claimed;
+      const handedBack = this.handedBack;
       await this.tick();
       await this.idle();
-      if (this.stats.claimed === before) return;
+      if (this.stats.claimed === claimed && this.handedBack === handedBack) return;
     }
   }
 

@@ -124,6 +124,30 @@ for (const backend of backends()) {
       expect(m!.status).toBe("sent");
     });
 
+    test("send_window added while messages are claimed: those not yet sent wait for the window", async () => {
+      e = await testEngine(backend, {
+        now: `${day}T10:00:00Z`, // 13:00 in Moscow
+        gateway: { latencyMs: 150 },
+        dispatcher: { concurrency: 1, claimBatch: 10 },
+      });
+      for (let i = 0; i < 3; i++) await client(`7910123456${i}`, "Europe/Moscow");
+      const id = await mailing({ start_time: `${day}T12:00:00`, end_time: `${day}T23:00:00` });
+      const ticking = e.dispatcher.tick();
+      for (let i = 0; i < 100 && e.gateway.received.size === 0; i++) await Bun.sleep(5);
+      expect(e.gateway.received.size).toBe(1); // one has left; two are claimed, queued, with no zone read
+      const patched = await e.request("PATCH", `/api/v1/mailings/${id}`, { send_window: { from: "15:00", to: "18:00" } });
+      expect(patched.status).toBe(200);
+      await ticking;
+      await e.dispatcher.drain();
+      expect(e.gateway.received.size).toBe(1);
+      const waiting = (await e.messages(id)).filter((m) => m.status !== "sent");
+      expect(waiting).toHaveLength(2);
+      for (const m of waiting) expect(m.next_attempt_at).toBe(`${day}T12:00:00Z`); // 15:00 in Moscow
+      e.clock.set(`${day}T12:00:00Z`);
+      await e.dispatcher.drain();
+      expect((await e.messages(id)).map((m) => m.status)).toEqual(["sent", "sent", "sent"]);
+    });
+
     test("pause holds every message; resume sends at once", async () => {
       e = await testEngine(backend, { now: `${day}T10:00:00Z` });
       await client("79101234567");
