@@ -216,7 +216,7 @@ export class Dispatcher implements SignalListener {
       // Our lease ran out while the message waited here: another worker may own it now, and our
       // result would be fenced off anyway. Sending it would only make a duplicate.
       this.logger.warn("claim lapsed before sending", { ...ids(message), attempt: message.attempts });
-      return { ...base, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: new Date(nowMs).toISOString(), undo: true };
+      return handBack(message, new Date(nowMs).toISOString());
     }
     if (!mailing || mailing.cancelled) {
       // Deleted or cancelled: normally the row is already gone or cancelled and this write finds
@@ -226,7 +226,7 @@ export class Dispatcher implements SignalListener {
       return { ...base, status: "cancelled", undo: true };
     }
     if (mailing.paused) {
-      return { ...base, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: "infinity", undo: true };
+      return handBack(message, "infinity");
     }
     if (nowMs >= message.expiresAt) {
       this.stats.expired++;
@@ -236,12 +236,12 @@ export class Dispatcher implements SignalListener {
     if (mailing.window && message.timezone === null) {
       // The mailing got its send window after this message was claimed, so its client's zone was
       // not read: hand it back; the next claim reads the zone and applies the window.
-      return { ...base, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: new Date(nowMs).toISOString(), undo: true };
+      return handBack(message, new Date(nowMs).toISOString());
     }
     if (mailing.window && message.timezone && !this.windows.isOpen(nowMs, message.timezone, mailing.window)) {
       const opening = this.windows.nextOpening(nowMs, message.timezone, mailing.window);
       if (opening >= message.expiresAt) return { ...base, status: "expired", undo: true };
-      return { ...base, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: new Date(opening).toISOString(), undo: true };
+      return handBack(message, new Date(opening).toISOString());
     }
     const started = performance.now();
     const result = await this.gateway.send({ id: message.id, phone: message.phone, text: mailing.text }, this.abort.signal);
@@ -350,7 +350,7 @@ export class Dispatcher implements SignalListener {
     if (queued.length > 0) {
       this.inFlight += queued.length;
       for (const m of queued) {
-        this.results.push({ id: m.id, attempts: m.attempts, status: m.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt: this.clock.now().toISOString(), undo: true });
+        this.results.push(handBack(m, this.clock.now().toISOString()));
       }
       this.flush();
     }
@@ -360,6 +360,11 @@ export class Dispatcher implements SignalListener {
     clearTimeout(timer);
     if (this.ticking) await this.ticking;
   }
+}
+
+/** Gives a claimed message back unsent, due again at `nextAttemptAt` (ISO, or "infinity" while paused). */
+function handBack(message: ClaimedMessage, nextAttemptAt: string): Completion {
+  return { id: message.id, attempts: message.attempts, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt, undo: true };
 }
 
 function ids(message: ClaimedMessage) {

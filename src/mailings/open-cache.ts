@@ -9,12 +9,10 @@
  * connection. Whatever the cache holds, the planning statement joins `mailings` again, so a mailing
  * cancelled or deleted meanwhile gets no message.
  */
-import { and, gt, isNull } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { mailings } from "../db/schema";
 import type { PlannableMailing } from "../dispatch/plan";
 import { mailingChannel, wakeChannel } from "../dispatch/signals";
-import { toPlannable } from "./repo";
+import { openMailingRows, toPlannable } from "./repo";
 
 type Entry = { mailing: PlannableMailing; endsAtMs: number };
 
@@ -47,10 +45,7 @@ export class OpenMailingsCache {
     if (!entries || Date.now() - this.loadedAt > this.ttlMs || nowMs < this.loadedFor) {
       const generation = this.generation;
       const startedAt = Date.now();
-      const rows = await this.database.db
-        .select()
-        .from(mailings)
-        .where(and(isNull(mailings.cancelledAt), gt(mailings.endsAt, now)));
+      const rows = await openMailingRows(this.database.db, now);
       entries = rows.map((row) => ({ mailing: toPlannable(row), endsAtMs: row.endsAt.getTime() }));
       if (generation === this.generation) {
         this.entries = entries;

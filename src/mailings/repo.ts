@@ -154,9 +154,13 @@ export async function listMailings(
 
 /** Mailings a new or changed client may still be planned into: not cancelled, not over everywhere. */
 export async function loadOpenMailings(db: Reader, now: Date): Promise<PlannableMailing[]> {
-  const rows = await db
+  return (await openMailingRows(db, now)).map(toPlannable);
+}
+
+/** The rows behind loadOpenMailings (OpenMailingsCache also needs each one's end instant). */
+export function openMailingRows(db: Reader, now: Date): Promise<MailingRow[]> {
+  return db
     .select()
     .from(mailings)
     .where(and(isNull(mailings.cancelledAt), gt(mailings.endsAt, now)));
-  return rows.map(toPlannable);
 }
