@@ -1,6 +1,6 @@
 /** Client rows through Drizzle's builder. */
 import { and, asc, eq, gt, like, sql, type SQL } from "drizzle-orm";
-import type { Db } from "../db/client";
+import { type Db, rowsOf } from "../db/client";
 import { prepared } from "../db/prepared";
 import { clients } from "../db/schema";
 import type { ClientView } from "./model";
@@ -33,28 +33,52 @@ export async function findClientByPhone(db: Writer, phone: string): Promise<Clie
 
 export type ClientFilter = { tag?: string; operatorCode?: string; q?: string };
 
-/** Inserts a client unless its phone exists (then: null), as one prepared statement. */
+/**
+ * Inserts a client as one prepared statement, unless its phone exists or an open mailing (not
+ * cancelled, not over everywhere at `createdAt`) matches its tag and operator code: then nothing is
+ * written and the result is null. The caller decides on this path from a cached list of open
+ * mailings; the guard re-checks that list against the database in the same statement, so a cache
+ * that has not yet heard of a new mailing cannot leave the client unplanned (the caller then takes
+ * the transaction path, which also tells a duplicate phone apart).
+ */
 export async function insertClient(
   db: Db,
   values: { phoneNumber: string; operatorCode: string; tag: string; timezone: string; createdAt: Date; updatedAt: Date },
 ): Promise<ClientRow | null> {
-  const query = prepared(db, "clients_insert", () =>
-    db
-      .insert(clients)
-      .values({
-        phoneNumber: sql.placeholder("phoneNumber"),
-        operatorCode: sql.placeholder("operatorCode"),
-        tag: sql.placeholder("tag"),
-        timezone: sql.placeholder("timezone"),
-        createdAt: sql.placeholder("createdAt"),
-        updatedAt: sql.placeholder("updatedAt"),
-      })
-      .onConflictDoNothing({ target: clients.phoneNumber })
-      .returning()
-      .prepare("clients_insert"),
+  // Raw SQL: Drizzle's insert-select would name the generated id column. Run as a named prepared
+  // statement like every other (db/client.ts).
+  const created = values.createdAt.toISOString();
+  const [row] = await rowsOf<{
+    id: number;
+    phone_number: string;
+    operator_code: string;
+    tag: string;
+    timezone: string;
+    created_at: string | Date;
+    updated_at: string | Date;
+  }>(
+    db,
+    sql`insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
+      select ${values.phoneNumber}::text, ${values.operatorCode}::text, ${values.tag}::text, ${values.timezone}::text,
+        ${created}::timestamptz, ${values.updatedAt.toISOString()}::timestamptz
+      where not exists (
+        select 1 from mailings m
+        where m.cancelled_at is null and m.ends_at > ${created}::timestamptz
+          and (cardinality(m.tags_filter) = 0 or ${values.tag}::text = any(m.tags_filter))
+          and (cardinality(m.codes_filter) = 0 or ${values.operatorCode}::text = any(m.codes_filter)))
+      on conflict (phone_number) do nothing
+      returning id, phone_number, operator_code, tag, timezone, created_at, updated_at`,
   );
-  const [row] = await query.execute(values);
-  return row ?? null;
+  if (!row) return null;
+  return {
+    id: row.id,
+    phoneNumber: row.phone_number,
+    operatorCode: row.operator_code,
+    tag: row.tag,
+    timezone: row.timezone,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at),
+  };
 }
 
 /** findClient outside a transaction, prepared. */

@@ -7,7 +7,7 @@ import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import { sqlState, uniqueViolation } from "../db/errors";
 import { clients } from "../db/schema";
-import { cancelClientMessages, planClient } from "../dispatch/plan";
+import { cancelClientMessages, type PlannableMailing, planClient } from "../dispatch/plan";
 import type { OpenMailingsCache } from "../mailings/open-cache";
 import { loadOpenMailings } from "../mailings/repo";
 import { canonicalTimeZone } from "../mailings/schedule";
@@ -69,9 +69,12 @@ export class ClientService {
 
   /**
    * One statement when no open mailing can concern the new client (the common case of a bulk
-   * directory load): `INSERT … ON CONFLICT DO NOTHING RETURNING`, no row meaning the phone exists.
-   * Otherwise the insert and the planning share one transaction. Open mailings come from a cache
-   * (see OpenMailingsCache) and are matched against the client's tag and operator code first.
+   * directory load): `INSERT … SELECT … WHERE NOT EXISTS (matching open mailing) ON CONFLICT DO
+   * NOTHING RETURNING`. Which path to try comes from a per-process cache of the open mailings (see
+   * OpenMailingsCache); the statement re-checks it against the database. Otherwise (a mailing
+   * matches, the cache was stale, or the phone exists) the insert and the planning share one
+   * transaction that reads the open mailings afresh. A mailing being planned meanwhile holds client
+   * writes back until it commits (planMailing), so the two cannot miss each other.
    */
   async create(input: ClientCreate): Promise<ClientView> {
     const { fields } = validate(input, true);
@@ -84,21 +87,21 @@ export class ClientService {
       createdAt: now,
       updatedAt: now,
     };
-    const open = (await this.openMailings.get(now)).filter(
-      (m) =>
-        (m.tagsFilter.length === 0 || m.tagsFilter.includes(values.tag)) &&
-        (m.codesFilter.length === 0 || m.codesFilter.includes(values.operatorCode)),
-    );
+    const matches = (m: PlannableMailing) =>
+      (m.tagsFilter.length === 0 || m.tagsFilter.includes(values.tag)) &&
+      (m.codesFilter.length === 0 || m.codesFilter.includes(values.operatorCode));
     try {
-      if (open.length === 0) {
+      if (!(await this.openMailings.get(now)).some(matches)) {
         const row = await insertClient(this.database.db, values);
-        if (!row) throw duplicatePhone(values.phoneNumber);
-        return toView(row);
+        if (row) return toView(row);
+        // A duplicate phone, or a mailing the cache did not know yet: the transaction tells which.
+        this.openMailings.invalidate();
       }
       return await this.database.db.transaction(async (tx) => {
         const [row] = await tx.insert(clients).values(values).onConflictDoNothing({ target: clients.phoneNumber }).returning();
         if (!row) throw duplicatePhone(values.phoneNumber);
-        await planClient(tx, row, open, now, { fresh: true });
+        const open = (await loadOpenMailings(tx, now)).filter(matches);
+        if (open.length > 0) await planClient(tx, row, open, now, { fresh: true });
         return toView(row);
       });
     } catch (error) {

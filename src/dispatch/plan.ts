@@ -59,6 +59,12 @@ export async function planMailing(
   now: Date,
   options: { fresh?: boolean } = {},
 ): Promise<number> {
+  // Client writes wait until this transaction commits, and it waits for those in flight. Without
+  // this, a client written while the planning statement runs is invisible to it (its snapshot is
+  // older), while the client's own write could not see this uncommitted mailing: neither would
+  // plan the message. SHARE mode lets readers and other plannings through. A plan of a million
+  // clients holds client writes for its duration (seconds); they wait, they do not fail.
+  await ex.execute(sql`lock table clients in share mode`);
   const zoneRows = await rowsOf<{ timezone: string }>(ex, sql`select distinct timezone from clients`);
   const plans = planZones(
     mailing,
@@ -146,7 +152,6 @@ export async function planClients(
       zone: z.zone,
       due_at: iso(z.dueAt),
       expires_at: iso(z.expiresAt),
-      paused: m.paused,
     })),
   );
   const ids = JSON.stringify(clients.map((c) => c.id));
@@ -157,13 +162,13 @@ export async function planClients(
     await ex.execute(sql`
       with p as (
         select * from jsonb_to_recordset(${JSON.stringify(plans)}::text::jsonb)
-          as p(mailing_id int, zone text, due_at timestamptz, expires_at timestamptz, paused boolean)
+          as p(mailing_id int, zone text, due_at timestamptz, expires_at timestamptz)
       )
       insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
       select p.mailing_id, c.id, c.phone_number,
         case when p.due_at >= p.expires_at or p.expires_at <= ${nowIso}::timestamptz then 'expired' else 'scheduled' end,
         p.due_at, p.expires_at,
-        case when p.paused then 'infinity'::timestamptz else p.due_at end,
+        case when m.paused then 'infinity'::timestamptz else p.due_at end,
         ${nowIso}::timestamptz, ${nowIso}::timestamptz
       from clients c
         join p on p.zone = c.timezone

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
+import postgres from "postgres";
 import { createApp } from "../../src/app";
 import { systemClock } from "../../src/clock";
 import { type Database, openPostgres } from "../../src/db/client";
 import { Dispatcher } from "../../src/dispatch/dispatcher";
-import { databaseSignals } from "../../src/dispatch/signals";
+import { databaseSignals, silentSignals } from "../../src/dispatch/signals";
 import { startFakeGateway } from "../../src/gateway/fake-server";
 import { HttpGateway } from "../../src/gateway/http";
 import { memoryLogger } from "../../src/ops/logger";
@@ -158,6 +159,76 @@ if (process.env.DATABASE_URL) {
       const duplicate = await call(1, "POST", "/api/v1/clients", { phone_number: "79200000003", tag: "b" });
       expect(duplicate.status).toBe(409);
       expect(JSON.stringify(duplicate.body)).toContain("phone_number");
+    });
+
+    test("a cache that has not heard of a new mailing yet still plans the client", async () => {
+      // A third "process" whose mailing writes send no notification: process 1's cache, loaded
+      // just before, cannot know of the mailing. The insert's guard finds it in the database.
+      const quiet = await createApp({
+        config: { adminApiKey: adminKey },
+        database: db.database,
+        clock: systemClock,
+        logger: memoryLogger(),
+        signals: silentSignals,
+      });
+      const first = await call(1, "POST", "/api/v1/clients", { phone_number: "79200000011", tag: "q" });
+      expect(first.status).toBe(201);
+      const now = Date.now();
+      const wall = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+      const created = await quiet.handle(
+        new Request("http://localhost/api/v1/mailings", {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json" },
+          body: JSON.stringify({ text: "quiet", start_time: wall(now + 86_400_000), end_time: wall(now + 2 * 86_400_000), tags_filter: ["q"] }),
+        }),
+      );
+      expect(created.status).toBe(201);
+      const mailingId = ((await created.json()) as { id: number }).id;
+      const second = await call(1, "POST", "/api/v1/clients", { phone_number: "79200000012", tag: "q" });
+      expect(second.status).toBe(201);
+      expect(await messagesOf(second.body.id)).toEqual([{ mailing_id: mailingId, status: "scheduled" }]);
+      // Another tag is not planned, and a duplicate is still a 409 (both via the transaction path).
+      const other = await call(1, "POST", "/api/v1/clients", { phone_number: "79200000013", tag: "r" });
+      expect(await messagesOf(other.body.id)).toEqual([]);
+      expect((await call(1, "POST", "/api/v1/clients", { phone_number: "79200000012", tag: "q" })).status).toBe(409);
+      await quiet.handle(new Request(`http://localhost/api/v1/mailings/${mailingId}/cancel`, { method: "POST", headers: auth }));
+    });
+
+    test("a client written while a mailing is being planned is planned into it", async () => {
+      // Another process's client write, still uncommitted when the mailing is created.
+      const other = postgres(db.url!, { max: 1, onnotice: () => {} });
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let clientId = 0;
+      let inserted!: () => void;
+      const insertedYet = new Promise<void>((resolve) => (inserted = resolve));
+      const writer = other.begin(async (tx) => {
+        const [row] = await tx`
+          insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
+          values ('79200000021', '920', 'w', 'UTC', now(), now()) returning id`;
+        clientId = row!.id;
+        inserted();
+        await held;
+      });
+      await insertedYet;
+      const now = Date.now();
+      const wall = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+      let settled = false;
+      const mailing = call(0, "POST", "/api/v1/mailings", {
+        text: "racing",
+        start_time: wall(now + 86_400_000),
+        end_time: wall(now + 2 * 86_400_000),
+        tags_filter: ["w"],
+      }).finally(() => (settled = true));
+      await Bun.sleep(300);
+      // The planning waits for the client write in flight instead of planning without it.
+      expect(settled).toBe(false);
+      release();
+      await writer;
+      const created = await mailing;
+      expect(created.status).toBe(201);
+      expect(await messagesOf(clientId)).toEqual([{ mailing_id: created.body.id, status: "scheduled" }]);
+      await other.end({ timeout: 5 });
     });
   });
 }
