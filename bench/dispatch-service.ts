@@ -21,7 +21,6 @@ import {
   check,
   freshPostgres,
   gatewayAt,
-  limiter,
   main,
   rssSampler,
   seedClientsAndMailing,
@@ -35,10 +34,9 @@ await main(async () => {
   const claimBatch = Number(arg("claim-batch", "500"));
   const backend = arg("backend", "postgres");
   const gateway = gatewayAt(arg("gateway", "http://127.0.0.1:4710"));
-  // Experiments (not the service's behaviour): cap the HTTP requests in flight below the
-  // dispatcher's slots, so slots waiting for their result's commit no longer idle the HTTP
-  // pipeline; and per-database PostgreSQL settings (`--pg-set synchronous_commit=off`).
-  const httpLimit = Number(arg("http-limit", "0")) || null;
+  // GATEWAY_CONCURRENCY: HTTP requests at once, below the dispatcher's slots (unset: the slots).
+  const gatewayConcurrency = Number(arg("gateway-concurrency", "0")) || null;
+  // Experiment: per-database PostgreSQL settings (`--pg-set synchronous_commit=off`).
   // Experiment: up to K group commits in flight at once (see pipelineFlushes below).
   const flushes = Number(arg("flushes", "1"));
   const pgSettings = Object.fromEntries(
@@ -74,10 +72,17 @@ await main(async () => {
     const http = new HttpGateway({ baseUrl: gateway.url, token: "bench-token", timeoutMs: 10_000 });
     const dispatcher = new Dispatcher(
       database,
-      capped(trace ? trace.wrapGateway(http) : http, httpLimit),
+      trace ? trace.wrapGateway(http) : http,
       systemClock,
       createLogger("warn"),
-      { concurrency, claimBatch, leaseSeconds: 60, retryDelaySeconds: 300, tick: null },
+      {
+        concurrency,
+        ...(gatewayConcurrency ? { gatewayConcurrency } : {}),
+        claimBatch,
+        leaseSeconds: 60,
+        retryDelaySeconds: 300,
+        tick: null,
+      },
     );
     if (flushes > 1) pipelineFlushes(dispatcher, flushes);
     trace?.watch(dispatcher as unknown as { inFlight: number; queue: unknown[] });
@@ -99,7 +104,7 @@ await main(async () => {
     check(dispatcher.stats.sent === n, `dispatcher counted ${dispatcher.stats.sent} sends`);
     return {
       ...(traced ? { trace: traced } : {}),
-      ...(httpLimit ? { httpLimit } : {}),
+      ...(gatewayConcurrency ? { gatewayConcurrency } : {}),
       ...(flushes > 1 ? { flushes } : {}),
       ...(setupSql ? { setupSql } : {}),
       ...(Object.keys(pgSettings).length > 0 ? { pgSettings } : {}),
@@ -222,13 +227,6 @@ function traceStatements(database: Database) {
       };
     },
   };
-}
-
-/** The gateway with at most `limit` sends in flight (null: unchanged). */
-function capped(inner: Gateway, limit: number | null): Gateway {
-  if (!limit) return inner;
-  const slot = limiter(limit);
-  return { name: inner.name, send: (message, signal) => slot(() => inner.send(message, signal)) };
 }
 
 /**

@@ -16,6 +16,8 @@ export type Config = {
   /** share of sandbox sends that fail (retryably), for demos; 0 with a real gateway */
   sandboxFailureRate: number;
   sendConcurrency: number;
+  /** HTTP requests to the gateway at once per process, at most sendConcurrency */
+  gatewayConcurrency: number;
   claimBatch: number;
   tick: string;
   retryDelaySeconds: number;
@@ -107,6 +109,11 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
 
 /** Builds the validated configuration from an environment (default: the process's). */
 export function loadConfig(env: Env = process.env): Config {
+  const sendConcurrency = integer(env, "SEND_CONCURRENCY", 100, 1, 10_000);
+  const gatewayConcurrency = integer(env, "GATEWAY_CONCURRENCY", sendConcurrency, 1, 10_000);
+  if (gatewayConcurrency > sendConcurrency) {
+    throw new ConfigError("GATEWAY_CONCURRENCY", `must be at most SEND_CONCURRENCY (${sendConcurrency}), got ${gatewayConcurrency}`);
+  }
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
     host: read(env, "HOST") ?? "0.0.0.0",
@@ -116,7 +123,8 @@ export function loadConfig(env: Env = process.env): Config {
     providerToken: read(env, "PROVIDER_TOKEN") ?? "",
     providerTimeoutMs: integer(env, "PROVIDER_TIMEOUT_MS", 10_000, 1, 600_000),
     sandboxFailureRate: fraction(env, "SANDBOX_FAILURE_RATE", 0),
-    sendConcurrency: integer(env, "SEND_CONCURRENCY", 100, 1, 10_000),
+    sendConcurrency,
+    gatewayConcurrency,
     claimBatch: integer(env, "CLAIM_BATCH", 500, 1, 50_000),
     tick: cronPattern(env, "TICK", "* * * * * *"),
     retryDelaySeconds: integer(env, "RETRY_DELAY_SECONDS", 300, 0, 30 * 86_400),

@@ -42,6 +42,7 @@ const gateway = createGateway(config);
 const dispatcher = config.worker
   ? new Dispatcher(database, gateway, systemClock, logger, {
       concurrency: config.sendConcurrency,
+      gatewayConcurrency: config.gatewayConcurrency,
       claimBatch: config.claimBatch,
       leaseSeconds: config.leaseSeconds,
       retryDelaySeconds: config.retryDelaySeconds,
@@ -60,7 +61,7 @@ const server = Bun.serve({
 });
 if (dispatcher) {
   await dispatcher.start();
-  logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, tick: config.tick });
+  logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
 }
 logger.info("listening", { url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}` });
 

@@ -2,8 +2,8 @@
  * The dispatcher (SPEC §6): a Croner tick claims due messages, sends them concurrently through the
  * gateway, and writes results back in batches.
  *
- *   tick ──claim (≤ CLAIM_BATCH, only what fits)──▶ queue ──▶ ≤ SEND_CONCURRENCY sends in flight
- *                                                              │
+ *   tick ──claim (≤ CLAIM_BATCH, only what fits)──▶ queue ──▶ ≤ SEND_CONCURRENCY slots
+ *                                                              │ ≤ GATEWAY_CONCURRENCY HTTP requests at once
  *            slots freed ◀── group commit (one UPDATE) ◀── results
  *
  * - A tick never overlaps itself; `wake()` (a new due mailing, here or via NOTIFY) runs one now.
@@ -11,6 +11,9 @@
  *   waits out its lease in a local queue.
  * - A send slot is freed only once its result is durable: after a crash at most SEND_CONCURRENCY
  *   messages can reach the gateway twice (the message id travels along so it can deduplicate).
+ * - GATEWAY_CONCURRENCY (default: SEND_CONCURRENCY) caps the HTTP requests among the slots. Set
+ *   lower, slots whose send is done keep waiting for the group commit while others already use
+ *   the connections: with a fast gateway the connections stay busy (issue 4, BENCHMARKS.md).
  * - Just before each send the mailing's state is checked (cached per claim batch, invalidated by
  *   `mailingChanged`): nothing is sent for a paused, cancelled or deleted mailing, nor after the
  *   client-local end, nor outside the send window.
@@ -26,7 +29,10 @@ import { mailingChannel, type SignalListener, wakeChannel } from "./signals";
 import { WindowCache } from "./window";
 
 export type DispatcherOptions = {
+  /** SEND_CONCURRENCY: messages taken for sending whose result is not yet durable */
   concurrency: number;
+  /** GATEWAY_CONCURRENCY: HTTP requests to the gateway at once (≤ concurrency; default: concurrency) */
+  gatewayConcurrency?: number;
   claimBatch: number;
   leaseSeconds: number;
   retryDelaySeconds: number;
@@ -53,6 +59,9 @@ export class Dispatcher implements SignalListener {
   private loadedAt = new Map<number, number>();
   private stale = new Map<number, Promise<void>>();
   private slotWaiters: (() => void)[] = [];
+  /** HTTP requests under way, and the slots waiting for one to end */
+  private requests = 0;
+  private requestWaiters: (() => void)[] = [];
   /** messages handed back to be claimed again (not sent under their claim), for drain() */
   private handedBack = 0;
   private idleWaiters: (() => void)[] = [];
@@ -196,14 +205,27 @@ export class Dispatcher implements SignalListener {
     }
   }
 
-  /** Decides, sends if it should, and records the result. Never throws. */
+  /**
+   * Decides, sends if it should, and records the result. Never throws. Takes a gateway request
+   * first, so the checks before the send are as fresh as the send.
+   */
   private async process(message: ClaimedMessage): Promise<void> {
+    const limit = Math.min(this.options.gatewayConcurrency ?? this.options.concurrency, this.options.concurrency);
+    // A finishing request hands its place straight to the next waiter (first come, first served).
+    if (this.requests >= limit) await new Promise<void>((resolve) => this.requestWaiters.push(resolve));
+    else this.requests++;
+    let completion: Completion;
     try {
-      this.record(await this.attempt(message));
+      completion = this.stopped ? handBack(message, this.clock.now().toISOString()) : await this.attempt(message);
     } catch (error) {
       this.logger.error("send crashed", { ...ids(message), error: String(error) });
-      this.record({ id: message.id, attempts: message.attempts, ...this.retryAt(message, this.clock.now().getTime()), lastError: "internal error" });
+      completion = { id: message.id, attempts: message.attempts, ...this.retryAt(message, this.clock.now().getTime()), lastError: "internal error" };
+    } finally {
+      const next = this.requestWaiters.shift();
+      if (next) next();
+      else this.requests--;
     }
+    this.record(completion);
   }
 
   private async attempt(message: ClaimedMessage): Promise<Completion> {

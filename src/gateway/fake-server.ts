@@ -30,6 +30,8 @@ export type FakeGateway = {
   accepted: Map<number, number>;
   /** the bodies received, in order */
   bodies: { id: number; phone: number; text: string; at: number }[];
+  /** the most send requests it was answering at once (since start or reset) */
+  readonly maxInFlight: number;
   /** change behaviour while running */
   options: FakeGatewayOptions;
   reset(): void;
@@ -41,6 +43,8 @@ export function startFakeGateway(options: FakeGatewayOptions = {}): FakeGateway 
   const accepted = new Map<number, number>();
   const bodies: FakeGateway["bodies"] = [];
   const hanging = new Set<() => void>();
+  let inFlight = 0;
+  let maxInFlight = 0;
   const opts = options;
   const random = () => (opts.random ?? Math.random)();
 
@@ -77,20 +81,29 @@ export function startFakeGateway(options: FakeGatewayOptions = {}): FakeGateway 
       }
       received.set(id, (received.get(id) ?? 0) + 1);
       bodies.push({ ...body, at: Date.now() });
-      if (opts.latencyMs) await Bun.sleep(opts.latencyMs);
-      const roll = random();
-      let edge = opts.hangRate ?? 0;
-      if (roll < edge) {
-        await new Promise<void>((resolve) => hanging.add(resolve));
-        return new Response("", { status: 503 });
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      try {
+        return await answer(id);
+      } finally {
+        inFlight--;
       }
-      if (roll < (edge += opts.failRate ?? 0)) return Response.json({ code: 1, message: "try later" }, { status: 503 });
-      if (roll < (edge += opts.rejectRate ?? 0)) return Response.json({ code: 2, message: "rejected" }, { status: 400 });
-      accepted.set(id, (accepted.get(id) ?? 0) + 1);
-      if (roll < (edge += opts.garbageRate ?? 0)) return new Response("<html>\u0000garbage", { status: 200 });
-      return Response.json({ code: 0, message: "OK" });
     },
   });
+
+  async function answer(id: number): Promise<Response> {
+    if (opts.latencyMs) await Bun.sleep(opts.latencyMs);
+    const roll = random();
+    let edge = opts.hangRate ?? 0;
+    if (roll < edge) {
+      await new Promise<void>((resolve) => hanging.add(resolve));
+      return new Response("", { status: 503 });
+    }
+    if (roll < (edge += opts.failRate ?? 0)) return Response.json({ code: 1, message: "try later" }, { status: 503 });
+    if (roll < (edge += opts.rejectRate ?? 0)) return Response.json({ code: 2, message: "rejected" }, { status: 400 });
+    accepted.set(id, (accepted.get(id) ?? 0) + 1);
+    if (roll < (edge += opts.garbageRate ?? 0)) return new Response("<html>\u0000garbage", { status: 200 });
+    return Response.json({ code: 0, message: "OK" });
+  }
 
   return {
     url: `http://127.0.0.1:${server.port}`,
@@ -99,7 +112,11 @@ export function startFakeGateway(options: FakeGatewayOptions = {}): FakeGateway 
     accepted,
     bodies,
     options: opts,
+    get maxInFlight() {
+      return maxInFlight;
+    },
     reset() {
+      maxInFlight = inFlight;
       received.clear();
       accepted.clear();
       bodies.length = 0;

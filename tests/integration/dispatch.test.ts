@@ -239,5 +239,23 @@ for (const backend of backends()) {
       expect(await completeBatch(e.database.db, [{ id: second!.id, attempts: second!.attempts, status: "sent" }], e.clock.now())).toBe(1);
       expect((await e.messages(id))[0]!.status).toBe("sent");
     });
+
+    test("GATEWAY_CONCURRENCY caps the HTTP requests at once below SEND_CONCURRENCY; SEND_CONCURRENCY alone is the cap otherwise", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { latencyMs: 30 }, dispatcher: { concurrency: 8, gatewayConcurrency: 3 } });
+      for (let i = 0; i < 24; i++) await client(`7910000${String(i).padStart(4, "0")}`);
+      const first = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
+      await e.dispatcher.drain();
+      expect((await e.messages(first)).map((m) => m.status)).toEqual(Array(24).fill("sent"));
+      expect(e.gateway.received.size).toBe(24);
+      expect(e.gateway.maxInFlight).toBe(3);
+      await e.close();
+
+      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { latencyMs: 30 }, dispatcher: { concurrency: 8 } });
+      for (let i = 0; i < 24; i++) await client(`7910000${String(i).padStart(4, "0")}`);
+      const second = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
+      await e.dispatcher.drain();
+      expect((await e.messages(second)).map((m) => m.status)).toEqual(Array(24).fill("sent"));
+      expect(e.gateway.maxInFlight).toBe(8);
+    });
   });
 }

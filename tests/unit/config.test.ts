@@ -31,6 +31,7 @@ describe("§2 configuration", () => {
       providerTimeoutMs: 10_000,
       sandboxFailureRate: 0,
       sendConcurrency: 100,
+      gatewayConcurrency: 100,
       claimBatch: 500,
       tick: "* * * * * *",
       retryDelaySeconds: 300,
@@ -74,6 +75,7 @@ describe("§2 configuration", () => {
       PROVIDER_TOKEN: "secret",
       PROVIDER_TIMEOUT_MS: "2500",
       SEND_CONCURRENCY: "7",
+      GATEWAY_CONCURRENCY: "3",
       CLAIM_BATCH: "50",
       TICK: "*/5 * * * * *",
       RETRY_DELAY_SECONDS: "0",
@@ -96,6 +98,7 @@ describe("§2 configuration", () => {
       providerToken: "secret",
       providerTimeoutMs: 2500,
       sendConcurrency: 7,
+      gatewayConcurrency: 3,
       claimBatch: 50,
       tick: "*/5 * * * * *",
       retryDelaySeconds: 0,
@@ -111,6 +114,12 @@ describe("§2 configuration", () => {
     });
   });
 
+  test("GATEWAY_CONCURRENCY defaults to SEND_CONCURRENCY", () => {
+    expect(loadConfig({}).gatewayConcurrency).toBe(100);
+    expect(loadConfig({ SEND_CONCURRENCY: "300" }).gatewayConcurrency).toBe(300);
+    expect(loadConfig({ SEND_CONCURRENCY: "300", GATEWAY_CONCURRENCY: "50" })).toMatchObject({ sendConcurrency: 300, gatewayConcurrency: 50 });
+  });
+
   const bad: [string, string][] = [
     ["PORT", "abc"],
     ["PORT", "3000abc"],
@@ -118,6 +127,8 @@ describe("§2 configuration", () => {
     ["PORT", "70000"],
     ["SEND_CONCURRENCY", "0"],
     ["SEND_CONCURRENCY", "1.5"],
+    ["GATEWAY_CONCURRENCY", "0"],
+    ["GATEWAY_CONCURRENCY", "101"],
     ["CLAIM_BATCH", "0"],
     ["LEASE_SECONDS", "0"],
     ["PROVIDER_TIMEOUT_MS", "ten"],
