@@ -257,5 +257,17 @@ for (const backend of backends()) {
       expect((await e.messages(second)).map((m) => m.status)).toEqual(Array(24).fill("sent"));
       expect(e.gateway.maxInFlight).toBe(8);
     });
+
+    test("stopping while slots wait for a gateway request: only the requests under way are sent, the rest handed back", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { latencyMs: 300 }, dispatcher: { concurrency: 8, gatewayConcurrency: 2 } });
+      for (let i = 0; i < 10; i++) await client(`7910000${String(i).padStart(4, "0")}`);
+      const id = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` }); // wakes the dispatcher
+      // The first request has reached the gateway: both requests are under way, six slots wait.
+      for (const started = Date.now(); e.gateway.received.size === 0 && Date.now() - started < 10_000; ) await Bun.sleep(5);
+      await e.dispatcher.stop(5000);
+      expect(e.gateway.received.size).toBe(2);
+      const statuses = (await e.messages(id)).map((m) => m.status).sort();
+      expect(statuses).toEqual([...Array(8).fill("scheduled"), ...Array(2).fill("sent")]);
+    });
   });
 }
