@@ -2,8 +2,10 @@
  * Personal API tokens (SPEC §8). The secret is returned once, at creation; the database keeps its
  * SHA-256. A token acts with its creator's role; tokens made with ADMIN_API_KEY are admin tokens.
  */
-import { and, desc, eq, isNull, lt } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
+import type { Clock } from "../clock";
 import type { Database } from "../db/client";
+import { prepared } from "../db/prepared";
 import { apiTokens, users } from "../db/schema";
 import { notFound } from "../problems";
 import type { Actor, Role } from "./actor";
@@ -35,8 +37,17 @@ function view(row: TokenRow): TokenView {
   };
 }
 
+/** `last_used_at` is written at most this often per token (a write per request would cost the API). */
+export const lastUsedResolutionMs = 60_000;
+
 export class TokenService {
-  constructor(private readonly database: Database) {}
+  /** token id → when this process last wrote its last_used_at (injected clock, ms) */
+  private readonly usedAt = new Map<number, number>();
+
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+  ) {}
 
   /** Creates a token for the actor; the only time the secret is ever returned. */
   async create(actor: Actor, name: string, now: Date): Promise<TokenView & { token: string }> {
@@ -75,16 +86,38 @@ export class TokenService {
     if (rows.length === 0) throw notFound("token", id);
   }
 
-  /** The actor behind a bearer secret, or null if it is unknown, revoked or its user disabled. */
+  /**
+   * The actor behind a bearer secret, or null if it is unknown, revoked or its user disabled.
+   * Records the use in `last_used_at`, to the minute: at most one write per token and minute.
+   */
   async authenticate(secret: string): Promise<Actor | null> {
     if (!secret.startsWith(tokenPrefix)) return null;
-    const [row] = await this.database.db
-      .select({ id: apiTokens.id, role: apiTokens.role, userId: apiTokens.userId, disabled: users.disabled })
-      .from(apiTokens)
-      .leftJoin(users, eq(users.id, apiTokens.userId))
-      .where(and(eq(apiTokens.tokenHash, await sha256Hex(secret)), isNull(apiTokens.revokedAt)))
-      .limit(1);
+    const db = this.database.db;
+    const lookup = prepared(db, "api_tokens_authenticate", () =>
+      db
+        .select({ id: apiTokens.id, role: apiTokens.role, userId: apiTokens.userId, disabled: users.disabled })
+        .from(apiTokens)
+        .leftJoin(users, eq(users.id, apiTokens.userId))
+        .where(and(eq(apiTokens.tokenHash, sql.placeholder("hash")), isNull(apiTokens.revokedAt)))
+        .limit(1)
+        .prepare("api_tokens_authenticate"),
+    );
+    const [row] = await lookup.execute({ hash: await sha256Hex(secret) });
     if (!row || row.disabled) return null;
+    await this.recordUse(row.id);
     return { kind: "token", role: row.role as Role, userId: row.userId, tokenId: row.id };
+  }
+
+  private async recordUse(id: number): Promise<void> {
+    const now = this.clock.now();
+    const last = this.usedAt.get(id);
+    if (last !== undefined && now.getTime() - last < lastUsedResolutionMs && now.getTime() >= last) return;
+    this.usedAt.set(id, now.getTime());
+    const since = new Date(now.getTime() - lastUsedResolutionMs);
+    // Other processes record uses too: only move it forward, and only by a minute or more.
+    await this.database.db
+      .update(apiTokens)
+      .set({ lastUsedAt: now })
+      .where(and(eq(apiTokens.id, id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, since))));
   }
 }

@@ -62,6 +62,26 @@ for (const backend of backends()) {
       expect(listed.body.items.find((x: { id: number }) => x.id === tokenId).role).toBe("admin");
     });
 
+    test("last_used_at records the token's use, to the minute", async () => {
+      const bearer = { authorization: `Bearer ${secret}` };
+      const usedAt = async () =>
+        (await t.request("GET", "/api/v1/tokens")).body.items.find((x: { id: number }) => x.id === tokenId).last_used_at;
+      t.clock.set("2026-12-01T00:05:00Z");
+      expect((await t.request("GET", "/api/v1/clients", undefined, bearer)).status).toBe(200);
+      expect(await usedAt()).toBe("2026-12-01T00:05:00.000Z");
+      t.clock.set("2026-12-01T00:05:30Z"); // within the minute: not written again
+      expect((await t.request("GET", "/api/v1/clients", undefined, bearer)).status).toBe(200);
+      expect(await usedAt()).toBe("2026-12-01T00:05:00.000Z");
+      t.clock.set("2026-12-01T00:07:00Z");
+      expect((await t.request("GET", "/api/v1/clients", undefined, bearer)).status).toBe(200);
+      expect(await usedAt()).toBe("2026-12-01T00:07:00.000Z");
+      // A request with the admin key is not a use of this token.
+      t.clock.set("2026-12-01T00:09:00Z");
+      expect((await t.request("GET", "/api/v1/clients")).status).toBe(200);
+      expect(await usedAt()).toBe("2026-12-01T00:07:00.000Z");
+      t.clock.set("2026-12-01T00:00:00Z");
+    });
+
     test("the database keeps only the SHA-256 of the secret", async () => {
       const rows = await t.database.rows<{ token_hash: string; row: string }>(
         sql`select token_hash, t::text as row from api_tokens t where id = ${tokenId}`,
