@@ -51,7 +51,7 @@ export function createServices(deps: AppDeps) {
     },
   };
   return {
-    tokens: new TokenService(deps.database, deps.clock),
+    tokens: new TokenService(deps.database, deps.clock, deps.logger),
     clients: new ClientService(deps.database, deps.clock, openMailings),
     importer: new ClientImporter(deps.database, deps.clock),
     mailings: new MailingService(deps.database, deps.clock, signals),

@@ -5,6 +5,7 @@
 import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
+import type { Logger } from "../ops/logger";
 import { prepared } from "../db/prepared";
 import { apiTokens, users } from "../db/schema";
 import { notFound } from "../problems";
@@ -47,6 +48,7 @@ export class TokenService {
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
+    private readonly logger: Logger,
   ) {}
 
   /** Creates a token for the actor; the only time the secret is ever returned. */
@@ -108,16 +110,23 @@ export class TokenService {
     return { kind: "token", role: row.role as Role, userId: row.userId, tokenId: row.id };
   }
 
+  /** Best effort: a failed write is logged and tried again on the token's next use, never a failed request. */
   private async recordUse(id: number): Promise<void> {
     const now = this.clock.now();
     const last = this.usedAt.get(id);
     if (last !== undefined && now.getTime() - last < lastUsedResolutionMs && now.getTime() >= last) return;
+    // Set before the write so that concurrent requests of one token write once, not once each.
     this.usedAt.set(id, now.getTime());
     const since = new Date(now.getTime() - lastUsedResolutionMs);
-    // Other processes record uses too: only move it forward, and only by a minute or more.
-    await this.database.db
-      .update(apiTokens)
-      .set({ lastUsedAt: now })
-      .where(and(eq(apiTokens.id, id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, since))));
+    try {
+      // Other processes record uses too: only move it forward, and only by a minute or more.
+      await this.database.db
+        .update(apiTokens)
+        .set({ lastUsedAt: now })
+        .where(and(eq(apiTokens.id, id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, since))));
+    } catch (error) {
+      if (this.usedAt.get(id) === now.getTime()) this.usedAt.delete(id);
+      this.logger.warn("recording a token's use failed", { token_id: id, error: String(error) });
+    }
   }
 }

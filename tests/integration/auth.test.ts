@@ -82,6 +82,32 @@ for (const backend of backends()) {
       t.clock.set("2026-12-01T00:00:00Z");
     });
 
+    test("a failed last_used_at write never fails the request; it is logged and made on the next use", async () => {
+      const bearer = { authorization: `Bearer ${secret}` };
+      await t.database.rows(sql.raw(`create function refuse_last_used() returns trigger language plpgsql as $$
+        begin raise exception 'last_used_at refused by the test'; end $$`));
+      await t.database.rows(sql.raw(`create trigger refuse_last_used before update of last_used_at on api_tokens
+        for each row execute function refuse_last_used()`));
+      try {
+        t.clock.set("2026-12-01T00:20:00Z");
+        const r = await t.request("GET", "/api/v1/clients", undefined, bearer);
+        expect(r.status, r.text).toBe(200);
+        expect(t.logger.lines.some((l) => l.msg === "recording a token's use failed" && l.token_id === tokenId)).toBe(true);
+        expect(JSON.stringify(t.logger.lines)).not.toContain(secret);
+      } finally {
+        await t.database.rows(sql.raw("drop trigger refuse_last_used on api_tokens"));
+        await t.database.rows(sql.raw("drop function refuse_last_used()"));
+      }
+      // Within the same minute, but the failed write is not counted as made.
+      t.clock.set("2026-12-01T00:20:10Z");
+      expect((await t.request("GET", "/api/v1/clients", undefined, bearer)).status).toBe(200);
+      const [row] = await t.database.rows<{ at: string }>(
+        sql`select to_char(last_used_at at time zone 'UTC', 'HH24:MI:SS') as at from api_tokens where id = ${tokenId}`,
+      );
+      expect(row!.at).toBe("00:20:10");
+      t.clock.set("2026-12-01T00:00:00Z");
+    });
+
     test("the database keeps only the SHA-256 of the secret", async () => {
       const rows = await t.database.rows<{ token_hash: string; row: string }>(
         sql`select token_hash, t::text as row from api_tokens t where id = ${tokenId}`,
