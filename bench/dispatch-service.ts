@@ -80,6 +80,7 @@ await main(async () => {
         ...(gatewayConcurrency ? { gatewayConcurrency } : {}),
         claimBatch,
         leaseSeconds: 60,
+        sendTimeoutMs: 10_000,
         retryDelaySeconds: 300,
         tick: null,
       },

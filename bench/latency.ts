@@ -45,7 +45,7 @@ await main(async () => {
       new HttpGateway({ baseUrl: gateway.url, token: "bench-token", timeoutMs: 10_000 }),
       systemClock,
       createLogger("warn"),
-      { concurrency: 100, claimBatch: 500, leaseSeconds: 60, retryDelaySeconds: 300, tick },
+      { concurrency: 100, claimBatch: 500, leaseSeconds: 60, sendTimeoutMs: 10_000, retryDelaySeconds: 300, tick },
     );
     await dispatcher.start();
 

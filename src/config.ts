@@ -114,6 +114,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (gatewayConcurrency > sendConcurrency) {
     throw new ConfigError("GATEWAY_CONCURRENCY", `must be at most SEND_CONCURRENCY (${sendConcurrency}), got ${gatewayConcurrency}`);
   }
+  // A send that can outlive its claim's lease could be claimed and sent by a second process.
+  const providerTimeoutMs = integer(env, "PROVIDER_TIMEOUT_MS", 10_000, 1, 600_000);
+  const leaseSeconds = integer(env, "LEASE_SECONDS", 60, 1, 86_400);
+  if (providerTimeoutMs * 2 > leaseSeconds * 1000) {
+    throw new ConfigError("PROVIDER_TIMEOUT_MS", `must be at most half of LEASE_SECONDS (${leaseSeconds} s), got ${providerTimeoutMs} ms`);
+  }
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
     host: read(env, "HOST") ?? "0.0.0.0",
@@ -121,14 +127,14 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: read(env, "DATA_DIR") ?? "./data",
     providerUrl: url(env, "PROVIDER_URL", ["http:", "https:"]),
     providerToken: read(env, "PROVIDER_TOKEN") ?? "",
-    providerTimeoutMs: integer(env, "PROVIDER_TIMEOUT_MS", 10_000, 1, 600_000),
+    providerTimeoutMs,
     sandboxFailureRate: fraction(env, "SANDBOX_FAILURE_RATE", 0),
     sendConcurrency,
     gatewayConcurrency,
     claimBatch: integer(env, "CLAIM_BATCH", 500, 1, 50_000),
     tick: cronPattern(env, "TICK", "* * * * * *"),
     retryDelaySeconds: integer(env, "RETRY_DELAY_SECONDS", 300, 0, 30 * 86_400),
-    leaseSeconds: integer(env, "LEASE_SECONDS", 60, 1, 86_400),
+    leaseSeconds,
     adminApiKey: read(env, "ADMIN_API_KEY"),
     registration: oneOf(env, "REGISTRATION", "open", ["open", "closed"] as const),
     adminEmails: (read(env, "ADMIN_EMAILS") ?? "")

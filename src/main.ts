@@ -45,6 +45,7 @@ const dispatcher = config.worker
       gatewayConcurrency: config.gatewayConcurrency,
       claimBatch: config.claimBatch,
       leaseSeconds: config.leaseSeconds,
+      sendTimeoutMs: config.providerTimeoutMs,
       retryDelaySeconds: config.retryDelaySeconds,
       tick: config.tick,
     })

@@ -35,6 +35,11 @@ export type DispatcherOptions = {
   gatewayConcurrency?: number;
   claimBatch: number;
   leaseSeconds: number;
+  /**
+   * PROVIDER_TIMEOUT_MS: the longest one send can take. A send starts only while its lease has that
+   * long left plus time to write the result (see leaseNeededMs); unset: only while the lease lasts.
+   */
+  sendTimeoutMs?: number;
   retryDelaySeconds: number;
   /** Croner pattern; null = no timer (tests drive `tick()` themselves) */
   tick: string | null;
@@ -75,7 +80,18 @@ export class Dispatcher implements SignalListener {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly options: DispatcherOptions,
-  ) {}
+  ) {
+    const { sendTimeoutMs, leaseSeconds } = options;
+    this.leaseNeededMs = sendTimeoutMs ? sendTimeoutMs + Math.min(5000, leaseSeconds * 250) : 0;
+  }
+
+  /**
+   * How much of its lease a claimed message must have left for its send to start: the send's
+   * timeout plus a quarter of the lease (at most 5 s) to write the result. A send that could outlive
+   * its lease might be claimed and sent by another process meanwhile: a duplicate beyond
+   * SEND_CONCURRENCY. Messages that waited that long for a slot or a request are handed back.
+   */
+  private readonly leaseNeededMs: number;
 
   /** Starts the tick and listens for wake-ups from other processes. */
   async start(): Promise<void> {
@@ -234,10 +250,14 @@ export class Dispatcher implements SignalListener {
     const mailing = this.mailings.get(message.mailingId);
     const nowMs = this.clock.now().getTime();
     const base = { id: message.id, attempts: message.attempts };
-    if (nowMs >= message.leaseUntil) {
-      // Our lease ran out while the message waited here: another worker may own it now, and our
-      // result would be fenced off anyway. Sending it would only make a duplicate.
-      this.logger.warn("claim lapsed before sending", { ...ids(message), attempt: message.attempts });
+    if (message.leaseUntil - nowMs <= this.leaseNeededMs) {
+      // The message waited here (for a slot or a gateway request) until too little of its lease is
+      // left for a send: if the send outlived the lease, another worker could claim and send it too.
+      this.logger.warn("claim lapsed before sending", {
+        ...ids(message),
+        attempt: message.attempts,
+        lease_left_ms: Math.max(0, message.leaseUntil - nowMs),
+      });
       return handBack(message, new Date(nowMs).toISOString());
     }
     if (!mailing || mailing.cancelled) {

@@ -63,6 +63,7 @@ if (process.env.DATABASE_URL) {
           SEND_CONCURRENCY: String(SEND_CONCURRENCY),
           CLAIM_BATCH: String(CLAIM_BATCH),
           LEASE_SECONDS: String(LEASE_SECONDS),
+          PROVIDER_TIMEOUT_MS: "1000",
           TICK: "* * * * * *",
           LOG_LEVEL: "info",
         };
@@ -148,7 +149,7 @@ if (process.env.DATABASE_URL) {
         const MESSAGES = 300;
         const LEASE_SECONDS = 5;
         const { database, url, gateway } = await setup(MESSAGES, 300);
-        const env = { SEND_CONCURRENCY: "20", CLAIM_BATCH: "50", LEASE_SECONDS: String(LEASE_SECONDS), TICK: "* * * * * *", LOG_LEVEL: "info" };
+        const env = { SEND_CONCURRENCY: "20", CLAIM_BATCH: "50", LEASE_SECONDS: String(LEASE_SECONDS), PROVIDER_TIMEOUT_MS: "2000", TICK: "* * * * * *", LOG_LEVEL: "info" };
 
         const first = await startWorker({ name: "draining", databaseUrl: url, providerUrl: gateway.url, env });
         workers.push(first);
@@ -219,7 +220,7 @@ if (process.env.DATABASE_URL) {
         const LEASE_SECONDS = 5;
         const ROUNDS = 3;
         const { database, url, gateway } = await setup(MESSAGES, 1);
-        const env = { SEND_CONCURRENCY: "20", CLAIM_BATCH: "50", LEASE_SECONDS: String(LEASE_SECONDS), TICK: "* * * * * *", LOG_LEVEL: "info" };
+        const env = { SEND_CONCURRENCY: "20", CLAIM_BATCH: "50", LEASE_SECONDS: String(LEASE_SECONDS), PROVIDER_TIMEOUT_MS: "2000", TICK: "* * * * * *", LOG_LEVEL: "info" };
         let mailingId = 0;
         const exits: number[] = [];
         for (let round = 0; round < ROUNDS; round++) {

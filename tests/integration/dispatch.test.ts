@@ -258,6 +258,32 @@ for (const backend of backends()) {
       expect(e.gateway.maxInFlight).toBe(8);
     });
 
+    test("a message that waited for a gateway request until its lease could not cover a send is handed back, not sent", async () => {
+      // Lease 60 s, sends time out after 2 s: a send needs 2 s + 5 s (result write) of lease left.
+      e = await testEngine(backend, {
+        now: `${day}T10:00:00Z`,
+        gateway: { latencyMs: 300 },
+        dispatcher: { concurrency: 4, gatewayConcurrency: 1, leaseSeconds: 60, sendTimeoutMs: 2000 },
+      });
+      for (let i = 0; i < 3; i++) await client(`7910000${String(i).padStart(4, "0")}`);
+      const id = await mailing({ start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` }); // wakes the dispatcher
+      for (const started = Date.now(); e.gateway.received.size === 0 && Date.now() - started < 10_000; ) await Bun.sleep(5);
+      // One request is under way; two slots wait for it. 54 s pass: 6 s of lease left, less than 7 s.
+      e.clock.advance(54);
+      await e.dispatcher.idle();
+      expect(e.gateway.received.size).toBe(1);
+      const rows = await e.messages(id);
+      expect(rows.map((m) => m.status).sort()).toEqual(["scheduled", "scheduled", "sent"]);
+      for (const m of rows.filter((r) => r.status === "scheduled")) {
+        expect(m.attempts).toBe(0); // the claim is undone
+        expect(m.next_attempt_at).toBe(`${day}T10:00:54Z`); // due again at once, with a new lease
+      }
+      expect(e.logger.lines.filter((l) => l.msg === "claim lapsed before sending")).toHaveLength(2);
+      await e.dispatcher.drain();
+      expect((await e.messages(id)).map((m) => m.status)).toEqual(["sent", "sent", "sent"]);
+      expect(e.gateway.received.size).toBe(3);
+    });
+
     test("stopping while slots wait for a gateway request: only the requests under way are sent, the rest handed back", async () => {
       e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { latencyMs: 300 }, dispatcher: { concurrency: 8, gatewayConcurrency: 2 } });
       for (let i = 0; i < 10; i++) await client(`7910000${String(i).padStart(4, "0")}`);

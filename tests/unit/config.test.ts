@@ -120,6 +120,16 @@ describe("§2 configuration", () => {
     expect(loadConfig({ SEND_CONCURRENCY: "300", GATEWAY_CONCURRENCY: "50" })).toMatchObject({ sendConcurrency: 300, gatewayConcurrency: 50 });
   });
 
+  test("PROVIDER_TIMEOUT_MS may be at most half of LEASE_SECONDS (a send must not outlive its claim)", () => {
+    expect(loadConfig({ LEASE_SECONDS: "20" })).toMatchObject({ leaseSeconds: 20, providerTimeoutMs: 10_000 });
+    expect(loadConfig({ LEASE_SECONDS: "3", PROVIDER_TIMEOUT_MS: "1500" })).toMatchObject({ leaseSeconds: 3, providerTimeoutMs: 1500 });
+    for (const env of [{ LEASE_SECONDS: "19" }, { LEASE_SECONDS: "3", PROVIDER_TIMEOUT_MS: "1501" }] as Record<string, string>[]) {
+      const error = configError(env);
+      expect(error.variable).toBe("PROVIDER_TIMEOUT_MS");
+      expect(error.message).toContain("half of LEASE_SECONDS");
+    }
+  });
+
   const bad: [string, string][] = [
     ["PORT", "abc"],
     ["PORT", "3000abc"],
