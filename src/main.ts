@@ -9,6 +9,7 @@ import { type Database, openDatabase } from "./db/client";
 import { Dispatcher } from "./dispatch/dispatcher";
 import { databaseSignals } from "./dispatch/signals";
 import { createGateway } from "./gateway/select";
+import { serveApp } from "./http/serve";
 import { createLogger } from "./ops/logger";
 
 let config: Config;
@@ -53,13 +54,7 @@ const dispatcher = config.worker
 const signals = databaseSignals(database, logger, () => dispatcher);
 const app = await createApp({ config, database, clock: systemClock, logger, signals });
 
-const server = Bun.serve({
-  port: config.port,
-  hostname: config.host,
-  // JSON bodies are capped at 1 MiB by the app itself (with a problem document); CSV imports stream.
-  maxRequestBodySize: 1024 * 1024 * 1024,
-  fetch: (request) => app.handle(request),
-});
+const server = serveApp(app, { port: config.port, hostname: config.host });
 if (dispatcher) {
   await dispatcher.start();
   logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
