@@ -14,6 +14,7 @@ import { canonicalTimeZone } from "../mailings/schedule";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import type { ClientCreate, ClientPatch, ClientView } from "./model";
 import { normalizePhone } from "./phone";
+import type { Gate } from "../db/gate";
 import { type ClientFilter, findClient, findClientByPhone, getClient, insertClient, listClients, toView } from "./repo";
 
 type Fields = { phoneNumber?: string; operatorCode?: string; tag?: string; timezone?: string };
@@ -65,6 +66,8 @@ export class ClientService {
     private readonly database: Database,
     private readonly clock: Clock,
     private readonly openMailings: OpenMailingsCache,
+    /** every client write runs through it (see Gate) */
+    private readonly writes: Gate,
   ) {}
 
   /**
@@ -78,6 +81,10 @@ export class ClientService {
    */
   async create(input: ClientCreate): Promise<ClientView> {
     const { fields } = validate(input, true);
+    return this.writes.run(() => this.insert(fields));
+  }
+
+  private async insert(fields: ReturnType<typeof validate>["fields"]): Promise<ClientView> {
     const now = this.clock.now();
     const values = {
       phoneNumber: fields.phoneNumber!,
@@ -126,7 +133,7 @@ export class ClientService {
     const { fields, codeToCheck } = validate(input, false);
     const now = this.clock.now();
     try {
-      return await this.database.db.transaction(async (tx) => {
+      return await this.writes.run(() => this.database.db.transaction(async (tx) => {
         const current = await findClient(tx, id);
         if (!current) throw notFound("client", id);
         if (codeToCheck !== null && codeToCheck !== current.operatorCode) {
@@ -146,7 +153,7 @@ export class ClientService {
           row!.phoneNumber !== current.phoneNumber || row!.tag !== current.tag || row!.timezone !== current.timezone;
         if (replan) await planClient(tx, row!, await loadOpenMailings(tx, now), now);
         return toView(row!);
-      });
+      }));
     } catch (error) {
       if (sqlState(error) === uniqueViolation) throw duplicatePhone(fields.phoneNumber!);
       throw error;
@@ -155,10 +162,12 @@ export class ClientService {
 
   async remove(id: number): Promise<void> {
     const now = this.clock.now();
-    await this.database.db.transaction(async (tx) => {
-      const deleted = await tx.delete(clients).where(eq(clients.id, id)).returning({ id: clients.id });
-      if (deleted.length === 0) throw notFound("client", id);
-      await cancelClientMessages(tx, id, now);
-    });
+    await this.writes.run(() =>
+      this.database.db.transaction(async (tx) => {
+        const deleted = await tx.delete(clients).where(eq(clients.id, id)).returning({ id: clients.id });
+        if (deleted.length === 0) throw notFound("client", id);
+        await cancelClientMessages(tx, id, now);
+      }),
+    );
   }
 }

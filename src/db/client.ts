@@ -38,6 +38,8 @@ export const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.me
 export interface Database {
   readonly kind: "pglite" | "postgres";
   readonly db: Db;
+  /** connections in the pool (1 for PGlite) */
+  readonly connections: number;
   /** Runs one statement built with Drizzle's `sql` and returns its rows. */
   rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>;
   /** Applies pending migrations (safe when several processes start at once); returns how many. */
@@ -105,8 +107,9 @@ export function preparing(client: postgres.Sql, limit = 500): postgres.Sql {
 
 /** Opens PostgreSQL through postgres.js. */
 export function openPostgres(url: string, options: { max?: number } = {}): Database {
+  const connections = options.max ?? 10;
   const client = postgres(url, {
-    max: options.max ?? 10,
+    max: connections,
     onnotice: () => {},
     connection: { application_name: "notification-service" },
   });
@@ -114,6 +117,7 @@ export function openPostgres(url: string, options: { max?: number } = {}): Datab
   const database: Database = {
     kind: "postgres",
     db,
+    connections,
     rows: (query) => rowsOf(db, query),
     async migrate() {
       // Several processes may start at once on one database: the advisory lock makes the second
@@ -195,6 +199,7 @@ export async function openPglite(dataDir: string | null): Promise<Database> {
   const database: Database = {
     kind: "pglite",
     db,
+    connections: 1,
     rows: (query) => rowsOf(db, query),
     async migrate() {
       const before = await appliedCount(database);

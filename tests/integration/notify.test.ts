@@ -230,5 +230,35 @@ if (process.env.DATABASE_URL) {
       expect(await messagesOf(clientId)).toEqual([{ mailing_id: created.body.id, status: "scheduled" }]);
       await other.end({ timeout: 5 });
     });
+
+    test("client writes held back by a planning take at most half of the pool: reads and statistics still answer", async () => {
+      // A planning in another process holds the clients table (as planMailing does) for a while.
+      const other = postgres(db.url!, { max: 1, onnotice: () => {} });
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let locked!: () => void;
+      const lockedYet = new Promise<void>((resolve) => (locked = resolve));
+      const planning = other.begin(async (tx) => {
+        await tx`lock table clients in share mode`;
+        locked();
+        await held;
+      });
+      await lockedYet;
+      // More client writes at once than the pool (10 connections) has.
+      let settled = 0;
+      const writes = Array.from({ length: 12 }, (_, i) =>
+        call(0, "POST", "/api/v1/clients", { phone_number: `792000010${String(i).padStart(2, "0")}`, tag: "burst" }).finally(() => settled++),
+      );
+      await Bun.sleep(300);
+      const within = <T>(ms: number, p: Promise<T>) =>
+        Promise.race([p, Bun.sleep(ms).then(() => "timed out" as const)]);
+      expect(await within(5000, call(0, "GET", "/api/v1/stats").then((r) => r.status))).toBe(200);
+      expect(await within(5000, call(0, "GET", "/api/v1/clients?limit=1").then((r) => r.status))).toBe(200);
+      expect(settled).toBe(0); // the writes still wait for the planning: delayed, not refused
+      release();
+      await planning;
+      expect((await Promise.all(writes)).map((r) => r.status)).toEqual(Array(12).fill(201));
+      await other.end({ timeout: 5 });
+    });
   });
 }
