@@ -22,7 +22,6 @@ import { mailingRoutes } from "./mailings/routes";
 import { OpenMailingsCache } from "./mailings/open-cache";
 import { MailingService } from "./mailings/service";
 import { healthRoutes } from "./ops/health";
-import { Gate } from "./db/gate";
 import type { Logger } from "./ops/logger";
 import { Problem, problemResponse } from "./problems";
 import { StatsService } from "./stats/service";
@@ -41,9 +40,6 @@ export type AppDeps = {
 export function createServices(deps: AppDeps) {
   // Every mailing write signals after it commits: that is also when the cached open mailings go stale.
   const openMailings = new OpenMailingsCache(deps.database);
-  // Client writes may wait for a mailing's planning (its lock on clients): they never take more
-  // than half of the pool, so reads, statistics and the dispatcher keep theirs.
-  const clientWrites = new Gate(Math.max(1, Math.floor(deps.database.connections / 2)));
   const signals: Signals = {
     wake() {
       openMailings.invalidate();
@@ -56,8 +52,8 @@ export function createServices(deps: AppDeps) {
   };
   return {
     tokens: new TokenService(deps.database, deps.clock, deps.logger),
-    clients: new ClientService(deps.database, deps.clock, openMailings, clientWrites),
-    importer: new ClientImporter(deps.database, deps.clock, clientWrites),
+    clients: new ClientService(deps.database, deps.clock, openMailings),
+    importer: new ClientImporter(deps.database, deps.clock),
     mailings: new MailingService(deps.database, deps.clock, signals),
     stats: new StatsService(deps.database, deps.clock),
   };

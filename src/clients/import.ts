@@ -17,7 +17,6 @@ import { loadOpenMailings } from "../mailings/repo";
 import { canonicalTimeZone } from "../mailings/schedule";
 import { invalid, type FieldError } from "../problems";
 import { normalizePhone } from "./phone";
-import type { Gate } from "../db/gate";
 
 export type ImportError = FieldError & { line: number };
 export type ImportReport = {
@@ -41,8 +40,6 @@ export class ClientImporter {
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
-    /** every batch's transaction runs through it (see Gate) */
-    private readonly writes: Gate,
   ) {}
 
   /** Imports a CSV stream; `onProgress` is called after every batch. */
@@ -112,14 +109,11 @@ export class ClientImporter {
     return report;
   }
 
-  private write(rows: Row[], report: ImportReport): Promise<void> {
-    return this.writes.run(() => this.writeBatch(rows, report));
-  }
-
-  private async writeBatch(rows: Row[], report: ImportReport): Promise<void> {
+  private async write(rows: Row[], report: ImportReport): Promise<void> {
     const now = this.clock.now();
     const at = now.toISOString();
-    await this.database.db.transaction(async (tx) => {
+    // The writes pool (see Database.writes): a batch waiting for a planning holds none of the others.
+    await this.database.writes.transaction(async (tx) => {
       const written = await rowsOf<{ id: number; timezone: string; created: boolean }>(
         tx,
         sql`

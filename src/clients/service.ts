@@ -14,7 +14,6 @@ import { canonicalTimeZone } from "../mailings/schedule";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import type { ClientCreate, ClientPatch, ClientView } from "./model";
 import { normalizePhone } from "./phone";
-import type { Gate } from "../db/gate";
 import { type ClientFilter, findClient, findClientByPhone, getClient, insertClient, listClients, toView } from "./repo";
 
 type Fields = { phoneNumber?: string; operatorCode?: string; tag?: string; timezone?: string };
@@ -66,8 +65,6 @@ export class ClientService {
     private readonly database: Database,
     private readonly clock: Clock,
     private readonly openMailings: OpenMailingsCache,
-    /** every client write runs through it (see Gate) */
-    private readonly writes: Gate,
   ) {}
 
   /**
@@ -81,10 +78,6 @@ export class ClientService {
    */
   async create(input: ClientCreate): Promise<ClientView> {
     const { fields } = validate(input, true);
-    return this.writes.run(() => this.insert(fields));
-  }
-
-  private async insert(fields: ReturnType<typeof validate>["fields"]): Promise<ClientView> {
     const now = this.clock.now();
     const values = {
       phoneNumber: fields.phoneNumber!,
@@ -99,12 +92,12 @@ export class ClientService {
       (m.codesFilter.length === 0 || m.codesFilter.includes(values.operatorCode));
     try {
       if (!(await this.openMailings.get(now)).some(matches)) {
-        const row = await insertClient(this.database.db, values);
+        const row = await insertClient(this.database.writes, values);
         if (row) return toView(row);
         // A duplicate phone, or a mailing the cache did not know yet: the transaction tells which.
         this.openMailings.invalidate();
       }
-      return await this.database.db.transaction(async (tx) => {
+      return await this.database.writes.transaction(async (tx) => {
         const [row] = await tx.insert(clients).values(values).onConflictDoNothing({ target: clients.phoneNumber }).returning();
         if (!row) throw duplicatePhone(values.phoneNumber);
         const open = (await loadOpenMailings(tx, now)).filter(matches);
@@ -133,7 +126,7 @@ export class ClientService {
     const { fields, codeToCheck } = validate(input, false);
     const now = this.clock.now();
     try {
-      return await this.writes.run(() => this.database.db.transaction(async (tx) => {
+      return await this.database.writes.transaction(async (tx) => {
         const current = await findClient(tx, id);
         if (!current) throw notFound("client", id);
         if (codeToCheck !== null && codeToCheck !== current.operatorCode) {
@@ -153,7 +146,7 @@ export class ClientService {
           row!.phoneNumber !== current.phoneNumber || row!.tag !== current.tag || row!.timezone !== current.timezone;
         if (replan) await planClient(tx, row!, await loadOpenMailings(tx, now), now);
         return toView(row!);
-      }));
+      });
     } catch (error) {
       if (sqlState(error) === uniqueViolation) throw duplicatePhone(fields.phoneNumber!);
       throw error;
@@ -162,12 +155,10 @@ export class ClientService {
 
   async remove(id: number): Promise<void> {
     const now = this.clock.now();
-    await this.writes.run(() =>
-      this.database.db.transaction(async (tx) => {
-        const deleted = await tx.delete(clients).where(eq(clients.id, id)).returning({ id: clients.id });
-        if (deleted.length === 0) throw notFound("client", id);
-        await cancelClientMessages(tx, id, now);
-      }),
-    );
+    await this.database.writes.transaction(async (tx) => {
+      const deleted = await tx.delete(clients).where(eq(clients.id, id)).returning({ id: clients.id });
+      if (deleted.length === 0) throw notFound("client", id);
+      await cancelClientMessages(tx, id, now);
+    });
   }
 }

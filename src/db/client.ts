@@ -38,8 +38,13 @@ export const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.me
 export interface Database {
   readonly kind: "pglite" | "postgres";
   readonly db: Db;
-  /** connections in the pool (1 for PGlite) */
-  readonly connections: number;
+  /**
+   * The handle for client writes (create, update, delete, import). On PostgreSQL a pool of its own:
+   * a client write waits while a mailing is being planned (LOCK TABLE clients IN SHARE MODE,
+   * plan.ts), holding its connection; with one shared pool a burst of them would take every
+   * connection and hold reads, statistics and the dispatcher too. On PGlite the same as `db`.
+   */
+  readonly writes: Db;
   /** Runs one statement built with Drizzle's `sql` and returns its rows. */
   rows<T = Record<string, unknown>>(query: SQL): Promise<T[]>;
   /** Applies pending migrations (safe when several processes start at once); returns how many. */
@@ -106,18 +111,25 @@ export function preparing(client: postgres.Sql, limit = 500): postgres.Sql {
 }
 
 /** Opens PostgreSQL through postgres.js. */
-export function openPostgres(url: string, options: { max?: number } = {}): Database {
-  const connections = options.max ?? 10;
+export function openPostgres(url: string, options: { max?: number; writeMax?: number } = {}): Database {
   const client = postgres(url, {
-    max: connections,
+    max: options.max ?? 10,
     onnotice: () => {},
     connection: { application_name: "notification-service" },
   });
   const db = drizzlePostgres({ client: preparing(client), schema }) as unknown as Db;
+  // Opened on demand and closed when idle: most of the time it holds a connection or two.
+  const writesClient = postgres(url, {
+    max: options.writeMax ?? options.max ?? 10,
+    idle_timeout: 30,
+    onnotice: () => {},
+    connection: { application_name: "notification-service (client writes)" },
+  });
+  const writes = drizzlePostgres({ client: preparing(writesClient), schema }) as unknown as Db;
   const database: Database = {
     kind: "postgres",
     db,
-    connections,
+    writes,
     rows: (query) => rowsOf(db, query),
     async migrate() {
       // Several processes may start at once on one database: the advisory lock makes the second
@@ -145,7 +157,7 @@ export function openPostgres(url: string, options: { max?: number } = {}): Datab
       await client.notify(channel, payload);
     },
     async close() {
-      await client.end({ timeout: 5 });
+      await Promise.all([client.end({ timeout: 5 }), writesClient.end({ timeout: 5 })]);
     },
   };
   return database;
@@ -199,7 +211,7 @@ export async function openPglite(dataDir: string | null): Promise<Database> {
   const database: Database = {
     kind: "pglite",
     db,
-    connections: 1,
+    writes: db,
     rows: (query) => rowsOf(db, query),
     async migrate() {
       const before = await appliedCount(database);

@@ -231,7 +231,7 @@ if (process.env.DATABASE_URL) {
       await other.end({ timeout: 5 });
     });
 
-    test("client writes held back by a planning take at most half of the pool: reads and statistics still answer", async () => {
+    test("client writes held back by a planning wait on a pool of their own: reads and statistics still answer", async () => {
       // A planning in another process holds the clients table (as planMailing does) for a while.
       const other = postgres(db.url!, { max: 1, onnotice: () => {} });
       let release!: () => void;
@@ -244,7 +244,7 @@ if (process.env.DATABASE_URL) {
         await held;
       });
       await lockedYet;
-      // More client writes at once than the pool (10 connections) has.
+      // More client writes at once than a pool (10 connections) has.
       let settled = 0;
       const writes = Array.from({ length: 12 }, (_, i) =>
         call(0, "POST", "/api/v1/clients", { phone_number: `792000010${String(i).padStart(2, "0")}`, tag: "burst" }).finally(() => settled++),
