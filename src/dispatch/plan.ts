@@ -64,7 +64,7 @@ export async function planMailing(
   // older), while the client's own write could not see this uncommitted mailing: neither would
   // plan the message. SHARE mode lets readers and other plannings through. A plan of a million
   // clients holds client writes for its duration (seconds); they wait, they do not fail.
-  await ex.execute(sql`lock table clients in share mode`);
+  await holdClientWrites(ex);
   const zoneRows = await rowsOf<{ timezone: string }>(ex, sql`select distinct timezone from clients`);
   const plans = planZones(
     mailing,
@@ -207,8 +207,21 @@ export async function cancelClientMessages(ex: Executor, clientId: number, now: 
     where client_id = ${clientId} and status in ('scheduled', 'retrying', 'sending')`);
 }
 
+/**
+ * Cancelling or deleting a mailing waits for client writes in flight, like planning (planMailing):
+ * a client written meanwhile may have planned itself into the mailing before it saw it cancelled,
+ * and this statement could not see that uncommitted message (it would stay `scheduled` for a
+ * cancelled mailing, or outlive a deleted one). Take it after the mailing's row, as planning does,
+ * so the two cannot deadlock. Pausing needs none: a message planned past a pause is held by the
+ * dispatcher's check before sending.
+ */
+async function holdClientWrites(ex: Executor): Promise<void> {
+  await ex.execute(sql`lock table clients in share mode`);
+}
+
 /** Cancels every unsent message of a mailing (SPEC §4 cancel). */
 export async function cancelMailingMessages(ex: Executor, mailingId: number, now: Date): Promise<void> {
+  await holdClientWrites(ex);
   await ex.execute(sql`
     update messages set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
     where mailing_id = ${mailingId} and status in ('scheduled', 'retrying', 'sending')`);
@@ -216,6 +229,7 @@ export async function cancelMailingMessages(ex: Executor, mailingId: number, now
 
 /** Deleting a mailing deletes its messages (no foreign key: see schema.ts). */
 export async function deleteMailingMessages(ex: Executor, mailingId: number): Promise<void> {
+  await holdClientWrites(ex);
   await ex.execute(sql`delete from messages where mailing_id = ${mailingId}`);
 }
 

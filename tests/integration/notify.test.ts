@@ -231,6 +231,60 @@ if (process.env.DATABASE_URL) {
       await other.end({ timeout: 5 });
     });
 
+    for (const action of ["cancel", "delete"] as const) {
+      test(`${action} of a mailing waits for a client write that is planning itself into it`, async () => {
+        const now = Date.now();
+        const wall = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+        const tag = `k${action}`;
+        const mailing = await call(0, "POST", "/api/v1/mailings", {
+          text: action,
+          start_time: wall(now + 86_400_000),
+          end_time: wall(now + 2 * 86_400_000),
+          tags_filter: [tag],
+        });
+        expect(mailing.status).toBe(201);
+        const mailingId = mailing.body.id as number;
+        // Another process's client write, as ClientService does it: the client, then its message in
+        // the open mailing, in one transaction that is not committed yet.
+        const other = postgres(db.url!, { max: 1, onnotice: () => {} });
+        let release!: () => void;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        let clientId = 0;
+        let planned!: () => void;
+        const plannedYet = new Promise<void>((resolve) => (planned = resolve));
+        const writer = other.begin(async (tx) => {
+          const [row] = await tx`
+            insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
+            values (${action === "cancel" ? "79200000031" : "79200000032"}, '920', ${tag}, 'UTC', now(), now()) returning id`;
+          clientId = row!.id;
+          await tx`
+            insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
+            values (${mailingId}, ${clientId}, '79200000031', 'scheduled', now() + interval '1 day', now() + interval '2 days', now() + interval '1 day', now(), now())`;
+          planned();
+          await held;
+        });
+        await plannedYet;
+        try {
+          let settled = false;
+          const done = (action === "cancel"
+            ? call(0, "POST", `/api/v1/mailings/${mailingId}/cancel`)
+            : call(0, "DELETE", `/api/v1/mailings/${mailingId}`)
+          ).finally(() => (settled = true));
+          await Bun.sleep(300);
+          expect(settled).toBe(false); // it waits for the client write instead of missing its message
+          release();
+          await writer;
+          expect((await done).status).toBe(action === "cancel" ? 200 : 204);
+          const left = await db.database.rows<{ status: string }>(sql`select status from messages where mailing_id = ${mailingId}`);
+          expect(left.map((m) => m.status)).toEqual(action === "cancel" ? ["cancelled"] : []);
+        } finally {
+          release();
+          await writer.catch(() => {});
+          await other.end({ timeout: 5 });
+        }
+      });
+    }
+
     test("client writes held back by a planning wait on a pool of their own: reads and statistics still answer", async () => {
       // A planning in another process holds the clients table (as planMailing does) for a while.
       const other = postgres(db.url!, { max: 1, onnotice: () => {} });
