@@ -34,12 +34,14 @@ export type AppDeps = {
   clock: Clock;
   logger: Logger;
   signals: Signals;
+  /** how long the open mailings stay cached at most (default 1 s; tests set it long to show nothing relies on it) */
+  openMailingsTtlMs?: number;
 };
 
 /** The services behind the routes, shared by the API and (later) the web UI. */
 export function createServices(deps: AppDeps) {
   // Every mailing write signals after it commits: that is also when the cached open mailings go stale.
-  const openMailings = new OpenMailingsCache(deps.database);
+  const openMailings = new OpenMailingsCache(deps.database, deps.openMailingsTtlMs);
   const signals: Signals = {
     wake() {
       openMailings.invalidate();

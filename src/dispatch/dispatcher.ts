@@ -81,7 +81,10 @@ export class Dispatcher implements SignalListener {
     private readonly logger: Logger,
     private readonly options: DispatcherOptions,
   ) {
-    const { sendTimeoutMs, leaseSeconds } = options;
+    const { sendTimeoutMs, leaseSeconds, concurrency, gatewayConcurrency } = options;
+    for (const [name, value] of [["concurrency", concurrency], ["gatewayConcurrency", gatewayConcurrency ?? concurrency]] as const) {
+      if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+    }
     this.leaseNeededMs = sendTimeoutMs ? sendTimeoutMs + Math.min(5000, leaseSeconds * 250) : 0;
   }
 
