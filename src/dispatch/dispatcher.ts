@@ -86,6 +86,10 @@ export class Dispatcher implements SignalListener {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
     }
     this.leaseNeededMs = sendTimeoutMs ? sendTimeoutMs + Math.min(5000, leaseSeconds * 250) : 0;
+    if (this.leaseNeededMs >= leaseSeconds * 1000) {
+      // Every message would be handed back unsent, for ever (loadConfig refuses such a setting).
+      throw new RangeError(`sendTimeoutMs ${sendTimeoutMs} leaves no time to send within a lease of ${leaseSeconds} s`);
+    }
   }
 
   /**

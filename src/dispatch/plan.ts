@@ -212,7 +212,8 @@ export async function cancelClientMessages(ex: Executor, clientId: number, now: 
  * a client written meanwhile may have planned itself into the mailing before it saw it cancelled,
  * and this statement could not see that uncommitted message (it would stay `scheduled` for a
  * cancelled mailing, or outlive a deleted one). Take it after the mailing's row, as planning does,
- * so the two cannot deadlock. Pausing needs none: a message planned past a pause is held by the
+ * and before touching any message or counter row of the mailing: a client write being waited for
+ * may still write those. Pausing needs none: a message planned past a pause is held by the
  * dispatcher's check before sending.
  */
 async function holdClientWrites(ex: Executor): Promise<void> {

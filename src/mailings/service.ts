@@ -191,9 +191,14 @@ export class MailingService {
 
   async remove(id: number): Promise<void> {
     await this.database.db.transaction(async (tx) => {
-      const deleted = await tx.delete(mailings).where(eq(mailings.id, id)).returning({ id: mailings.id });
-      if (deleted.length === 0) throw notFound("mailing", id);
+      // The mailing's row, then client writes held back and the messages gone (deleteMailingMessages),
+      // then the row. Deleting the row first would lock its counter rows (mailings_forget_counts)
+      // before waiting for client writes, which may be about to count a message of this mailing in
+      // those rows: a deadlock.
+      const [found] = await tx.select({ id: mailings.id }).from(mailings).where(eq(mailings.id, id)).for("update");
+      if (!found) throw notFound("mailing", id);
       await deleteMailingMessages(tx, id);
+      await tx.delete(mailings).where(eq(mailings.id, id));
     });
     this.signals.mailingChanged(id);
   }

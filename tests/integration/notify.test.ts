@@ -293,6 +293,52 @@ if (process.env.DATABASE_URL) {
       });
     }
 
+    test("a mailing deleted between a client write's insert and its planning: both complete, no deadlock, nothing left", async () => {
+      const now = Date.now();
+      const wall = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+      const mailing = await call(0, "POST", "/api/v1/mailings", {
+        text: "deleted while planning",
+        start_time: wall(now + 86_400_000),
+        end_time: wall(now + 2 * 86_400_000),
+        tags_filter: ["dl"],
+      });
+      expect(mailing.status).toBe(201);
+      const mailingId = mailing.body.id as number;
+      // Counter rows on every shard, as after traffic from several connections.
+      await db.database.rows(sql`insert into mailing_counts (mailing_id, status, shard, n)
+        select ${mailingId}, 'scheduled', s, 0 from generate_series(0, 3) s on conflict do nothing`);
+      const other = postgres(db.url!, { max: 1, onnotice: () => {} });
+      let go!: () => void;
+      const goAhead = new Promise<void>((resolve) => (go = resolve));
+      let inserted!: () => void;
+      const insertedYet = new Promise<void>((resolve) => (inserted = resolve));
+      // A client write as ClientService does it: the client first, then (here: later) its message.
+      const writer = other.begin(async (tx) => {
+        const [row] = await tx`
+          insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
+          values ('79200000041', '920', 'dl', 'UTC', now(), now()) returning id`;
+        inserted();
+        await goAhead;
+        await tx`
+          insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
+          values (${mailingId}, ${row!.id}, '79200000041', 'scheduled', now() + interval '1 day', now() + interval '2 days', now() + interval '1 day', now(), now())`;
+      });
+      await insertedYet;
+      try {
+        const deleting = call(0, "DELETE", `/api/v1/mailings/${mailingId}`);
+        await Bun.sleep(300); // the delete now waits for the client write
+        go();
+        await writer; // a deadlock would abort one of the two
+        expect((await deleting).status).toBe(204);
+        expect(await db.database.rows(sql`select id from messages where mailing_id = ${mailingId}`)).toEqual([]);
+        expect(await db.database.rows(sql`select n from mailing_counts where mailing_id = ${mailingId}`)).toEqual([]);
+      } finally {
+        go();
+        await writer.catch(() => {});
+        await other.end({ timeout: 5 });
+      }
+    });
+
     test("client writes held back by a planning wait on a pool of their own: reads and statistics still answer", async () => {
       // A planning in another process holds the clients table (as planMailing does) for a while.
       const other = postgres(db.url!, { max: 1, onnotice: () => {} });
