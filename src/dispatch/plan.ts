@@ -9,6 +9,7 @@
  * flight; a second statement cancels unsent messages whose client no longer matches.
  */
 import { sql } from "drizzle-orm";
+import { intArray } from "../db/arrays";
 import { type Executor, rowsOf } from "../db/client";
 import { planZones, type SendWindow } from "../mailings/schedule";
 import type { Temporal } from "@js-temporal/polyfill";
@@ -154,7 +155,11 @@ export async function planClients(
       expires_at: iso(z.expiresAt),
     })),
   );
-  const ids = JSON.stringify(clients.map((c) => c.id));
+  // One int[] parameter, matched with `= any(…)`: a set the planner cannot misjudge. With
+  // `in (select jsonb_array_elements_text(…))` it estimated 100 ids and a few clients (a batch just
+  // imported has no statistics yet) and chose a nested loop that re-read the whole list for every
+  // client: 6.8 s for a batch of 5,000 on PostgreSQL (EXPLAIN ANALYZE: 12.5 M comparisons).
+  const ids = intArray(clients.map((c) => c.id));
   const nowIso = now.toISOString();
   if (plans.length > 0) {
     // Only where the window is still open for the client: a client added after a mailing has
@@ -173,7 +178,7 @@ export async function planClients(
       from clients c
         join p on p.zone = c.timezone
         join mailings m on m.id = p.mailing_id and m.cancelled_at is null
-      where c.id in (select jsonb_array_elements_text(${ids}::text::jsonb)::int)
+      where c.id = any(${ids}::int[])
         and (cardinality(m.tags_filter) = 0 or c.tag = any(m.tags_filter))
         and (cardinality(m.codes_filter) = 0 or c.operator_code = any(m.codes_filter))
         and (p.expires_at > ${nowIso}::timestamptz and p.due_at < p.expires_at
@@ -184,7 +189,7 @@ export async function planClients(
   await ex.execute(sql`
     update messages x set status = 'cancelled', updated_at = ${nowIso}::timestamptz
     from mailings m, clients c
-    where x.client_id in (select jsonb_array_elements_text(${ids}::text::jsonb)::int)
+    where x.client_id = any(${ids}::int[])
       and c.id = x.client_id and m.id = x.mailing_id
       and m.cancelled_at is null
       and x.status in ('scheduled', 'retrying', 'sending', 'expired')
@@ -194,7 +199,7 @@ export async function planClients(
   await ex.execute(sql`
     update messages x set phone_number = c.phone_number
     from clients c
-    where x.client_id in (select jsonb_array_elements_text(${ids}::text::jsonb)::int)
+    where x.client_id = any(${ids}::int[])
       and c.id = x.client_id
       and x.status in ('scheduled', 'retrying', 'expired', 'cancelled')
       and x.phone_number <> c.phone_number`);

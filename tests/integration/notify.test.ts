@@ -103,6 +103,7 @@ if (process.env.DATABASE_URL) {
   describe("[postgres] open mailings cached per process", () => {
     let db: TestDatabase;
     const apps: Awaited<ReturnType<typeof createApp>>[] = [];
+    const others: Database[] = [];
     const call = async (app: number, method: string, path: string, body?: unknown) => {
       const init: RequestInit = { method, headers: { ...auth, "content-type": "application/json" } };
       if (body !== undefined) init.body = JSON.stringify(body);
@@ -119,6 +120,7 @@ if (process.env.DATABASE_URL) {
       for (let i = 0; i < 2; i++) {
         // Two "processes": their own connections, their own services and caches.
         const database = i === 0 ? db.database : openPostgres(db.url!);
+        if (i > 0) others.push(database);
         const logger = memoryLogger();
         // A cache that never expires by itself: only the signals and the insert's guard keep it right.
         apps.push(
@@ -134,6 +136,8 @@ if (process.env.DATABASE_URL) {
       }
     });
     afterAll(async () => {
+      // Closed before the drop: a listening connection left open would try to reconnect for ever.
+      for (const database of others) await database.close();
       await db.drop();
     });
 
@@ -202,77 +206,80 @@ if (process.env.DATABASE_URL) {
       await quiet.handle(new Request(`http://localhost/api/v1/mailings/${mailingId}/cancel`, { method: "POST", headers: auth }));
     });
 
-    test("a client written while a mailing is being planned is planned into it", async () => {
-      // Another process's client write, still uncommitted when the mailing is created.
-      const other = postgres(db.url!, { max: 1, onnotice: () => {} });
+    /**
+     * Another process's transaction, on a connection of its own: `first` runs, then the transaction
+     * stays open until `release()`, when `then` (if any) runs and it commits. `ready` resolves with
+     * what `first` returned.
+     */
+    function heldTransaction<T>(first: (tx: postgres.TransactionSql) => Promise<T>, then?: (tx: postgres.TransactionSql, value: T) => Promise<void>) {
+      const connection = postgres(db.url!, { max: 1, onnotice: () => {} });
       let release!: () => void;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let clientId = 0;
-      let inserted!: () => void;
-      const insertedYet = new Promise<void>((resolve) => (inserted = resolve));
-      const writer = other.begin(async (tx) => {
-        const [row] = await tx`
-          insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
-          values ('79200000021', '920', 'w', 'UTC', now(), now()) returning id`;
-        clientId = row!.id;
-        inserted();
-        await held;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let ready!: (value: T) => void;
+      const readyYet = new Promise<T>((resolve) => (ready = resolve));
+      const done = connection.begin(async (tx) => {
+        const value = await first(tx);
+        ready(value);
+        await released;
+        if (then) await then(tx, value);
       });
-      await insertedYet;
+      return {
+        ready: Promise.race([readyYet, done.then(() => Promise.reject(new Error("ended before it was ready")))]),
+        release,
+        done,
+        async end() {
+          release();
+          await done.catch(() => {});
+          await connection.end({ timeout: 5 });
+        },
+      };
+    }
+    const insertClient = (tx: postgres.TransactionSql, phone: string, tag: string) =>
+      tx`insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
+         values (${phone}, '920', ${tag}, 'UTC', now(), now()) returning id`.then(([row]) => row!.id as number);
+    const insertMessage = (tx: postgres.TransactionSql, mailingId: number, clientId: number) =>
+      tx`insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
+         values (${mailingId}, ${clientId}, '79200000099', 'scheduled', now() + interval '1 day', now() + interval '2 days',
+                 now() + interval '1 day', now(), now())`;
+    /** Creates a mailing for the given tag that starts tomorrow (the request, not awaited). */
+    const tomorrow = (text: string, tag: string) => {
       const now = Date.now();
       const wall = (ms: number) => new Date(ms).toISOString().slice(0, 19);
-      let settled = false;
-      const mailing = call(0, "POST", "/api/v1/mailings", {
-        text: "racing",
-        start_time: wall(now + 86_400_000),
-        end_time: wall(now + 2 * 86_400_000),
-        tags_filter: ["w"],
-      }).finally(() => (settled = true));
-      await Bun.sleep(300);
-      // The planning waits for the client write in flight instead of planning without it.
-      expect(settled).toBe(false);
-      release();
-      await writer;
-      const created = await mailing;
-      expect(created.status).toBe(201);
-      expect(await messagesOf(clientId)).toEqual([{ mailing_id: created.body.id, status: "scheduled" }]);
-      await other.end({ timeout: 5 });
+      return call(0, "POST", "/api/v1/mailings", { text, start_time: wall(now + 86_400_000), end_time: wall(now + 2 * 86_400_000), tags_filter: [tag] });
+    };
+
+    test("a client written while a mailing is being planned is planned into it", async () => {
+      // Another process's client write, still uncommitted when the mailing is created.
+      const writer = heldTransaction((tx) => insertClient(tx, "79200000021", "w"));
+      try {
+        const clientId = await writer.ready;
+        let settled = false;
+        const mailing = tomorrow("racing", "w").finally(() => (settled = true));
+        await Bun.sleep(300);
+        // The planning waits for the client write in flight instead of planning without it.
+        expect(settled).toBe(false);
+        writer.release();
+        await writer.done;
+        const created = await mailing;
+        expect(created.status).toBe(201);
+        expect(await messagesOf(clientId)).toEqual([{ mailing_id: created.body.id, status: "scheduled" }]);
+      } finally {
+        await writer.end();
+      }
     });
 
     for (const action of ["cancel", "delete"] as const) {
       test(`${action} of a mailing waits for a client write that is planning itself into it`, async () => {
-        const now = Date.now();
-        const wall = (ms: number) => new Date(ms).toISOString().slice(0, 19);
         const tag = `k${action}`;
-        const mailing = await call(0, "POST", "/api/v1/mailings", {
-          text: action,
-          start_time: wall(now + 86_400_000),
-          end_time: wall(now + 2 * 86_400_000),
-          tags_filter: [tag],
-        });
+        const mailing = await tomorrow(action, tag);
         expect(mailing.status).toBe(201);
         const mailingId = mailing.body.id as number;
         // Another process's client write, as ClientService does it: the client, then its message in
         // the open mailing, in one transaction that is not committed yet.
-        const other = postgres(db.url!, { max: 1, onnotice: () => {} });
-        let release!: () => void;
-        const held = new Promise<void>((resolve) => (release = resolve));
-        let clientId = 0;
-        let planned!: () => void;
-        const plannedYet = new Promise<void>((resolve) => (planned = resolve));
-        const writer = other.begin(async (tx) => {
-          const [row] = await tx`
-            insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
-            values (${action === "cancel" ? "79200000031" : "79200000032"}, '920', ${tag}, 'UTC', now(), now()) returning id`;
-          clientId = row!.id;
-          await tx`
-            insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
-            values (${mailingId}, ${clientId}, '79200000031', 'scheduled', now() + interval '1 day', now() + interval '2 days', now() + interval '1 day', now(), now())`;
-          planned();
-          await held;
-        });
-        await plannedYet;
+        const phone = action === "cancel" ? "79200000031" : "79200000032";
+        const writer = heldTransaction(async (tx) => insertMessage(tx, mailingId, await insertClient(tx, phone, tag)));
         try {
+          await writer.ready;
           let settled = false;
           const done = (action === "cancel"
             ? call(0, "POST", `/api/v1/mailings/${mailingId}/cancel`)
@@ -280,93 +287,64 @@ if (process.env.DATABASE_URL) {
           ).finally(() => (settled = true));
           await Bun.sleep(300);
           expect(settled).toBe(false); // it waits for the client write instead of missing its message
-          release();
-          await writer;
+          writer.release();
+          await writer.done;
           expect((await done).status).toBe(action === "cancel" ? 200 : 204);
           const left = await db.database.rows<{ status: string }>(sql`select status from messages where mailing_id = ${mailingId}`);
           expect(left.map((m) => m.status)).toEqual(action === "cancel" ? ["cancelled"] : []);
         } finally {
-          release();
-          await writer.catch(() => {});
-          await other.end({ timeout: 5 });
+          await writer.end();
         }
       });
     }
 
     test("a mailing deleted between a client write's insert and its planning: both complete, no deadlock, nothing left", async () => {
-      const now = Date.now();
-      const wall = (ms: number) => new Date(ms).toISOString().slice(0, 19);
-      const mailing = await call(0, "POST", "/api/v1/mailings", {
-        text: "deleted while planning",
-        start_time: wall(now + 86_400_000),
-        end_time: wall(now + 2 * 86_400_000),
-        tags_filter: ["dl"],
-      });
+      const mailing = await tomorrow("deleted while planning", "dl");
       expect(mailing.status).toBe(201);
       const mailingId = mailing.body.id as number;
       // Counter rows on every shard, as after traffic from several connections.
       await db.database.rows(sql`insert into mailing_counts (mailing_id, status, shard, n)
         select ${mailingId}, 'scheduled', s, 0 from generate_series(0, 3) s on conflict do nothing`);
-      const other = postgres(db.url!, { max: 1, onnotice: () => {} });
-      let go!: () => void;
-      const goAhead = new Promise<void>((resolve) => (go = resolve));
-      let inserted!: () => void;
-      const insertedYet = new Promise<void>((resolve) => (inserted = resolve));
-      // A client write as ClientService does it: the client first, then (here: later) its message.
-      const writer = other.begin(async (tx) => {
-        const [row] = await tx`
-          insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
-          values ('79200000041', '920', 'dl', 'UTC', now(), now()) returning id`;
-        inserted();
-        await goAhead;
-        await tx`
-          insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
-          values (${mailingId}, ${row!.id}, '79200000041', 'scheduled', now() + interval '1 day', now() + interval '2 days', now() + interval '1 day', now(), now())`;
-      });
-      await insertedYet;
+      // A client write as ClientService does it: the client first, then (here: once released) its message.
+      const writer = heldTransaction(
+        (tx) => insertClient(tx, "79200000041", "dl"),
+        async (tx, clientId) => void (await insertMessage(tx, mailingId, clientId)),
+      );
       try {
+        await writer.ready;
         const deleting = call(0, "DELETE", `/api/v1/mailings/${mailingId}`);
         await Bun.sleep(300); // the delete now waits for the client write
-        go();
-        await writer; // a deadlock would abort one of the two
+        writer.release();
+        await writer.done; // a deadlock would abort one of the two
         expect((await deleting).status).toBe(204);
         expect(await db.database.rows(sql`select id from messages where mailing_id = ${mailingId}`)).toEqual([]);
         expect(await db.database.rows(sql`select n from mailing_counts where mailing_id = ${mailingId}`)).toEqual([]);
       } finally {
-        go();
-        await writer.catch(() => {});
-        await other.end({ timeout: 5 });
+        await writer.end();
       }
     });
 
     test("client writes held back by a planning wait on a pool of their own: reads and statistics still answer", async () => {
       // A planning in another process holds the clients table (as planMailing does) for a while.
-      const other = postgres(db.url!, { max: 1, onnotice: () => {} });
-      let release!: () => void;
-      const held = new Promise<void>((resolve) => (release = resolve));
-      let locked!: () => void;
-      const lockedYet = new Promise<void>((resolve) => (locked = resolve));
-      const planning = other.begin(async (tx) => {
-        await tx`lock table clients in share mode`;
-        locked();
-        await held;
-      });
-      await lockedYet;
-      // More client writes at once than a pool (10 connections) has.
-      let settled = 0;
-      const writes = Array.from({ length: 12 }, (_, i) =>
-        call(0, "POST", "/api/v1/clients", { phone_number: `792000010${String(i).padStart(2, "0")}`, tag: "burst" }).finally(() => settled++),
-      );
-      await Bun.sleep(300);
-      const within = <T>(ms: number, p: Promise<T>) =>
-        Promise.race([p, Bun.sleep(ms).then(() => "timed out" as const)]);
-      expect(await within(5000, call(0, "GET", "/api/v1/stats").then((r) => r.status))).toBe(200);
-      expect(await within(5000, call(0, "GET", "/api/v1/clients?limit=1").then((r) => r.status))).toBe(200);
-      expect(settled).toBe(0); // the writes still wait for the planning: delayed, not refused
-      release();
-      await planning;
-      expect((await Promise.all(writes)).map((r) => r.status)).toEqual(Array(12).fill(201));
-      await other.end({ timeout: 5 });
+      const planning = heldTransaction((tx) => tx`lock table clients in share mode`);
+      try {
+        await planning.ready;
+        // More client writes at once than a pool (10 connections) has.
+        let settled = 0;
+        const writes = Array.from({ length: 12 }, (_, i) =>
+          call(0, "POST", "/api/v1/clients", { phone_number: `792000010${String(i).padStart(2, "0")}`, tag: "burst" }).finally(() => settled++),
+        );
+        await Bun.sleep(300);
+        const within = <T>(ms: number, p: Promise<T>) => Promise.race([p, Bun.sleep(ms).then(() => "timed out" as const)]);
+        expect(await within(5000, call(0, "GET", "/api/v1/stats").then((r) => r.status))).toBe(200);
+        expect(await within(5000, call(0, "GET", "/api/v1/clients?limit=1").then((r) => r.status))).toBe(200);
+        expect(settled).toBe(0); // the writes still wait for the planning: delayed, not refused
+        planning.release();
+        await planning.done;
+        expect((await Promise.all(writes)).map((r) => r.status)).toEqual(Array(12).fill(201));
+      } finally {
+        await planning.end();
+      }
     });
   });
 }
