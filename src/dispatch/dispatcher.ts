@@ -85,12 +85,16 @@ export class Dispatcher implements SignalListener {
     for (const [name, value] of [["concurrency", concurrency], ["gatewayConcurrency", gatewayConcurrency ?? concurrency]] as const) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
     }
+    this.requestLimit = Math.min(gatewayConcurrency ?? concurrency, concurrency);
     this.leaseNeededMs = sendTimeoutMs ? sendTimeoutMs + Math.min(5000, leaseSeconds * 250) : 0;
     if (this.leaseNeededMs >= leaseSeconds * 1000) {
       // Every message would be handed back unsent, for ever (loadConfig refuses such a setting).
       throw new RangeError(`sendTimeoutMs ${sendTimeoutMs} leaves no time to send within a lease of ${leaseSeconds} s`);
     }
   }
+
+  /** HTTP requests to the gateway at once: GATEWAY_CONCURRENCY, at most SEND_CONCURRENCY */
+  private readonly requestLimit: number;
 
   /**
    * How much of its lease a claimed message must have left for its send to start: the send's
@@ -233,9 +237,8 @@ export class Dispatcher implements SignalListener {
    * first, so the checks before the send are as fresh as the send.
    */
   private async process(message: ClaimedMessage): Promise<void> {
-    const limit = Math.min(this.options.gatewayConcurrency ?? this.options.concurrency, this.options.concurrency);
     // A finishing request hands its place straight to the next waiter (first come, first served).
-    if (this.requests >= limit) await new Promise<void>((resolve) => this.requestWaiters.push(resolve));
+    if (this.requests >= this.requestLimit) await new Promise<void>((resolve) => this.requestWaiters.push(resolve));
     else this.requests++;
     let completion: Completion;
     try {
