@@ -42,7 +42,8 @@ try {
   database = await openDatabase(config);
   migrationsApplied = await database.migrate();
 } catch (error) {
-  logger.error("database start-up failed", { error: error instanceof Error ? error.message : String(error) });
+  // The error's message, code (ECONNREFUSED, a SQLSTATE) and cause (logger.ts, describeError).
+  logger.error("database start-up failed", { error });
   exit(1);
 }
 logger.info("database ready", {
