@@ -55,9 +55,10 @@ export function describeError(error: unknown, depth = 0): Fields {
   return out;
 }
 
-/** A string that is a Drizzle query error's text (`String(error)` at a call site) loses the query. */
+/** A string holding a Drizzle query error's text (`String(error)` at a call site) loses the query. */
 function redact(text: string): string {
-  return queryText.test(text) ? "a database statement failed (statement and parameters not logged)" : text;
+  const at = text.indexOf("Failed query: ");
+  return at < 0 ? text : `${text.slice(0, at)}a database statement failed (statement and parameters not logged)`;
 }
 
 /** Errors in fields become their description; strings holding a failed statement are redacted. */

@@ -40,8 +40,9 @@ describe("§10 log lines", () => {
 
   test("a failed statement turned into a string at the call site loses its SQL and parameters", () => {
     const logger = memoryLogger();
-    logger.error("tick failed", { error: String(failedStatement()) });
+    logger.error("tick failed", { error: String(failedStatement()), detail: `claim: ${String(failedStatement())}` });
     expect(JSON.stringify(logger.lines[0])).not.toContain("79101459028");
+    expect(JSON.stringify(logger.lines[0])).not.toContain("insert into");
   });
 
   test("a network error keeps its code (ECONNREFUSED)", () => {
