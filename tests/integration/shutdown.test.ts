@@ -42,16 +42,21 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] §6 shutting down while t
     return worker;
   }
 
-  /** Cuts the database off and waits until a statement of the worker's is stuck in the black hole. */
-  async function cutOff(): Promise<void> {
+  /**
+   * Cuts the database off and waits until a statement of the worker's is stuck in the black hole.
+   * An idle dispatcher may not query for a while, so a request that reads the database is sent (its
+   * answer never comes; the worker is killed under it).
+   */
+  async function cutOff(worker: Worker): Promise<void> {
     proxy.blackhole();
+    void worker.request("GET", "/api/v1/clients").catch(() => {});
     await waitFor(async () => (proxy.dropped > 0 ? true : undefined), 20_000, "a statement sent into the black hole");
   }
 
   test("SIGTERM exits within LEASE_SECONDS", async () => {
     const leaseSeconds = 4;
     const worker = await workerBehindProxy(leaseSeconds);
-    await cutOff();
+    await cutOff(worker);
     const exit = await worker.kill("SIGTERM", 15_000);
     expect(exit.signal, "it had to be killed").toBeNull();
     expect(exit.elapsedMs).toBeLessThan(leaseSeconds * 1000);
@@ -59,7 +64,7 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] §6 shutting down while t
 
   test("a second signal exits at once", async () => {
     const worker = await workerBehindProxy(60);
-    await cutOff();
+    await cutOff(worker);
     worker.process.kill("SIGTERM");
     await worker.waitForLog((l) => l.msg === "shutting down");
     const exit = await worker.kill("SIGINT", 10_000);
