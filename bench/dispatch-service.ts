@@ -4,14 +4,14 @@
  * message `sent` (results durable); RSS peak sampled while dispatching.
  *
  *   bun bench/dispatch-service.ts --gateway http://127.0.0.1:4710 --n 200000 --concurrency 100 --claim-batch 500
- *   (--backend pglite for the embedded database, no target)
+ *   (--backend pglite for the embedded database, no target; --log-level info to log every send)
  */
 import { openPglite } from "../src/db/client";
 import { Dispatcher } from "../src/dispatch/dispatcher";
 import { type Completion, completeBatch } from "../src/dispatch/complete";
 import { HttpGateway } from "../src/gateway/http";
 import { systemClock } from "../src/clock";
-import { createLogger } from "../src/ops/logger";
+import { createLogger, type Level } from "../src/ops/logger";
 import { type SQL, sql } from "drizzle-orm";
 import type { Database } from "../src/db/client";
 import type { Gateway } from "../src/gateway/gateway";
@@ -74,7 +74,8 @@ await main(async () => {
       database,
       trace ? trace.wrapGateway(http) : http,
       systemClock,
-      createLogger("warn"),
+      // `--log-level info` writes a "send" line per message to stdout, as a service does (issue 10).
+      createLogger(arg("log-level", "warn") as Level),
       {
         concurrency,
         ...(gatewayConcurrency ? { gatewayConcurrency } : {}),

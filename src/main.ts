@@ -10,6 +10,7 @@ import { Dispatcher } from "./dispatch/dispatcher";
 import { databaseSignals } from "./dispatch/signals";
 import { createGateway } from "./gateway/select";
 import { serveApp } from "./http/serve";
+import { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn } from "./ops/first-contact";
 import { createLogger } from "./ops/logger";
 
 let config: Config;
@@ -24,14 +25,26 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
+/** Writes what the asynchronous log destination still holds, then exits. */
+function exit(code: number): never {
+  logger.flush();
+  process.exit(code);
+}
+
 let database: Database;
 let migrationsApplied: number;
 try {
+  if (!config.databaseUrl) {
+    // PGlite's first start runs initdb for about 10 s without a word: say what is happening first.
+    const line = embeddedDatabaseLine(config.dataDir);
+    logger.info(line.msg, line.fields);
+  }
   database = await openDatabase(config);
   migrationsApplied = await database.migrate();
 } catch (error) {
-  logger.error("database start-up failed", { error: error instanceof Error ? error.message : String(error) });
-  process.exit(1);
+  // The error's message, code (ECONNREFUSED, a SQLSTATE) and cause (logger.ts, describeError).
+  logger.error("database start-up failed", { error });
+  exit(1);
 }
 logger.info("database ready", {
   driver: database.kind,
@@ -54,25 +67,51 @@ const dispatcher = config.worker
 const signals = databaseSignals(database, logger, () => dispatcher);
 const app = await createApp({ config, database, clock: systemClock, logger, signals });
 
-const server = serveApp(app, { port: config.port, hostname: config.host });
+let server: ReturnType<typeof serveApp>;
+try {
+  server = serveApp(app, { port: config.port, hostname: config.host });
+} catch (error) {
+  // A busy port is a setting to change, reported like the configuration errors (no stack trace).
+  if ((error as { code?: unknown }).code !== "EADDRINUSE") throw error;
+  console.error(`configuration error: PORT: ${config.port} is already in use on ${config.host} (stop what uses it or choose another PORT)`);
+  await database.close().catch(() => {});
+  exit(2);
+}
 if (dispatcher) {
   await dispatcher.start();
   logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
 }
-logger.info("listening", { url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}` });
+const baseUrl = `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`;
+logger.info("listening", { url: baseUrl });
+if (await nobodyCanSignIn(database, config.adminApiKey).catch(() => false)) {
+  // Once per start, while nobody can sign in; plain text on stderr, meant for a person.
+  console.error(firstCredentials(baseUrl));
+}
 
 let stopping = false;
 async function shutdown(signal: string) {
-  if (stopping) return;
+  if (stopping) {
+    // A second signal: the operator does not want to wait; the leases cover what is unwritten.
+    logger.warn("second signal: exiting now", { signal });
+    exit(1);
+  }
   stopping = true;
   logger.info("shutting down", { signal });
+  // SPEC §6: exit within LEASE_SECONDS whatever hangs (a database that stopped answering makes
+  // every statement wait); messages whose results were not written are taken over when their
+  // lease runs out. The dispatcher aborts its own sends at 0.8 of the lease.
+  const deadlineMs = Math.round(config.leaseSeconds * 900);
+  setTimeout(() => {
+    logger.error("shutdown did not finish in time; exiting", { deadline_ms: deadlineMs });
+    exit(1);
+  }, deadlineMs).unref();
   // Stop taking requests, then let in-flight sends finish (or hand them back) within the lease.
   const serverStopped = server.stop();
   await dispatcher?.stop();
   await serverStopped;
   await database.close();
   logger.info("stopped");
-  process.exit(0);
+  exit(0);
 }
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));

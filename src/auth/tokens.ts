@@ -126,7 +126,7 @@ export class TokenService {
         .where(and(eq(apiTokens.id, id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, since))));
     } catch (error) {
       if (this.usedAt.get(id) === now.getTime()) this.usedAt.delete(id);
-      this.logger.warn("recording a token's use failed", { token_id: id, error: String(error) });
+      this.logger.warn("recording a token's use failed", { token_id: id, error });
     }
   }
 }

@@ -4,7 +4,7 @@
  * is a 400; errors nobody expected are logged with context and become a 500 that leaks nothing.
  */
 import type { ValidationError } from "elysia";
-import type { Logger } from "../ops/logger";
+import { describeError, type Logger } from "../ops/logger";
 import { type FieldError, Problem, problemResponse } from "../problems";
 
 /** `/send_window/from` → `send_window.from`; the root → the part of the request (`body`). */
@@ -71,8 +71,9 @@ export function renderError(
     method: request.method,
     path: url.pathname,
     code: String(code),
-    error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-    stack: error instanceof Error ? error.stack?.split("\n").slice(0, 6).join(" | ") : undefined,
+    // The error's type, message, stack and cause (SQLSTATE, ECONNREFUSED), never a statement's SQL
+    // text or parameters (logger.ts, describeError).
+    error: describeError(error),
   });
   return problemResponse(new Problem(500, "an unexpected error occurred; it has been logged"));
 }

@@ -67,6 +67,12 @@ export const mailing = t.Object({
   codes_filter: t.Array(t.String()),
   send_window: t.Union([t.Object({ from: t.String(), to: t.String() }), t.Null()]),
   status: mailingStatus,
+  pending: t.Integer({ description: "Messages still to send (scheduled, sending or retrying); a running mailing may have 0 while its window is open somewhere" }),
+  closes_at: t.String({
+    format: "date-time",
+    description: "When end_time passes in the last time zone (UTC−12): the mailing is finished from then on, and clients added later are no longer planned",
+    examples: ["2026-12-02T09:00:00.000Z"],
+  }),
   created_at: t.String({ format: "date-time" }),
   updated_at: t.String({ format: "date-time" }),
 });

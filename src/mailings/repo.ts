@@ -14,30 +14,30 @@ export type Reader = Db | Tx;
 /**
  * The status is derived, never stored: cancelled and paused are flags; otherwise `scheduled` until
  * the start is reached in the earliest zone (UTC+14), `finished` once the end has passed in the
- * latest zone (UTC−12) or once nothing is left to send after the start, `running` in between.
- *
- * "Nothing left to send" reads the trigger-maintained counters (exact, transactionally), not the
- * messages: on 10M messages the index probes into `messages` took 18 ms for 1,000 mailings, the
- * counters a fraction of that; `pending` lets a caller that has already read them pass their sum.
- * The subquery names `"mailings"."id"` in full: Drizzle renders `${mailings.id}` as a bare `"id"`
- * in a single-table select.
+ * latest zone (UTC−12, `ends_at`), `running` in between — even with nothing left to send, because a
+ * client added or changed later in a zone whose window is still open is planned and sent (SPEC §4).
+ * `pending` and `closes_at` tell such a mailing apart.
  */
-export function statusExpression(now: Date | Placeholder, pending?: SQL): SQL<MailingStatus> {
+export function statusExpression(now: Date | Placeholder): SQL<MailingStatus> {
   const at = now instanceof Date ? now.toISOString() : now;
-  const left =
-    pending ??
-    sql`coalesce((select sum(c.n) from mailing_counts c where c.mailing_id = "mailings"."id"
-                  and c.status in ('scheduled', 'sending', 'retrying')), 0)`;
   return sql<MailingStatus>`case
     when ${mailings.cancelledAt} is not null then 'cancelled'
     when ${mailings.paused} then 'paused'
     when ${mailings.startsAt} > ${at}::timestamptz then 'scheduled'
     when ${mailings.endsAt} <= ${at}::timestamptz then 'finished'
-    when ${left} = 0 then 'finished'
     else 'running' end`;
 }
 
-export type MailingWithStatus = MailingRow & { status: MailingStatus };
+/**
+ * Messages still to send (scheduled, sending, retrying), from the trigger-maintained counters
+ * (exact, transactionally), not the messages: on 10M messages the index probes into `messages` took
+ * 18 ms for 1,000 mailings, the counters a fraction of that. The subquery names `"mailings"."id"` in
+ * full: Drizzle renders `${mailings.id}` as a bare `"id"` in a single-table select.
+ */
+const pendingExpression = sql<number>`coalesce((select sum(c.n) from mailing_counts c where c.mailing_id = "mailings"."id"
+  and c.status in ('scheduled', 'sending', 'retrying')), 0)::int`.mapWith(Number);
+
+export type MailingWithStatus = MailingRow & { status: MailingStatus; pending: number };
 
 export function toView(row: MailingWithStatus): MailingView {
   return {
@@ -49,6 +49,8 @@ export function toView(row: MailingWithStatus): MailingView {
     codes_filter: row.codesFilter,
     send_window: row.windowFrom && row.windowTo ? { from: row.windowFrom, to: row.windowTo } : null,
     status: row.status,
+    pending: row.pending,
+    closes_at: row.endsAt.toISOString(),
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
@@ -68,7 +70,7 @@ export function toPlannable(row: MailingRow): PlannableMailing {
 
 export async function findMailing(db: Reader, id: number, now: Date): Promise<MailingWithStatus | null> {
   const [row] = await db
-    .select({ ...allColumns, status: statusExpression(now) })
+    .select({ ...allColumns, status: statusExpression(now), pending: pendingExpression })
     .from(mailings)
     .where(eq(mailings.id, id))
     .limit(1);
@@ -79,7 +81,7 @@ export async function findMailing(db: Reader, id: number, now: Date): Promise<Ma
 export async function getMailing(db: Db, id: number, now: Date): Promise<MailingWithStatus | null> {
   const query = prepared(db, "mailings_get", () =>
     db
-      .select({ ...allColumns, status: statusExpression(sql.placeholder("now")) })
+      .select({ ...allColumns, status: statusExpression(sql.placeholder("now")), pending: pendingExpression })
       .from(mailings)
       .where(eq(mailings.id, sql.placeholder("id")))
       .limit(1)
@@ -114,7 +116,9 @@ export async function getMailingWithCounts(
   );
   const [row] = await query.execute({ id, now: now.toISOString() });
   if (!row) return null;
-  return { ...(row as unknown as MailingWithStatus), counts: JSON.parse(row.counts) as Record<string, number> };
+  const counts = JSON.parse(row.counts) as Record<string, number>;
+  const pending = (counts.scheduled ?? 0) + (counts.sending ?? 0) + (counts.retrying ?? 0);
+  return { ...(row as unknown as MailingRow & { status: MailingStatus }), pending, counts };
 }
 
 const allColumns = {
@@ -145,7 +149,7 @@ export async function listMailings(
   if (cursor !== null) where.push(gt(mailings.id, cursor));
   if (status) where.push(sql`${statusExpression(now)} = ${status}`);
   return db
-    .select({ ...allColumns, status: statusExpression(now) })
+    .select({ ...allColumns, status: statusExpression(now), pending: pendingExpression })
     .from(mailings)
     .where(and(...where))
     .orderBy(asc(mailings.id))

@@ -40,7 +40,7 @@ export class StatsService {
       { id: number; text: string; start_time: string; end_time: string; status: string } & Record<CountedState, number>
     >(sql`
       select mailings.id, mailings.text, mailings.start_time, mailings.end_time,
-        ${statusExpression(now, sql`coalesce(k.scheduled + k.sending + k.retrying, 0)`)} as status,
+        ${statusExpression(now)} as status,
         ${sql.join(countedStates.map((s) => sql`coalesce(k.${sql.raw(`"${s}"`)}, 0) as ${sql.raw(`"${s}"`)}`), sql`, `)}
       from mailings
       left join (select c.mailing_id, ${pivot} from mailing_counts c group by c.mailing_id) k on k.mailing_id = mailings.id

@@ -42,6 +42,9 @@ for (const backend of backends()) {
         codes_filter: ["910", "911"],
         send_window: { from: "09:00", to: "21:00" },
         status: "running",
+        pending: expect.any(Number),
+        // 21:00 at UTC−12
+        closes_at: "2026-12-02T09:00:00.000Z",
         created_at: "2026-12-01T00:00:00.000Z",
         updated_at: "2026-12-01T00:00:00.000Z",
       });
@@ -227,12 +230,14 @@ for (const backend of backends()) {
       };
       await make("scheduled", { start_time: "2026-12-05T09:00:00", end_time: "2026-12-05T21:00:00" });
       await make("running", { start_time: "2026-11-30T09:00:00", end_time: "2026-12-02T21:00:00" });
-      // Over for the UTC client (expired at once), still open at UTC−12: nothing left to send.
+      // Over for the UTC client (expired at once), still open at UTC−12 until 01:00Z (SPEC §4).
       await make("finished", { start_time: "2026-11-29T09:00:00", end_time: "2026-11-30T13:00:00" });
       await make("paused", { start_time: "2026-11-30T09:00:00", end_time: "2026-12-02T21:00:00" });
       await make("cancelled", { start_time: "2026-11-30T09:00:00", end_time: "2026-12-02T21:00:00" });
       expect((await t.request("POST", `/api/v1/mailings/${ids.paused}/pause`)).status).toBe(200);
       expect((await t.request("POST", `/api/v1/mailings/${ids.cancelled}/cancel`)).status).toBe(200);
+      // An hour later its end has passed at UTC−12 too: finished.
+      t.clock.set("2026-12-01T02:00:00Z");
     });
     afterAll(() => t.close());
 

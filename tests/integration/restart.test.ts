@@ -73,7 +73,7 @@ describe("§2 embedded database across restarts", () => {
     const intruder = await start();
     expect(await intruder.proc.exited).not.toBe(0);
     await intruder.reader;
-    expect(intruder.lines.some((l) => String(l.error).includes("in use by process"))).toBe(true);
+    expect(intruder.lines.some((l) => String((l.error as { message?: string } | undefined)?.message).includes("in use by process"))).toBe(true);
 
     first.proc.kill("SIGTERM");
     expect(await first.proc.exited).toBe(0);

@@ -37,7 +37,8 @@ for (const backend of backends()) {
       expect(r.body.by_mailing).toHaveLength(2);
       const [first, second] = r.body.by_mailing;
       expect(Object.keys(first).sort()).toEqual(["by_status", "end_time", "mailing_id", "start_time", "status", "text", "total"]);
-      expect(first).toMatchObject({ mailing_id: running, text: "now", status: "finished", start_time: "2026-12-01T09:00:00", end_time: "2026-12-01T21:00:00", total: 5 });
+      // every message sent, yet its window is still open at UTC−12: running (SPEC §4)
+      expect(first).toMatchObject({ mailing_id: running, text: "now", status: "running", start_time: "2026-12-01T09:00:00", end_time: "2026-12-01T21:00:00", total: 5 });
       expect(Object.keys(first.by_status).sort()).toEqual([...six].sort());
       // the waiting mailing's only client was deleted: its message is cancelled and not counted
       expect(second).toMatchObject({ mailing_id: waiting, status: "scheduled", total: 0 });
@@ -100,7 +101,7 @@ for (const backend of backends()) {
       expect((await e.request("GET", "/api/v1/mailings/999999/messages")).status).toBe(404);
     });
 
-    test("a started mailing with messages still to send is running, in /stats as in /mailings (last: it adds a mailing)", async () => {
+    test("a started mailing is running, in /stats as in /mailings, until its end passes at UTC−12 (last: it adds a mailing)", async () => {
       const id = (await e.request("POST", "/api/v1/mailings", { text: "pending", start_time: "2026-12-01T09:30:00", end_time: "2026-12-01T22:00:00" })).body.id;
       const entry = (await e.request("GET", "/api/v1/stats")).body.by_mailing.find((m: { mailing_id: number }) => m.mailing_id === id);
       // four clients are left (the one tagged x was deleted), none sent yet; the dispatcher, woken
@@ -110,8 +111,9 @@ for (const backend of backends()) {
       expect((await e.request("GET", `/api/v1/mailings/${id}`)).body.status).toBe("running");
       await e.dispatcher.drain();
       const after = (await e.request("GET", "/api/v1/stats")).body.by_mailing.find((m: { mailing_id: number }) => m.mailing_id === id);
-      expect(after).toMatchObject({ status: "finished", total: 4, by_status: { scheduled: 0, sent: 4 } });
-      expect((await e.request("GET", `/api/v1/mailings/${id}`)).body.status).toBe("finished");
+      // Nothing left to send, but the window is open at UTC−12 until 2026-12-02T10:00Z: still running.
+      expect(after).toMatchObject({ status: "running", total: 4, by_status: { scheduled: 0, sent: 4 } });
+      expect((await e.request("GET", `/api/v1/mailings/${id}`)).body).toMatchObject({ status: "running", pending: 0, closes_at: "2026-12-02T10:00:00.000Z" });
     });
   });
 }

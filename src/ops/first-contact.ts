@@ -1,0 +1,50 @@
+/**
+ * What a new user sees at the first start (issue 10, item 9): the embedded database announced
+ * before it initialises (about 10 s the first time, silent otherwise), and, when nobody can sign
+ * in yet, how to get the first credentials. The wording lives here so that it changes in one
+ * place once the registration page exists (point `firstCredentials` at `/register`).
+ */
+import { count, isNull } from "drizzle-orm";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Database } from "../db/client";
+import { apiTokens, users } from "../db/schema";
+
+/** The log line written before PGlite opens DATA_DIR. */
+export function embeddedDatabaseLine(dataDir: string): { msg: string; fields: Record<string, unknown> } {
+  const path = resolve(dataDir);
+  // PGlite writes PG_VERSION when it creates a cluster: without it, this start runs initdb.
+  const first = !existsSync(join(path, "PG_VERSION"));
+  return first
+    ? { msg: "creating the embedded database (first start: about 10 s; set DATABASE_URL to use PostgreSQL)", fields: { data_dir: path } }
+    : { msg: "opening the embedded database", fields: { data_dir: path } };
+}
+
+/** True when no one can call the API: no ADMIN_API_KEY, no user and no live API token. */
+export async function nobodyCanSignIn(database: Database, adminApiKey: string | null): Promise<boolean> {
+  if (adminApiKey) return false;
+  const [people] = await database.db.select({ n: count() }).from(users);
+  const [tokens] = await database.db.select({ n: count() }).from(apiTokens).where(isNull(apiTokens.revokedAt));
+  return Number(people?.n ?? 0) === 0 && Number(tokens?.n ?? 0) === 0;
+}
+
+/**
+ * How to get in when nobody can, as plain lines for a person at a terminal (stderr, like the
+ * configuration errors). Today through ADMIN_API_KEY; the registration page does not exist yet.
+ */
+export function firstCredentials(baseUrl: string): string {
+  return [
+    "",
+    "No credentials yet: every /api/v1 call answers 401 until an admin key is set.",
+    "Stop the service (Ctrl-C) and start it again with one:",
+    "",
+    "  export ADMIN_API_KEY=$(openssl rand -hex 32)",
+    "  echo $ADMIN_API_KEY",
+    "  bun run start",
+    "",
+    "then call the API with it:",
+    "",
+    `  curl -H "Authorization: Bearer $ADMIN_API_KEY" ${baseUrl}/api/v1/clients`,
+    "",
+  ].join("\n");
+}
