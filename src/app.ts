@@ -10,6 +10,7 @@ import { tokenRoutes } from "./auth/routes";
 import { TokenService } from "./auth/tokens";
 import { compatRoutes } from "./http/compat";
 import { renderError } from "./http/errors";
+import { routeByPath } from "./http/origin";
 import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
 import { clientRoutes } from "./clients/routes";
@@ -65,6 +66,7 @@ export async function createApp(deps: AppDeps) {
   const services = createServices(deps);
   const guard = apiGuard(services.tokens, deps.config.adminApiKey ? await sha256Hex(deps.config.adminApiKey) : null);
   const app = new Elysia()
+    .wrap(routeByPath as never)
     .onRequest(({ request }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
       if (length > jsonBodyLimit && !new URL(request.url).pathname.endsWith("/clients/import")) {
