@@ -6,6 +6,7 @@ import { StreamedBody } from "../http/body";
 import { documentedResponses, jsonBody, problemSchema } from "../http/openapi";
 import { client, clientCreate, clientList, clientPatch, clientQuery } from "./model";
 import type { ClientImporter } from "./import";
+import { csvSource } from "./upload";
 import type { ClientService } from "./service";
 
 /** The import report, as plain JSON Schema for the OpenAPI document (the route streams its body). */
@@ -32,7 +33,7 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
     .post(
       "/import",
       async ({ body: raw, request }) => {
-        const body = (raw instanceof StreamedBody && raw.stream) || new Blob([]).stream();
+        const body = await csvSource(raw instanceof StreamedBody ? raw.stream : null, request.headers.get("content-type"));
         if (!(request.headers.get("accept") ?? "").includes("application/x-ndjson")) {
           return importer.import(body);
         }
@@ -57,13 +58,17 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
         detail: {
           responses: {
             200: { description: "The import report", content: { "application/json": { schema: importReport } } },
-            422: { description: "Not CSV, or no phone_number column", content: { "application/problem+json": { schema: problemSchema as unknown as object } } },
+            415: { description: "A Content-Type other than CSV or multipart/form-data", content: { "application/problem+json": { schema: problemSchema as unknown as object } } },
+            422: { description: "An empty file, no phone_number column, or a form without a file", content: { "application/problem+json": { schema: problemSchema as unknown as object } } },
           },
           summary: "Import clients from CSV (streamed)",
           description:
-            "Body: CSV with a header naming phone_number (required), tag, timezone, operator_code. Rows are written in batches of 5,000; a known phone updates that client's tag and time zone; invalid rows are skipped and reported (first 100). Send `Accept: application/x-ndjson` to receive a progress line per batch and the report as the last line.",
+            "Body: CSV (text/csv), or a multipart/form-data upload whose first file is the CSV. The header names phone_number (required), tag, timezone, operator_code, separated by commas or semicolons (told from the header). Rows are written in batches of 5,000; a known phone updates that client's tag and time zone; invalid or malformed rows are skipped and reported with their line (first 100). Send `Accept: application/x-ndjson` to receive a progress line per batch and the report as the last line.",
           requestBody: {
-            content: { "text/csv": { schema: { type: "string" }, example: "phone_number,tag,timezone\n79101459028,vip,Europe/Moscow\n" } },
+            content: {
+              "text/csv": { schema: { type: "string" }, example: "phone_number,tag,timezone\n79101459028,vip,Europe/Moscow\n" },
+              "multipart/form-data": { schema: { type: "object", properties: { file: { type: "string", format: "binary" } } } },
+            },
           },
         },
       },

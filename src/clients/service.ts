@@ -12,7 +12,7 @@ import type { OpenMailingsCache } from "../mailings/open-cache";
 import { loadOpenMailings } from "../mailings/repo";
 import { canonicalTimeZone } from "../mailings/schedule";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
-import type { ClientCreate, ClientPatch, ClientView } from "./model";
+import { type ClientCreate, type ClientPatch, type ClientView, tagLengthMessage, tagTooLong } from "./model";
 import { normalizePhone } from "./phone";
 import { type ClientFilter, findClient, findClientByPhone, getClient, insertClient, listClients, toView } from "./repo";
 
@@ -42,7 +42,7 @@ function validate(input: ClientPatch, requirePhone: boolean): Checked {
     }
   }
   if (input.tag !== undefined) {
-    if (input.tag.length > 64) errors.push({ field: "tag", message: "must be at most 64 characters" });
+    if (tagTooLong(input.tag)) errors.push({ field: "tag", message: tagLengthMessage });
     else out.tag = input.tag;
   }
   if (input.timezone !== undefined) {
