@@ -67,7 +67,7 @@ export class ClientImporter {
         // A malformed row (a stray quote, an unclosed one) is reported and skipped; the import goes on.
         skip_records_with_error: true,
         on_skip: (error: CsvError | undefined) => {
-          if (error) fail(error.lines, "row", csvProblem(error));
+          if (error) fail(Number(error.lines), "row", csvProblem(error));
         },
       }),
     );
@@ -116,7 +116,7 @@ export class ClientImporter {
       // A parse error the parser could not skip ends the reading, not the import: the rows read
       // so far are written and the error is reported at its line.
       if (!(error instanceof CsvError)) throw error;
-      fail(error.lines, "row", csvProblem(error));
+      fail(Number(error.lines), "row", csvProblem(error));
     }
     if (batch.size > 0) await this.write([...batch.values()], report);
     if (!sawHeader) throw invalid("body", "the CSV is empty; the first line must be a header with phone_number");

@@ -2,10 +2,13 @@
 import { t } from "elysia";
 
 const phone = t.Union([t.String({ maxLength: 32 }), t.Number()], {
+  title: "a phone number",
   description: "Any of 79101459028, \"+7 (910) 145-90-28\", \"89101459028\", 9101459028; stored as 7XXXXXXXXXX",
-  examples: ["+7 (910) 145-90-28"],
+  examples: ["+7 (910) 145-90-28", 79101459028],
 });
 const operatorCode = t.Union([t.String({ maxLength: 8 }), t.Number()], {
+  title: "a 3-digit operator code",
+  examples: [910, "910"],
   description: "Derived from the phone (digits 2–4); if given it must match",
 });
 /**
@@ -26,7 +29,7 @@ export function tagTooLong(tag: string): boolean {
 }
 
 const tag = t.String({ description: `Free-form tag of at most ${tagMaxLength} characters, may be empty` });
-const timezone = t.String({ maxLength: 64, description: "IANA time zone name", examples: ["Europe/Moscow"] });
+const timezone = t.String({ maxLength: 64, title: "an IANA time zone name", description: "IANA time zone name", examples: ["Europe/Moscow"] });
 
 export const clientCreate = t.Object(
   {

@@ -3,6 +3,7 @@ import { Elysia, t } from "elysia";
 import type { ApiGuard } from "../auth/guard";
 import { idParams, parseId, parsePage, parseQueryText } from "../http/params";
 import { StreamedBody } from "../http/body";
+import { invalid } from "../problems";
 import { documentedResponses, jsonBody, problemSchema } from "../http/openapi";
 import { client, clientCreate, clientList, clientPatch, clientQuery } from "./model";
 import type { ClientImporter } from "./import";
@@ -26,6 +27,14 @@ const importReport = {
     },
   },
 };
+
+/** `?q=`: the digits to look for in phone numbers; text without a digit would match every client. */
+function phoneDigits(q: string | undefined): string | undefined {
+  if (q === undefined || q === "") return undefined;
+  const digits = q.replace(/\D/g, "");
+  if (digits === "") throw invalid("q", "must contain at least one digit of the phone number");
+  return digits;
+}
 
 export function clientRoutes(guard: ApiGuard, service: ClientService, importer: ClientImporter) {
   return new Elysia({ prefix: "/clients", tags: ["clients"] })
@@ -81,7 +90,7 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
           // `?tag=` (empty) lists the clients without a tag.
           tag: parseQueryText(query.tag, "tag"),
           operatorCode: parseQueryText(query.operator_code || undefined, "operator_code"),
-          q: parseQueryText(query.q, "q")?.replace(/\D/g, ""),
+          q: phoneDigits(parseQueryText(query.q, "q")),
         };
         return service.list(filter, limit, cursor);
       },
