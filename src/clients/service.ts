@@ -15,6 +15,7 @@ import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import { type ClientCreate, type ClientPatch, type ClientView, tagLengthMessage, tagTooLong } from "./model";
 import { normalizePhone } from "./phone";
 import { type ClientFilter, findClient, findClientByPhone, getClient, insertClient, listClients, toView } from "./repo";
+import { pageOf } from "../http/params";
 
 type Fields = { phoneNumber?: string; operatorCode?: string; tag?: string; timezone?: string };
 
@@ -118,8 +119,7 @@ export class ClientService {
 
   async list(filter: ClientFilter, limit: number, cursor: number | null) {
     const rows = await listClients(this.database.db, filter, limit, cursor);
-    const items = rows.slice(0, limit).map(toView);
-    return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
+    return pageOf(rows, limit, toView);
   }
 
   async update(id: number, input: ClientPatch): Promise<ClientView> {

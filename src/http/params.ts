@@ -48,8 +48,15 @@ export function parsePage(query: { limit?: string; cursor?: string }): { limit: 
   return { limit, cursor };
 }
 
-/** The `{ items, next_cursor }` page shape of every list (SPEC §8). */
-export function pageOf<T extends { id: number }>(rows: T[], limit: number): { items: T[]; next_cursor: number | null } {
-  const items = rows.slice(0, limit);
-  return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
+/**
+ * The `{ items, next_cursor }` page shape of every list (SPEC §8) from `limit + 1` rows read in id
+ * order: one row more than the page tells that there is a next page. `view` maps each row shown.
+ */
+export function pageOf<R extends { id: number }, T = R>(
+  rows: R[],
+  limit: number,
+  view: (row: R) => T = (row) => row as unknown as T,
+): { items: T[]; next_cursor: number | null } {
+  const shown = rows.slice(0, limit);
+  return { items: shown.map(view), next_cursor: rows.length > limit ? shown.at(-1)!.id : null };
 }

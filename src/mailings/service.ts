@@ -29,6 +29,7 @@ import {
   parseWallTime,
   wallToEpoch,
 } from "./schedule";
+import { pageOf } from "../http/params";
 
 type Tx = Parameters<Parameters<Database["db"]["transaction"]>[0]>[0];
 
@@ -182,8 +183,7 @@ export class MailingService {
 
   async list(status: MailingStatus | undefined, limit: number, cursor: number | null) {
     const rows = await listMailings(this.database.db, status, limit, cursor, this.clock.now());
-    const items = rows.slice(0, limit).map(toView);
-    return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
+    return pageOf(rows, limit, toView);
   }
 
   async update(id: number, patch: MailingPatch): Promise<MailingView> {
