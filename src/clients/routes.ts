@@ -5,7 +5,8 @@ import { idParams, parseId, parsePage, parseQueryText } from "../http/params";
 import { StreamedBody } from "../http/body";
 import { invalid } from "../problems";
 import { documentedResponses, jsonBody, problemSchema } from "../http/openapi";
-import { client, clientCreate, clientList, clientPatch, clientQuery } from "./model";
+import type { ResponseSet } from "../http/operations";
+import { client, type ClientCreate, clientCreate, clientList, type ClientPatch, clientPatch, clientQuery } from "./model";
 import type { ClientImporter } from "./import";
 import { csvSource } from "./upload";
 import type { ClientService } from "./service";
@@ -36,7 +37,48 @@ function phoneDigits(q: string | undefined): string | undefined {
   return digits;
 }
 
+/** The client writes, each a handler and its hook: mounted below and by the compatibility routes (http/compat.ts). */
+export function clientWrites(service: ClientService) {
+  return {
+    create: {
+      handler: async ({ body, set }: { body: ClientCreate; set: ResponseSet }) => {
+        const created = await service.create(body);
+        set.status = 201;
+        set.headers.location = `/api/v1/clients/${created.id}`;
+        return created;
+      },
+      hook: {
+        ...jsonBody,
+        body: clientCreate,
+        detail: { summary: "Create a client", responses: documentedResponses({ 201: client, 409: problemSchema, 422: problemSchema }) },
+      },
+    },
+    update: {
+      handler: ({ params, body }: { params: { id: string }; body: ClientPatch }) => service.update(parseId(params.id), body),
+      hook: {
+        params: idParams,
+        ...jsonBody,
+        body: clientPatch,
+        response: { 200: client, 404: problemSchema, 409: problemSchema, 422: problemSchema },
+        detail: { summary: "Change some fields of a client; re-plans its unsent messages" },
+      },
+    },
+    remove: {
+      handler: async ({ params, set }: { params: { id: string }; set: ResponseSet }) => {
+        await service.remove(parseId(params.id));
+        set.status = 204;
+      },
+      hook: {
+        params: idParams,
+        response: { 204: t.Void(), 404: problemSchema },
+        detail: { summary: "Delete a client; its unsent messages are cancelled" },
+      },
+    },
+  };
+}
+
 export function clientRoutes(guard: ApiGuard, service: ClientService, importer: ClientImporter) {
+  const writes = clientWrites(service);
   return new Elysia({ prefix: "/clients", tags: ["clients"] })
     .use(guard)
     .post(
@@ -99,43 +141,12 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
         detail: { summary: "List clients", responses: documentedResponses({ 200: clientList }) },
       },
     )
-    .post(
-      "/",
-      async ({ body, set }) => {
-        const created = await service.create(body);
-        set.status = 201;
-        set.headers.location = `/api/v1/clients/${created.id}`;
-        return created;
-      },
-      {
-        ...jsonBody,
-
-        body: clientCreate,
-        detail: { summary: "Create a client", responses: documentedResponses({ 201: client, 409: problemSchema, 422: problemSchema }) },
-      },
-    )
+    .post("/", writes.create.handler, writes.create.hook)
     .get("/:id", ({ params }) => service.get(parseId(params.id)), {
       params: idParams,
       detail: { summary: "Get a client", responses: documentedResponses({ 200: client, 404: problemSchema }) },
     })
-    .patch("/:id", ({ params, body }) => service.update(parseId(params.id), body), {
-      params: idParams,
-      ...jsonBody,
-
-      body: clientPatch,
-      response: { 200: client, 404: problemSchema, 409: problemSchema, 422: problemSchema },
-      detail: { summary: "Change some fields of a client; re-plans its unsent messages" },
-    })
-    .delete(
-      "/:id",
-      async ({ params, set }) => {
-        await service.remove(parseId(params.id));
-        set.status = 204;
-      },
-      {
-        params: idParams,
-        response: { 204: t.Void(), 404: problemSchema },
-        detail: { summary: "Delete a client; its unsent messages are cancelled" },
-      },
-    );
+    .patch("/:id", writes.update.handler, writes.update.hook)
+    .delete("/:id", writes.remove.handler, writes.remove.hook);
 }
+
