@@ -36,7 +36,7 @@ function validate(input: ClientPatch, requirePhone: boolean): Checked {
   } else if (requirePhone) errors.push({ field: "phone_number", message: "is required" });
   if (input.operator_code !== undefined) {
     const code = String(input.operator_code);
-    if (!/^\d{3}$/.test(code)) errors.push({ field: "operator_code", message: "must be 3 digits" });
+    if (!/^\d{3}$/.test(code)) errors.push({ field: "operator_code", message: "must be a 3-digit operator code, such as 910" });
     else if (input.phone_number === undefined) codeToCheck = code;
     else if (out.operatorCode !== undefined && out.operatorCode !== code) {
       errors.push({ field: "operator_code", message: `does not match the phone number (${out.operatorCode})` });

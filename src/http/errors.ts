@@ -110,6 +110,25 @@ function humanError(detail: Detail, part: string, root: { schema?: Schema; value
   return { field, message: `must be ${accepted(schema)}` };
 }
 
+/**
+ * A `transform` hook for bodies with list fields. Elysia copies a string given for a list of unions
+ * (`codes_filter`) character by character before validating it: `"910"` became `["9","1","0"]` and
+ * `""` an empty list, i.e. every operator. Checked on the body as sent, before that copy.
+ */
+export function listsOnly(schema: { properties: Record<string, unknown> }) {
+  const lists = Object.entries(schema.properties as Record<string, Schema>).filter(([, s]) => s.type === "array");
+  return ({ body }: { body: unknown }) => {
+    if (body === null || typeof body !== "object") return;
+    const errors = lists
+      .filter(([name]) => {
+        const value = (body as Record<string, unknown>)[name];
+        return value !== undefined && !Array.isArray(value);
+      })
+      .map(([name, s]) => ({ field: name, message: `must be ${accepted(s)}` }));
+    if (errors.length > 0) throw new Problem(422, errors.map((e) => `${e.field}: ${e.message}`).join("; "), errors);
+  };
+}
+
 function validationProblem(error: ValidationError): Problem {
   const part = error.type === "params" ? "path" : error.type;
   const validator = error.validator as { schema?: Schema } | undefined;

@@ -4,6 +4,7 @@ import type { ApiGuard } from "../auth/guard";
 import { jsonBody, problemSchema } from "../http/openapi";
 import { idParams, parseId, parsePage } from "../http/params";
 import { invalid } from "../problems";
+import { listsOnly } from "../http/errors";
 import type { ResponseSet } from "../http/operations";
 import {
   mailing,
@@ -39,6 +40,7 @@ export function mailingWrites(service: MailingService) {
       hook: {
         ...jsonBody,
         body: mailingCreate,
+        transform: listsOnly(mailingCreate),
         response: { 201: mailing, 422: problemSchema },
         detail: {
           summary: "Create a mailing and plan its messages",
@@ -53,6 +55,7 @@ export function mailingWrites(service: MailingService) {
         params: idParams,
         ...jsonBody,
         body: mailingPatch,
+        transform: listsOnly(mailingPatch),
         response: { 200: mailing, 404: problemSchema, 409: problemSchema, 422: problemSchema },
         detail: { summary: "Change some fields of a mailing; re-plans its unsent messages" },
       },

@@ -113,7 +113,7 @@ function validate(input: MailingCreate, now: Date, checkOver: boolean): Validate
   const codesFilter: string[] = [];
   (input.codes_filter ?? []).forEach((code, i) => {
     const value = String(code);
-    if (!/^\d{3}$/.test(value)) errors.push({ field: `codes_filter.${i}`, message: "must be a 3-digit code" });
+    if (!/^\d{3}$/.test(value)) errors.push({ field: `codes_filter.${i}`, message: "must be a 3-digit operator code, such as 910" });
     else if (!codesFilter.includes(value)) codesFilter.push(value);
   });
   let windowFrom: string | null = null;

@@ -34,6 +34,14 @@ describe("§8 error messages a person can act on", () => {
     expect(messageOf(r, "codes_filter")).toBe("must be a list of 3-digit operator codes, such as [910, 911]");
   });
 
+  for (const value of ["910", "", "910,911"]) {
+    test(`"codes_filter": ${JSON.stringify(value)} is refused as not a list (it was read as its characters, "" as every operator)`, async () => {
+      const r = await t.request("POST", "/api/v1/mailings", { ...good, codes_filter: value });
+      expectProblem(r, 422, "codes_filter");
+      expect(r.body.errors).toEqual([{ field: "codes_filter", message: "must be a list of 3-digit operator codes, such as [910, 911]" }]);
+    });
+  }
+
   test("a code of the wrong type in codes_filter names the item and what it may be", async () => {
     const r = await t.request("POST", "/api/v1/mailings", { ...good, codes_filter: [910, true] });
     expectProblem(r, 422, "codes_filter.1");
@@ -113,6 +121,8 @@ describe("§8 error messages a person can act on", () => {
     ["send_window: \"x\"", "/api/v1/mailings", { ...good, send_window: "x" }, "send_window", 'must be null or an object, such as {"from": "09:00", "to": "21:00"}'],
     ["send_window.from: 9", "/api/v1/mailings", { ...good, send_window: { from: 9, to: "10:00" } }, "send_window.from", 'must be a time HH:MM, such as "09:00"'],
     ["1001 codes", "/api/v1/mailings", { ...good, codes_filter: Array(1001).fill(910) }, "codes_filter", "must have at most 1000 items"],
+    ["codes_filter: [91]", "/api/v1/mailings", { ...good, codes_filter: [91] }, "codes_filter.0", "must be a 3-digit operator code, such as 910"],
+    ["operator_code: 91", "/api/v1/clients", { phone_number: "79300000004", operator_code: 91 }, "operator_code", "must be a 3-digit operator code, such as 910"],
     ["token name: 5", "/api/v1/tokens", { name: 5 }, "name", "must be a string"],
   ];
   for (const [label, path, body, field, message] of wrongTypes) {
