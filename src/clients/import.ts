@@ -54,6 +54,16 @@ export class ClientImporter {
       report.failed++;
       if (report.errors.length < maxErrors) report.errors.push({ line, field, message });
     };
+    let parsedLines = 1;
+    const badRow = (error: CsvError) => {
+      const last = Number(error.lines);
+      if (error.code === "CSV_QUOTE_NOT_CLOSED") {
+        fail(parsedLines + 1, "row", `a quoted field opened here is never closed, so lines ${parsedLines + 1}–${last} could not be read; close the quote`);
+      } else {
+        fail(last, "row", csvProblem(error));
+      }
+      parsedLines = last;
+    };
     const { delimiter, stream } = await sniffDelimiter(source);
     const parser = stream.pipe(
       parse({
@@ -67,7 +77,13 @@ export class ClientImporter {
         // A malformed row (a stray quote, an unclosed one) is reported and skipped; the import goes on.
         skip_records_with_error: true,
         on_skip: (error: CsvError | undefined) => {
-          if (error) fail(Number(error.lines), "row", csvProblem(error));
+          if (error) badRow(error);
+        },
+        // The last line the parser finished (it runs ahead of this loop): an unclosed quote is
+        // reported where its row began, the line after, not at the end of the file it swallowed.
+        on_record: (record: Record<string, string>, context: { lines: number }) => {
+          parsedLines = context.lines;
+          return record;
         },
       }),
     );
@@ -116,7 +132,7 @@ export class ClientImporter {
       // A parse error the parser could not skip ends the reading, not the import: the rows read
       // so far are written and the error is reported at its line.
       if (!(error instanceof CsvError)) throw error;
-      fail(Number(error.lines), "row", csvProblem(error));
+      badRow(error);
     }
     if (batch.size > 0) await this.write([...batch.values()], report);
     if (!sawHeader) throw invalid("body", "the CSV is empty; the first line must be a header with phone_number");
@@ -210,8 +226,6 @@ function csvProblem(error: CsvError): string {
     case "CSV_INVALID_CLOSING_QUOTE":
     case "CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE":
       return 'text after the closing quote of a field; quote the whole field and double the quotes inside it ("ab""c")';
-    case "CSV_QUOTE_NOT_CLOSED":
-      return "a quoted field is never closed, so the rows after it could not be read; close the quote";
     default:
       return `not valid CSV: ${error.message}`;
   }

@@ -99,8 +99,9 @@ for (const backend of backends()) {
       const r = await t.request("POST", "/api/v1/clients/import", body, csv(body));
       expect(r.status).toBe(200);
       expect(r.body).toMatchObject({ created: 6000, failed: 1 });
-      expect(r.body.errors[0]).toMatchObject({ field: "row", message: expect.stringContaining("never closed") });
-      expect(r.body.errors[0].line).toBeGreaterThanOrEqual(6002);
+      expect(r.body.errors).toEqual([
+        { line: 6002, field: "row", message: "a quoted field opened here is never closed, so lines 6002–6003 could not be read; close the quote" },
+      ]);
     });
 
     test("a multipart/form-data upload with one file (a browser form, curl -F file=@clients.csv) is imported", async () => {
