@@ -7,7 +7,7 @@
  * A row whose phone is already known updates that client's tag and time zone. Invalid rows are
  * skipped and reported (line, field, message); valid rows are imported.
  */
-import { Readable } from "node:stream";
+import { pipeline, Readable } from "node:stream";
 import { CsvError, parse } from "csv-parse";
 import { sql } from "drizzle-orm";
 import type { Clock } from "../clock";
@@ -65,28 +65,29 @@ export class ClientImporter {
       parsedLines = last;
     };
     const { delimiter, stream } = await sniffDelimiter(source);
-    const parser = stream.pipe(
-      parse({
-        columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
-        delimiter,
-        bom: true,
-        skip_empty_lines: true,
-        trim: true,
-        relax_column_count: true,
-        info: true,
-        // A malformed row (a stray quote, an unclosed one) is reported and skipped; the import goes on.
-        skip_records_with_error: true,
-        on_skip: (error: CsvError | undefined) => {
-          if (error) badRow(error);
-        },
-        // The last line the parser finished (it runs ahead of this loop): an unclosed quote is
-        // reported where its row began, the line after, not at the end of the file it swallowed.
-        on_record: (record: Record<string, string>, context: { lines: number }) => {
-          parsedLines = context.lines;
-          return record;
-        },
-      }),
-    );
+    const parser = parse({
+      columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
+      delimiter,
+      bom: true,
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: true,
+      info: true,
+      // A malformed row (a stray quote, an unclosed one) is reported and skipped; the import goes on.
+      skip_records_with_error: true,
+      on_skip: (error: CsvError | undefined) => {
+        if (error) badRow(error);
+      },
+      // The last line the parser finished (it runs ahead of this loop): an unclosed quote is
+      // reported where its row began, the line after, not at the end of the file it swallowed.
+      on_record: (record: Record<string, string>, context: { lines: number }) => {
+        parsedLines = context.lines;
+        return record;
+      },
+    });
+    // Unlike `pipe`, `pipeline` passes errors on: a body that fails mid-way (a client gone, a cut
+    // upload) ends the loop below with that error, even if it failed while the header was read.
+    pipeline(stream, parser, () => {});
     let batch = new Map<string, Row>();
     let sawHeader = false;
     try {
@@ -189,6 +190,8 @@ async function sniffDelimiter(stream: Readable): Promise<{ delimiter: string; st
 /** Reads until the first newline (or 64 KiB), then puts what it read back at the front of the stream. */
 function readHead(stream: Readable): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    // Failed before anyone listened (a cut upload is parsed at once): its events are gone, its error kept.
+    if (stream.errored) return reject(stream.errored);
     const chunks: Buffer[] = [];
     let size = 0;
     const finish = () => {

@@ -5,7 +5,7 @@
  * are streamed: the multipart parser hands the file part on chunk by chunk, with backpressure, so a
  * large upload is never held in memory. Any other Content-Type is a 415.
  */
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import type { ReadableStream as NodeWebStream } from "node:stream/web";
 import Busboy from "@fastify/busboy";
 import { Problem } from "../problems";
@@ -39,30 +39,44 @@ export async function csvSource(
   );
 }
 
-/** Resolves with the first file part as a stream; a form with no file part is a 422 naming `file`. */
+const malformed = (error: Error) =>
+  new Problem(400, `the multipart body is malformed: ${error.message}`, [{ field: "body", message: "malformed multipart" }]);
+
+/**
+ * Resolves with the first file part as a stream; a form with no file part is a 422 naming `file`.
+ * The part is handed on through a PassThrough so that a body cut off mid-file (busboy emits an
+ * error on the part, which nothing else listens to: it crashed the process) reaches the reader
+ * as a 400 problem.
+ */
 function filePart(stream: ReadableStream<Uint8Array>, contentType: string): Promise<Readable> {
   return new Promise((resolve, reject) => {
-    let file: Readable | null = null;
+    let file: PassThrough | null = null;
     let parser: ReturnType<typeof Busboy>;
     try {
       // One file: further file parts are skipped by the parser without being buffered.
       parser = Busboy({ headers: { "content-type": contentType }, limits: { files: 1 } });
     } catch (error) {
-      reject(new Problem(400, `the multipart body cannot be read: ${(error as Error).message}`, [{ field: "body", message: "malformed multipart" }]));
+      reject(malformed(error as Error));
       return;
     }
+    const fail = (error: Error) => {
+      if (file) file.destroy(malformed(error));
+      else reject(malformed(error));
+    };
     parser.on("file", (_field, part) => {
-      file = part;
-      resolve(part);
+      file = new PassThrough();
+      // Kept on the stream (`errored`) for the reader's pipeline, which may attach a moment later.
+      file.on("error", () => {});
+      part.on("error", fail);
+      part.pipe(file);
+      resolve(file);
     });
-    parser.on("error", (error: Error) => {
-      const problem = new Problem(400, `the multipart body is malformed: ${error.message}`, [{ field: "body", message: "malformed multipart" }]);
-      if (file) file.destroy(problem);
-      else reject(problem);
-    });
+    parser.on("error", fail);
     parser.on("finish", () => {
       if (!file) reject(new Problem(422, "file: the form has no file part; send the CSV as a file field", [{ field: "file", message: "is required" }]));
     });
-    Readable.fromWeb(stream as unknown as NodeWebStream<Uint8Array>).pipe(parser);
+    const body = Readable.fromWeb(stream as unknown as NodeWebStream<Uint8Array>);
+    body.on("error", fail);
+    body.pipe(parser);
   });
 }

@@ -114,6 +114,22 @@ for (const backend of backends()) {
       expect(await phones("7917000000")).toEqual(["79170000001:form", "79170000002:form"]);
     });
 
+    test("a multipart upload cut off before its closing boundary is a 400 problem (it crashed the process)", async () => {
+      const boundary = "----cut";
+      const body = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\nContent-Type: text/csv\r\n\r\nphone_number\n79160000001\n`;
+      const r = await t.request("POST", "/api/v1/clients/import", body, { ...auth, "content-type": `multipart/form-data; boundary=${boundary}` });
+      expectProblem(r, 400, "body");
+      expect(r.body.detail).toContain("multipart");
+    });
+
+    for (const [label, type] of [["no boundary", "multipart/form-data"], ["a boundary that never appears", "multipart/form-data; boundary=zz"]]) {
+      test(`a multipart body with ${label} is a 4xx problem`, async () => {
+        const r = await t.request("POST", "/api/v1/clients/import", "garbage", { ...auth, "content-type": type! });
+        expect([400, 422]).toContain(r.status);
+        expectProblem(r, r.status);
+      });
+    }
+
     test("a form without a file is a 422 naming file", async () => {
       const form = new FormData();
       form.append("phone_number", "79170000009");

@@ -1,0 +1,17 @@
+import { testApp, auth } from "./tests/support/app";
+const t = await testApp("pglite");
+const b = "----x";
+const trunc = `--${b}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\nContent-Type: text/csv\r\n\r\nphone_number\n79100000001\n79100000002\n`;
+let r = await t.request("POST", "/api/v1/clients/import", trunc, { ...auth, "content-type": `multipart/form-data; boundary=${b}` });
+console.log("truncated", r.status, r.text.slice(0, 300));
+r = await t.request("POST", "/api/v1/clients/import", "garbage", { ...auth, "content-type": `multipart/form-data` });
+console.log("no boundary", r.status, r.text.slice(0, 300));
+r = await t.request("POST", "/api/v1/clients/import", "garbage", { ...auth, "content-type": `multipart/form-data; boundary=zz` });
+console.log("garbage", r.status, r.text.slice(0, 300));
+r = await t.request("POST", "/api/v1/clients/import", "", { ...auth, "content-type": `text/csv` });
+console.log("empty", r.status, r.text.slice(0, 300));
+r = await t.request("POST", "/api/v1/clients/import", "phone_number", { ...auth, "content-type": `text/csv` });
+console.log("header only", r.status, r.text.slice(0, 300));
+r = await t.request("POST", "/api/v1/clients/import", "phone_number,tag\n79100000009,x", { ...auth, "content-type": `text/csv` });
+console.log("no trailing newline", r.status, r.text.slice(0, 300));
+await t.close();
