@@ -3,9 +3,10 @@
  * arrives and written in batches of 5,000 rows, each one upsert plus one set-based planning pass,
  * so a million rows never sit in memory at once.
  *
- * The header names the columns: `phone_number` (required), `tag`, `timezone`, `operator_code`.
- * A row whose phone is already known updates that client's tag and time zone. Invalid rows are
- * skipped and reported (line, field, message); valid rows are imported.
+ * The header names the columns: `phone_number` (required), `tag`, `timezone`, `operator_code`,
+ * separated by commas or semicolons (told from the header). A row whose phone is already known
+ * updates that client's tag and time zone. Invalid rows, and rows that are not valid CSV (a stray
+ * quote), are skipped and reported (line, field, message); the others are imported.
  */
 import { pipeline, Readable } from "node:stream";
 import { CsvError, parse } from "csv-parse";
