@@ -10,6 +10,8 @@ import { tokenRoutes } from "./auth/routes";
 import { TokenService } from "./auth/tokens";
 import { compatRoutes } from "./http/compat";
 import { renderError } from "./http/errors";
+import { allowedMethods } from "./http/methods";
+import { routeByPath } from "./http/origin";
 import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
 import { clientRoutes } from "./clients/routes";
@@ -64,7 +66,10 @@ export function createServices(deps: AppDeps) {
 export async function createApp(deps: AppDeps) {
   const services = createServices(deps);
   const guard = apiGuard(services.tokens, deps.config.adminApiKey ? await sha256Hex(deps.config.adminApiKey) : null);
+  // The routes, for the 405's Allow header; filled in once they are all registered below.
+  const registered: { routes: readonly { method: string; path: string }[] } = { routes: [] };
   const app = new Elysia()
+    .wrap(routeByPath as never)
     .onRequest(({ request }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
       if (length > jsonBodyLimit && !new URL(request.url).pathname.endsWith("/clients/import")) {
@@ -74,7 +79,9 @@ export async function createApp(deps: AppDeps) {
       }
     })
     .onParse(({ request, contentType }) => parseJsonBody(request, contentType))
-    .onError(({ code, error, request }) => renderError(code, error, request, deps.logger))
+    .onError(({ code, error, request }) =>
+      renderError(code, error, request, deps.logger, (path) => allowedMethods(registered.routes, path)),
+    )
     .use(
       openapi({
         path: "/docs",
@@ -113,6 +120,7 @@ export async function createApp(deps: AppDeps) {
         .use(tokenRoutes(guard, services.tokens, deps.clock)),
     )
     .use(compatRoutes(guard, services));
+  registered.routes = app.routes;
   return app;
 }
 

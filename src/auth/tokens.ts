@@ -11,6 +11,7 @@ import { apiTokens, users } from "../db/schema";
 import { notFound } from "../problems";
 import type { Actor, Role } from "./actor";
 import { randomSecret, sha256Hex } from "./crypto";
+import { pageOf } from "../http/params";
 
 export const tokenPrefix = "nst_";
 
@@ -72,8 +73,7 @@ export class TokenService {
       .where(and(...conditions))
       .orderBy(desc(apiTokens.id))
       .limit(limit + 1);
-    const items = rows.slice(0, limit).map(view);
-    return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
+    return pageOf(rows, limit, view);
   }
 
   /** Revokes a token; operators may revoke only their own. */

@@ -2,14 +2,34 @@
 import { t } from "elysia";
 
 const phone = t.Union([t.String({ maxLength: 32 }), t.Number()], {
+  title: "a phone number",
   description: "Any of 79101459028, \"+7 (910) 145-90-28\", \"89101459028\", 9101459028; stored as 7XXXXXXXXXX",
-  examples: ["+7 (910) 145-90-28"],
+  examples: ["+7 (910) 145-90-28", 79101459028],
 });
 const operatorCode = t.Union([t.String({ maxLength: 8 }), t.Number()], {
+  title: "a 3-digit operator code",
+  examples: [910, "910"],
   description: "Derived from the phone (digits 2–4); if given it must match",
 });
-const tag = t.String({ maxLength: 64, description: "Free-form tag, may be empty" });
-const timezone = t.String({ maxLength: 64, description: "IANA time zone name", examples: ["Europe/Moscow"] });
+/**
+ * A tag is at most 64 characters (code points: 64 emoji fit). TypeBox's maxLength counts UTF-16
+ * units, which would refuse a 33-emoji tag, so the length is checked by `tagTooLong` instead; the
+ * request body as a whole stays capped at 1 MiB.
+ */
+export const tagMaxLength = 64;
+export const tagLengthMessage = `must be at most ${tagMaxLength} characters`;
+
+/** True when `tag` has more than 64 characters, counted as code points. */
+export function tagTooLong(tag: string): boolean {
+  // .length counts UTF-16 units, never fewer than the characters: the common case needs no count.
+  if (tag.length <= tagMaxLength) return false;
+  let count = 0;
+  for (const _ of tag) if (++count > tagMaxLength) return true;
+  return false;
+}
+
+const tag = t.String({ description: `Free-form tag of at most ${tagMaxLength} characters, may be empty` });
+const timezone = t.String({ maxLength: 64, title: "an IANA time zone name", description: "IANA time zone name", examples: ["Europe/Moscow"] });
 
 export const clientCreate = t.Object(
   {

@@ -9,8 +9,11 @@ const allowed = /^\+?[\d\s()\-]+$/;
 export function normalizePhone(input: unknown): PhoneResult {
   let text: string;
   if (typeof input === "number") {
-    if (!Number.isSafeInteger(input) || input < 0) return { ok: false, message: "must be a whole number" };
-    text = String(input);
+    if (!Number.isInteger(input) || input < 0) {
+      return { ok: false, message: 'must be a whole number such as 79101459028, or a string such as "+7 (910) 145-90-28"' };
+    }
+    // Beyond 2^53 a JSON number has lost digits; it is far longer than any phone number anyway.
+    text = Number.isSafeInteger(input) ? String(input) : "0";
   } else if (typeof input === "string") {
     text = input.trim();
   } else {

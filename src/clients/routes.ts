@@ -3,9 +3,12 @@ import { Elysia, t } from "elysia";
 import type { ApiGuard } from "../auth/guard";
 import { idParams, parseId, parsePage, parseQueryText } from "../http/params";
 import { StreamedBody } from "../http/body";
+import { invalid } from "../problems";
 import { documentedResponses, jsonBody, problemSchema } from "../http/openapi";
-import { client, clientCreate, clientList, clientPatch, clientQuery } from "./model";
+import type { ResponseSet } from "../http/operations";
+import { client, type ClientCreate, clientCreate, clientList, type ClientPatch, clientPatch, clientQuery } from "./model";
 import type { ClientImporter } from "./import";
+import { csvSource } from "./upload";
 import type { ClientService } from "./service";
 
 /** The import report, as plain JSON Schema for the OpenAPI document (the route streams its body). */
@@ -26,13 +29,62 @@ const importReport = {
   },
 };
 
+/** `?q=`: the digits to look for in phone numbers; text without a digit would match every client. */
+function phoneDigits(q: string | undefined): string | undefined {
+  if (q === undefined || q === "") return undefined;
+  const digits = q.replace(/\D/g, "");
+  if (digits === "") throw invalid("q", "must contain at least one digit of the phone number");
+  return digits;
+}
+
+/** The client writes, each a handler and its hook: mounted below and by the compatibility routes (http/compat.ts). */
+export function clientWrites(service: ClientService) {
+  return {
+    create: {
+      handler: async ({ body, set }: { body: ClientCreate; set: ResponseSet }) => {
+        const created = await service.create(body);
+        set.status = 201;
+        set.headers.location = `/api/v1/clients/${created.id}`;
+        return created;
+      },
+      hook: {
+        ...jsonBody,
+        body: clientCreate,
+        detail: { summary: "Create a client", responses: documentedResponses({ 201: client, 409: problemSchema, 422: problemSchema }) },
+      },
+    },
+    update: {
+      handler: ({ params, body }: { params: { id: string }; body: ClientPatch }) => service.update(parseId(params.id), body),
+      hook: {
+        params: idParams,
+        ...jsonBody,
+        body: clientPatch,
+        response: { 200: client, 404: problemSchema, 409: problemSchema, 422: problemSchema },
+        detail: { summary: "Change some fields of a client; re-plans its unsent messages" },
+      },
+    },
+    remove: {
+      handler: async ({ params, set }: { params: { id: string }; set: ResponseSet }) => {
+        await service.remove(parseId(params.id));
+        set.status = 204;
+      },
+      hook: {
+        params: idParams,
+        response: { 204: t.Void(), 404: problemSchema },
+        detail: { summary: "Delete a client; its unsent messages are cancelled" },
+      },
+    },
+  };
+}
+
 export function clientRoutes(guard: ApiGuard, service: ClientService, importer: ClientImporter) {
+  const writes = clientWrites(service);
   return new Elysia({ prefix: "/clients", tags: ["clients"] })
     .use(guard)
     .post(
       "/import",
       async ({ body: raw, request }) => {
-        const body = (raw instanceof StreamedBody && raw.stream) || new Blob([]).stream();
+        const body = await csvSource(raw instanceof StreamedBody ? raw.stream : null, request.headers.get("content-type"));
         if (!(request.headers.get("accept") ?? "").includes("application/x-ndjson")) {
           return importer.import(body);
         }
@@ -57,13 +109,17 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
         detail: {
           responses: {
             200: { description: "The import report", content: { "application/json": { schema: importReport } } },
-            422: { description: "Not CSV, or no phone_number column", content: { "application/problem+json": { schema: problemSchema as unknown as object } } },
+            415: { description: "A Content-Type other than CSV or multipart/form-data", content: { "application/problem+json": { schema: problemSchema as unknown as object } } },
+            422: { description: "An empty file, no phone_number column, or a form without a file", content: { "application/problem+json": { schema: problemSchema as unknown as object } } },
           },
           summary: "Import clients from CSV (streamed)",
           description:
-            "Body: CSV with a header naming phone_number (required), tag, timezone, operator_code. Rows are written in batches of 5,000; a known phone updates that client's tag and time zone; invalid rows are skipped and reported (first 100). Send `Accept: application/x-ndjson` to receive a progress line per batch and the report as the last line.",
+            "Body: CSV (text/csv), or a multipart/form-data upload whose first file is the CSV. The header names phone_number (required), tag, timezone, operator_code, separated by commas or semicolons (told from the header). Rows are written in batches of 5,000; a known phone updates that client's tag and time zone; invalid or malformed rows are skipped and reported with their line (first 100). Send `Accept: application/x-ndjson` to receive a progress line per batch and the report as the last line.",
           requestBody: {
-            content: { "text/csv": { schema: { type: "string" }, example: "phone_number,tag,timezone\n79101459028,vip,Europe/Moscow\n" } },
+            content: {
+              "text/csv": { schema: { type: "string" }, example: "phone_number,tag,timezone\n79101459028,vip,Europe/Moscow\n" },
+              "multipart/form-data": { schema: { type: "object", properties: { file: { type: "string", format: "binary" } } } },
+            },
           },
         },
       },
@@ -76,7 +132,7 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
           // `?tag=` (empty) lists the clients without a tag.
           tag: parseQueryText(query.tag, "tag"),
           operatorCode: parseQueryText(query.operator_code || undefined, "operator_code"),
-          q: parseQueryText(query.q, "q")?.replace(/\D/g, ""),
+          q: phoneDigits(parseQueryText(query.q, "q")),
         };
         return service.list(filter, limit, cursor);
       },
@@ -85,43 +141,12 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
         detail: { summary: "List clients", responses: documentedResponses({ 200: clientList }) },
       },
     )
-    .post(
-      "/",
-      async ({ body, set }) => {
-        const created = await service.create(body);
-        set.status = 201;
-        set.headers.location = `/api/v1/clients/${created.id}`;
-        return created;
-      },
-      {
-        ...jsonBody,
-
-        body: clientCreate,
-        detail: { summary: "Create a client", responses: documentedResponses({ 201: client, 409: problemSchema, 422: problemSchema }) },
-      },
-    )
+    .post("/", writes.create.handler, writes.create.hook)
     .get("/:id", ({ params }) => service.get(parseId(params.id)), {
       params: idParams,
       detail: { summary: "Get a client", responses: documentedResponses({ 200: client, 404: problemSchema }) },
     })
-    .patch("/:id", ({ params, body }) => service.update(parseId(params.id), body), {
-      params: idParams,
-      ...jsonBody,
-
-      body: clientPatch,
-      response: { 200: client, 404: problemSchema, 409: problemSchema, 422: problemSchema },
-      detail: { summary: "Change some fields of a client; re-plans its unsent messages" },
-    })
-    .delete(
-      "/:id",
-      async ({ params, set }) => {
-        await service.remove(parseId(params.id));
-        set.status = 204;
-      },
-      {
-        params: idParams,
-        response: { 204: t.Void(), 404: problemSchema },
-        detail: { summary: "Delete a client; its unsent messages are cancelled" },
-      },
-    );
+    .patch("/:id", writes.update.handler, writes.update.hook)
+    .delete("/:id", writes.remove.handler, writes.remove.hook);
 }
+

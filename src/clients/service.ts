@@ -12,9 +12,10 @@ import type { OpenMailingsCache } from "../mailings/open-cache";
 import { loadOpenMailings } from "../mailings/repo";
 import { canonicalTimeZone } from "../mailings/schedule";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
-import type { ClientCreate, ClientPatch, ClientView } from "./model";
+import { type ClientCreate, type ClientPatch, type ClientView, tagLengthMessage, tagTooLong } from "./model";
 import { normalizePhone } from "./phone";
 import { type ClientFilter, findClient, findClientByPhone, getClient, insertClient, listClients, toView } from "./repo";
+import { pageOf } from "../http/params";
 
 type Fields = { phoneNumber?: string; operatorCode?: string; tag?: string; timezone?: string };
 
@@ -35,14 +36,14 @@ function validate(input: ClientPatch, requirePhone: boolean): Checked {
   } else if (requirePhone) errors.push({ field: "phone_number", message: "is required" });
   if (input.operator_code !== undefined) {
     const code = String(input.operator_code);
-    if (!/^\d{3}$/.test(code)) errors.push({ field: "operator_code", message: "must be 3 digits" });
+    if (!/^\d{3}$/.test(code)) errors.push({ field: "operator_code", message: "must be a 3-digit operator code, such as 910" });
     else if (input.phone_number === undefined) codeToCheck = code;
     else if (out.operatorCode !== undefined && out.operatorCode !== code) {
       errors.push({ field: "operator_code", message: `does not match the phone number (${out.operatorCode})` });
     }
   }
   if (input.tag !== undefined) {
-    if (input.tag.length > 64) errors.push({ field: "tag", message: "must be at most 64 characters" });
+    if (tagTooLong(input.tag)) errors.push({ field: "tag", message: tagLengthMessage });
     else out.tag = input.tag;
   }
   if (input.timezone !== undefined) {
@@ -118,8 +119,7 @@ export class ClientService {
 
   async list(filter: ClientFilter, limit: number, cursor: number | null) {
     const rows = await listClients(this.database.db, filter, limit, cursor);
-    const items = rows.slice(0, limit).map(toView);
-    return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
+    return pageOf(rows, limit, toView);
   }
 
   async update(id: number, input: ClientPatch): Promise<ClientView> {

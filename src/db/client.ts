@@ -61,16 +61,12 @@ const migrationLockKey = 0x6e6f7469; // "noti": one advisory lock for migrations
 async function appliedCount(database: Database): Promise<number> {
   try {
     const [row] = await database.rows<{ n: number }>(
-      sqlText("select count(*)::int as n from drizzle.__drizzle_migrations"),
+      sql`select count(*)::int as n from drizzle.__drizzle_migrations`,
     );
     return row?.n ?? 0;
   } catch {
     return 0;
   }
-}
-
-function sqlText(text: string): SQL {
-  return sql.raw(text);
 }
 
 /**

@@ -9,11 +9,13 @@ export const idParams = t.Object({
   id: t.String({ description: "Positive integer id", examples: ["1"] }),
 });
 
+const idRange = `a whole number from 1 to ${maxId}`;
+
 /** A positive 32-bit id from a path or query value; anything else is a 422 naming the field. */
-export function parseId(raw: string | undefined, field = "id"): number {
-  if (raw === undefined || !/^\d{1,10}$/.test(raw)) throw invalid(field, "must be a positive integer");
+export function parseId(raw: string | undefined, field = "id", accepted = idRange): number {
+  if (raw === undefined || !/^\d{1,10}$/.test(raw)) throw invalid(field, `must be ${accepted}`);
   const id = Number(raw);
-  if (id < 1 || id > maxId) throw invalid(field, `must be between 1 and ${maxId}`);
+  if (id < 1 || id > maxId) throw invalid(field, `must be ${accepted}`);
   return id;
 }
 
@@ -24,7 +26,7 @@ export function parseId(raw: string | undefined, field = "id"): number {
 export function parseQueryText(raw: string | undefined, field: string, max = 64): string | undefined {
   if (raw === undefined) return undefined;
   if (raw.includes("\u0000")) throw invalid(field, "must not contain NUL characters");
-  if (raw.length > max) throw invalid(field, `must be at most ${max} characters`);
+  if (raw.length > max && [...raw].length > max) throw invalid(field, `must be at most ${max} characters`);
   return raw;
 }
 
@@ -42,12 +44,19 @@ export function parsePage(query: { limit?: string; cursor?: string }): { limit: 
     }
     limit = Number(query.limit);
   }
-  const cursor = query.cursor === undefined || query.cursor === "" ? null : parseId(query.cursor, "cursor");
+  const cursor = query.cursor === undefined || query.cursor === "" ? null : parseId(query.cursor, "cursor", `the next_cursor of a previous page: ${idRange}`);
   return { limit, cursor };
 }
 
-/** The `{ items, next_cursor }` page shape of every list (SPEC §8). */
-export function pageOf<T extends { id: number }>(rows: T[], limit: number): { items: T[]; next_cursor: number | null } {
-  const items = rows.slice(0, limit);
-  return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
+/**
+ * The `{ items, next_cursor }` page shape of every list (SPEC §8) from `limit + 1` rows read in id
+ * order: one row more than the page tells that there is a next page. `view` maps each row shown.
+ */
+export function pageOf<R extends { id: number }, T = R>(
+  rows: R[],
+  limit: number,
+  view: (row: R) => T = (row) => row as unknown as T,
+): { items: T[]; next_cursor: number | null } {
+  const shown = rows.slice(0, limit);
+  return { items: shown.map(view), next_cursor: rows.length > limit ? shown.at(-1)!.id : null };
 }

@@ -4,6 +4,10 @@
  * while a long write (planning a mailing for a million clients, a client write waiting for that
  * planning, a large import) went on to commit. Writes therefore get `writeTimeoutSeconds` of
  * silence; reads and idle keep-alive connections keep the short default.
+ *
+ * A header block over 16 KiB is answered 431 with an empty body by Bun's HTTP parser itself
+ * (Bun 1.4.5): neither `fetch` nor `error` below is called, so no problem document can be sent.
+ * Only the `--max-http-header-size` flag moves that limit (tests/integration/host.test.ts).
  */
 export type Handler = { handle(request: Request): Response | Promise<Response> };
 

@@ -4,20 +4,31 @@ import { t } from "elysia";
 const wallTime = (example: string) =>
   t.String({
     maxLength: 64,
+    title: "a date-time",
     description:
       "Wall-clock date-time, reached in each client's own time zone. A trailing Z or offset is accepted and ignored.",
     examples: [example],
   });
 const sendWindow = t.Object(
   {
-    from: t.String({ maxLength: 5, description: "HH:MM, client-local", examples: ["09:00"] }),
-    to: t.String({ maxLength: 5, description: "HH:MM, client-local; may be before `from` (wraps midnight)", examples: ["21:00"] }),
+    from: t.String({ maxLength: 5, title: "a time HH:MM", description: "HH:MM, client-local", examples: ["09:00"] }),
+    to: t.String({ maxLength: 5, title: "a time HH:MM", description: "HH:MM, client-local; may be before `from` (wraps midnight)", examples: ["21:00"] }),
   },
   { description: "Daily window in the client's local time; messages wait for the next opening" },
 );
-const tagsFilter = t.Array(t.String({ maxLength: 64 }), { maxItems: 1000, description: "Match clients with any of these tags; empty = all" });
-const codesFilter = t.Array(t.Union([t.String({ maxLength: 8 }), t.Number()]), {
+/** `null` or the window; the title and example are what a 422 says is accepted. */
+const optionalWindow = t.Union([sendWindow, t.Null()], { title: "null or an object", examples: [{ from: "09:00", to: "21:00" }] });
+// Tags of at most 64 characters, counted as code points by the service (TypeBox counts UTF-16 units).
+const tagsFilter = t.Array(t.String(), {
   maxItems: 1000,
+  title: "a list of tags",
+  examples: [["vip", "new"]],
+  description: "Match clients with any of these tags (each at most 64 characters); empty = all",
+});
+const codesFilter = t.Array(t.Union([t.String({ maxLength: 8 }), t.Number()], { title: "a 3-digit operator code", examples: [910, "910"] }), {
+  maxItems: 1000,
+  title: "a list of 3-digit operator codes",
+  examples: [[910, 911]],
   description: "Match clients with any of these 3-digit operator codes; empty = all",
 });
 
@@ -28,7 +39,7 @@ export const mailingCreate = t.Object(
     end_time: wallTime("2026-12-01T21:00:00"),
     tags_filter: t.Optional(tagsFilter),
     codes_filter: t.Optional(codesFilter),
-    send_window: t.Optional(t.Union([sendWindow, t.Null()])),
+    send_window: t.Optional(optionalWindow),
   },
   {
     examples: [
@@ -51,7 +62,7 @@ export const mailingPatch = t.Object(
     end_time: t.Optional(wallTime("2026-12-02T21:00:00")),
     tags_filter: t.Optional(tagsFilter),
     codes_filter: t.Optional(codesFilter),
-    send_window: t.Optional(t.Union([sendWindow, t.Null()])),
+    send_window: t.Optional(optionalWindow),
   },
   { examples: [{ end_time: "2026-12-02T21:00:00", tags_filter: [] }] },
 );

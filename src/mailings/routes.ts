@@ -4,7 +4,19 @@ import type { ApiGuard } from "../auth/guard";
 import { jsonBody, problemSchema } from "../http/openapi";
 import { idParams, parseId, parsePage } from "../http/params";
 import { invalid } from "../problems";
-import { mailing, mailingCreate, mailingList, mailingPatch, mailingQuery, type MailingStatus, mailingStatuses } from "./model";
+import { listsOnly } from "../http/errors";
+import type { ResponseSet } from "../http/operations";
+import {
+  mailing,
+  type MailingCreate,
+  mailingCreate,
+  mailingList,
+  type MailingPatch,
+  mailingPatch,
+  mailingQuery,
+  type MailingStatus,
+  mailingStatuses,
+} from "./model";
 import type { MailingService } from "./service";
 
 function parseStatus(raw: string | undefined): MailingStatus | undefined {
@@ -15,7 +27,55 @@ function parseStatus(raw: string | undefined): MailingStatus | undefined {
   return raw as MailingStatus;
 }
 
+/** The mailing writes, each a handler and its hook: mounted below and by the compatibility routes (http/compat.ts). */
+export function mailingWrites(service: MailingService) {
+  return {
+    create: {
+      handler: async ({ body, set }: { body: MailingCreate; set: ResponseSet }) => {
+        const created = await service.create(body);
+        set.status = 201;
+        set.headers.location = `/api/v1/mailings/${created.id}`;
+        return created;
+      },
+      hook: {
+        ...jsonBody,
+        body: mailingCreate,
+        transform: listsOnly(mailingCreate),
+        response: { 201: mailing, 422: problemSchema },
+        detail: {
+          summary: "Create a mailing and plan its messages",
+          description:
+            "start_time and end_time are wall-clock times reached in each client's own time zone. A trailing Z or offset is accepted and ignored: 2026-12-01T09:00:00Z means 09:00 in Moscow for a Moscow client and 09:00 in Vladivostok for a Vladivostok client.",
+        },
+      },
+    },
+    update: {
+      handler: ({ params, body }: { params: { id: string }; body: MailingPatch }) => service.update(parseId(params.id), body),
+      hook: {
+        params: idParams,
+        ...jsonBody,
+        body: mailingPatch,
+        transform: listsOnly(mailingPatch),
+        response: { 200: mailing, 404: problemSchema, 409: problemSchema, 422: problemSchema },
+        detail: { summary: "Change some fields of a mailing; re-plans its unsent messages" },
+      },
+    },
+    remove: {
+      handler: async ({ params, set }: { params: { id: string }; set: ResponseSet }) => {
+        await service.remove(parseId(params.id));
+        set.status = 204;
+      },
+      hook: {
+        params: idParams,
+        response: { 204: t.Void(), 404: problemSchema },
+        detail: { summary: "Delete a mailing and all its messages" },
+      },
+    },
+  };
+}
+
 export function mailingRoutes(guard: ApiGuard, service: MailingService) {
+  const writes = mailingWrites(service);
   const action = (name: "pause" | "resume" | "cancel", summary: string) =>
     new Elysia().post(`/:id/${name}`, ({ params }) => service[name](parseId(params.id)), {
       params: idParams,
@@ -32,51 +92,14 @@ export function mailingRoutes(guard: ApiGuard, service: MailingService) {
       },
       { query: mailingQuery, response: { 200: mailingList }, detail: { summary: "List mailings" } },
     )
-    .post(
-      "/",
-      async ({ body, set }) => {
-        const created = await service.create(body);
-        set.status = 201;
-        set.headers.location = `/api/v1/mailings/${created.id}`;
-        return created;
-      },
-      {
-        ...jsonBody,
-
-        body: mailingCreate,
-        response: { 201: mailing, 422: problemSchema },
-        detail: {
-          summary: "Create a mailing and plan its messages",
-          description:
-            "start_time and end_time are wall-clock times reached in each client's own time zone. A trailing Z or offset is accepted and ignored: 2026-12-01T09:00:00Z means 09:00 in Moscow for a Moscow client and 09:00 in Vladivostok for a Vladivostok client.",
-        },
-      },
-    )
+    .post("/", writes.create.handler, writes.create.hook)
     .get("/:id", ({ params }) => service.get(parseId(params.id)), {
       params: idParams,
       response: { 200: mailing, 404: problemSchema },
       detail: { summary: "Get a mailing" },
     })
-    .patch("/:id", ({ params, body }) => service.update(parseId(params.id), body), {
-      params: idParams,
-      ...jsonBody,
-
-      body: mailingPatch,
-      response: { 200: mailing, 404: problemSchema, 409: problemSchema, 422: problemSchema },
-      detail: { summary: "Change some fields of a mailing; re-plans its unsent messages" },
-    })
-    .delete(
-      "/:id",
-      async ({ params, set }) => {
-        await service.remove(parseId(params.id));
-        set.status = 204;
-      },
-      {
-        params: idParams,
-        response: { 204: t.Void(), 404: problemSchema },
-        detail: { summary: "Delete a mailing and all its messages" },
-      },
-    )
+    .patch("/:id", writes.update.handler, writes.update.hook)
+    .delete("/:id", writes.remove.handler, writes.remove.hook)
     .use(action("pause", "Pause: nothing is sent until resumed; the window still ends on time"))
     .use(action("resume", "Resume a paused mailing; due messages go out at once"))
     .use(action("cancel", "Stop for good: unsent messages become cancelled, history stays"));

@@ -14,6 +14,7 @@ import {
   planMailing,
 } from "../dispatch/plan";
 import type { Signals } from "../dispatch/signals";
+import { tagLengthMessage, tagTooLong } from "../clients/model";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import type { MailingCreate, MailingPatch, MailingStatus, MailingView } from "./model";
 import { findMailing, getMailing, listMailings, type MailingRow, type MailingWithStatus, toPlannable, toView } from "./repo";
@@ -28,6 +29,7 @@ import {
   parseWallTime,
   wallToEpoch,
 } from "./schedule";
+import { pageOf } from "../http/params";
 
 type Tx = Parameters<Parameters<Database["db"]["transaction"]>[0]>[0];
 
@@ -53,17 +55,32 @@ function asInput(row: MailingRow): MailingCreate {
   };
 }
 
-const range = `${formatWallTime(earliestWallTime)} to ${formatWallTime(latestWallTime)}`;
+const range = `from ${formatWallTime(earliestWallTime)} to ${formatWallTime(latestWallTime)}`;
+
+/**
+ * The offset after a time (`…T09:00:00+05:00`), which is ignored, but must still be one: hours
+ * 00–23 and minutes 00–59 as RFC 3339 writes them. `+25:00` was quietly accepted before.
+ */
+const trailingOffset = /\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?[+-](\d{2})(?::?(\d{2}))?(?:\[[^\]]*\])?$/;
+
+function offsetIsValid(input: string): boolean {
+  const match = trailingOffset.exec(input.trim());
+  return !match || (Number(match[1]) <= 23 && Number(match[2] ?? 0) <= 59);
+}
 
 /** A wall-clock date-time field, or null with the reason added to `errors`. */
 function wallTime(input: string, field: string, example: string, errors: FieldError[]): Temporal.PlainDateTime | null {
   const value = parseWallTime(input);
   if (!value) {
-    errors.push({ field, message: `must be a date-time like ${example}` });
+    errors.push({ field, message: `must be a date-time such as ${example}` });
+    return null;
+  }
+  if (!offsetIsValid(input)) {
+    errors.push({ field, message: `has an offset no clock has; an offset must be ±HH:MM up to ±23:59 (it is ignored: ${example})` });
     return null;
   }
   if (!isSupportedWallTime(value)) {
-    errors.push({ field, message: `must be between ${range}` });
+    errors.push({ field, message: `must be ${range}` });
     return null;
   }
   return value;
@@ -90,10 +107,13 @@ function validate(input: MailingCreate, now: Date, checkOver: boolean): Validate
     }
   }
   const tagsFilter = [...new Set(input.tags_filter ?? [])];
+  (input.tags_filter ?? []).forEach((tag, i) => {
+    if (tagTooLong(tag)) errors.push({ field: `tags_filter.${i}`, message: tagLengthMessage });
+  });
   const codesFilter: string[] = [];
   (input.codes_filter ?? []).forEach((code, i) => {
     const value = String(code);
-    if (!/^\d{3}$/.test(value)) errors.push({ field: `codes_filter.${i}`, message: "must be a 3-digit code" });
+    if (!/^\d{3}$/.test(value)) errors.push({ field: `codes_filter.${i}`, message: "must be a 3-digit operator code, such as 910" });
     else if (!codesFilter.includes(value)) codesFilter.push(value);
   });
   let windowFrom: string | null = null;
@@ -163,8 +183,7 @@ export class MailingService {
 
   async list(status: MailingStatus | undefined, limit: number, cursor: number | null) {
     const rows = await listMailings(this.database.db, status, limit, cursor, this.clock.now());
-    const items = rows.slice(0, limit).map(toView);
-    return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
+    return pageOf(rows, limit, toView);
   }
 
   async update(id: number, patch: MailingPatch): Promise<MailingView> {

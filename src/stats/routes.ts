@@ -7,22 +7,24 @@ import { mailingStats, message, messageQuery, overallStats } from "./model";
 import { parseMessageStatus, type StatsService } from "./service";
 import { t } from "elysia";
 
-export function statsRoutes(guard: ApiGuard, service: StatsService) {
-  return new Elysia({ tags: ["stats"] })
-    .use(guard)
-    .get("/stats", () => service.overall(), {
-      detail: {
-        summary: "Message counts by status, overall and per mailing (cancelled excluded)",
-        responses: documentedResponses({ 200: overallStats }),
+/** The statistics reads, each a handler and its hook: mounted below and by the compatibility routes (http/compat.ts). */
+export function statsReads(service: StatsService) {
+  return {
+    overall: {
+      handler: () => service.overall(),
+      hook: {
+        detail: {
+          summary: "Message counts by status, overall and per mailing (cancelled excluded)",
+          responses: documentedResponses({ 200: overallStats }),
+        },
       },
-    })
-    .get(
-      "/stats/:id",
-      ({ params, query }) => {
+    },
+    mailing: {
+      handler: ({ params, query }: { params: { id: string }; query: { status?: string; limit?: string; cursor?: string } }) => {
         const { limit, cursor } = parsePage(query);
         return service.forMailing(parseId(params.id), parseMessageStatus(query.status), limit, cursor);
       },
-      {
+      hook: {
         params: idParams,
         query: messageQuery,
         detail: {
@@ -30,7 +32,16 @@ export function statsRoutes(guard: ApiGuard, service: StatsService) {
           responses: documentedResponses({ 200: mailingStats, 404: problemSchema }),
         },
       },
-    )
+    },
+  };
+}
+
+export function statsRoutes(guard: ApiGuard, service: StatsService) {
+  const reads = statsReads(service);
+  return new Elysia({ tags: ["stats"] })
+    .use(guard)
+    .get("/stats", reads.overall.handler, reads.overall.hook)
+    .get("/stats/:id", reads.mailing.handler, reads.mailing.hook)
     .get(
       "/mailings/:id/messages",
       async ({ params, query }) => {

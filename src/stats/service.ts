@@ -9,6 +9,7 @@ import { mailings } from "../db/schema";
 import { type CountedState, countedStates, emptyCounts, messageStates, type MessageState } from "../dispatch/states";
 import type { MailingStatus } from "../mailings/model";
 import { getMailingWithCounts, statusExpression, toView } from "../mailings/repo";
+import { pageOf } from "../http/params";
 import { invalid, notFound } from "../problems";
 
 export function parseMessageStatus(raw: string | undefined): MessageState | undefined {
@@ -32,8 +33,9 @@ export class StatsService {
    */
   async overall() {
     const now = this.clock.now();
+    // Column names as identifiers and each state as a parameter: nothing is pasted into the SQL text.
     const pivot = sql.join(
-      countedStates.map((s) => sql`coalesce(sum(c.n) filter (where c.status = ${sql.raw(`'${s}'`)}), 0)::int as ${sql.raw(`"${s}"`)}`),
+      countedStates.map((s) => sql`coalesce(sum(c.n) filter (where c.status = ${s}::text), 0)::int as ${sql.identifier(s)}`),
       sql`, `,
     );
     const rows = await this.database.rows<
@@ -41,7 +43,7 @@ export class StatsService {
     >(sql`
       select mailings.id, mailings.text, mailings.start_time, mailings.end_time,
         ${statusExpression(now)} as status,
-        ${sql.join(countedStates.map((s) => sql`coalesce(k.${sql.raw(`"${s}"`)}, 0) as ${sql.raw(`"${s}"`)}`), sql`, `)}
+        ${sql.join(countedStates.map((s) => sql`coalesce(k.${sql.identifier(s)}, 0) as ${sql.identifier(s)}`), sql`, `)}
       from mailings
       left join (select c.mailing_id, ${pivot} from mailing_counts c group by c.mailing_id) k on k.mailing_id = mailings.id
       order by mailings.id`);
@@ -113,7 +115,7 @@ export class StatsService {
           ${cursor !== null ? sql`and x.id > ${cursor}` : sql``}
         order by x.id limit ${limit + 1}) m
       order by m.id limit ${limit + 1}`);
-    const items = rows.slice(0, limit).map((m) => ({
+    return pageOf(rows, limit, (m) => ({
       id: m.id,
       mailing_id: m.mailing_id,
       client_id: m.client_id,
@@ -126,7 +128,6 @@ export class StatsService {
       last_error: m.last_error,
       created_at: msToIso(m.created_ms)!,
     }));
-    return { items, next_cursor: rows.length > limit ? items.at(-1)!.id : null };
   }
 
   async assertMailing(id: number): Promise<void> {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { auth, type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
+import { expectProblem } from "./expect-problem";
 
 import { setDefaultTimeout } from "bun:test";
 
@@ -75,6 +76,91 @@ for (const backend of backends()) {
       const events = r.text.trim().split("\n").map((l) => JSON.parse(l));
       expect(events.filter((e) => e.progress).map((e) => e.progress.created)).toEqual([5000, 10000, 12000]);
       expect(events.at(-1).done).toMatchObject({ rows: 12000, created: 12000, failed: 0 });
+    });
+
+    const phones = async (prefix: string) =>
+      (await t.request("GET", `/api/v1/clients?limit=1000&q=${prefix}`)).body.items.map((c: { phone_number: string; tag: string }) => `${c.phone_number}:${c.tag}`);
+
+    test("a stray quote inside a field is a reported bad row; the rows before and after it are imported", async () => {
+      const body = 'phone_number,tag\n79150000001,a\n79150000007,ab"c\n79150000002,b\n';
+      const r = await t.request("POST", "/api/v1/clients/import", body, csv(body));
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ created: 2, failed: 1 });
+      expect(r.body.errors).toEqual([{ line: 3, field: "row", message: expect.stringContaining("quote") }]);
+      expect(await phones("7915000000")).toEqual(["79150000001:a", "79150000002:b"]);
+    });
+
+    test("a quote never closed ends the reading, not the import: the rows before it are saved and the line is reported", async () => {
+      const rows = ["phone_number,tag"];
+      for (let i = 0; i < 6000; i++) rows.push(`7916${String(i).padStart(7, "0")},x`);
+      rows.push('79169999999,"open');
+      rows.push("79169999998,lost");
+      const body = rows.join("\n");
+      const r = await t.request("POST", "/api/v1/clients/import", body, csv(body));
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ created: 6000, failed: 1 });
+      expect(r.body.errors).toEqual([
+        { line: 6002, field: "row", message: "a quoted field opened here is never closed, so lines 6002–6003 could not be read; close the quote" },
+      ]);
+    });
+
+    test("a multipart/form-data upload with one file (a browser form, curl -F file=@clients.csv) is imported", async () => {
+      const form = new FormData();
+      form.append("note", "ignored");
+      form.append("file", new Blob(["phone_number,tag\n79170000001,form\n79170000002,form\n"], { type: "text/csv" }), "clients.csv");
+      const r = await t.request("POST", "/api/v1/clients/import", form, auth);
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ rows: 2, created: 2, failed: 0 });
+      expect(await phones("7917000000")).toEqual(["79170000001:form", "79170000002:form"]);
+    });
+
+    test("a multipart upload cut off before its closing boundary is a 400 problem (it crashed the process)", async () => {
+      const boundary = "----cut";
+      const body = `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\nContent-Type: text/csv\r\n\r\nphone_number\n79160000001\n`;
+      const r = await t.request("POST", "/api/v1/clients/import", body, { ...auth, "content-type": `multipart/form-data; boundary=${boundary}` });
+      expectProblem(r, 400, "body");
+      expect(r.body.detail).toContain("multipart");
+    });
+
+    for (const [label, type] of [["no boundary", "multipart/form-data"], ["a boundary that never appears", "multipart/form-data; boundary=zz"]]) {
+      test(`a multipart body with ${label} is a 4xx problem`, async () => {
+        const r = await t.request("POST", "/api/v1/clients/import", "garbage", { ...auth, "content-type": type! });
+        expect([400, 422]).toContain(r.status);
+        expectProblem(r, r.status);
+      });
+    }
+
+    test("a form without a file is a 422 naming file", async () => {
+      const form = new FormData();
+      form.append("phone_number", "79170000009");
+      const r = await t.request("POST", "/api/v1/clients/import", form, auth);
+      expectProblem(r, 422, "file");
+    });
+
+    test("a semicolon-separated file (a spreadsheet in a decimal-comma locale) is read by its header", async () => {
+      const body = "phone_number;tag;timezone\r\n79180000001;semi;Europe/Moscow\r\n";
+      const r = await t.request("POST", "/api/v1/clients/import", body, csv(body));
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ created: 1, failed: 0 });
+      const [client] = (await t.request("GET", "/api/v1/clients?q=79180000001")).body.items;
+      expect(client).toMatchObject({ tag: "semi", timezone: "Europe/Moscow" });
+    });
+
+    for (const type of ["application/json", "application/x-www-form-urlencoded", "image/png"]) {
+      test(`Content-Type ${type} is a 415 problem naming the accepted types, and nothing is imported`, async () => {
+        const body = "phone_number\n79190000001\n";
+        const r = await t.request("POST", "/api/v1/clients/import", body, { ...auth, "content-type": type });
+        expectProblem(r, 415, "content-type");
+        expect(r.body.detail).toContain("text/csv");
+        expect(await phones("79190000001")).toEqual([]);
+      });
+    }
+
+    test("a tag is counted in characters: 64 emoji are accepted, 65 refused", async () => {
+      const body = `phone_number,tag\n79210000001,${"😀".repeat(64)}\n79210000002,${"😀".repeat(65)}\n`;
+      const r = await t.request("POST", "/api/v1/clients/import", body, csv(body));
+      expect(r.body).toMatchObject({ created: 1, failed: 1 });
+      expect(r.body.errors).toEqual([{ line: 3, field: "tag", message: "must be at most 64 characters" }]);
     });
 
     test("the import needs a bearer token", async () => {

@@ -86,6 +86,29 @@ for (const backend of backends()) {
       }
     });
 
+    test("each compatibility route documents the same request and responses as its v1 route (one definition)", () => {
+      const pairs: [string, string, string][] = [
+        ["post", "/clients/create", "/api/v1/clients/"],
+        ["patch", "/clients/update/{id}", "/api/v1/clients/{id}"],
+        ["delete", "/clients/delete/{id}", "/api/v1/clients/{id}"],
+        ["post", "/mailing/create", "/api/v1/mailings/"],
+        ["patch", "/mailing/update/{id}", "/api/v1/mailings/{id}"],
+        ["delete", "/mailing/delete/{id}", "/api/v1/mailings/{id}"],
+        ["get", "/stats", "/api/v1/stats"],
+        ["get", "/stats/{id}", "/api/v1/stats/{id}"],
+      ];
+      const shape = (op: Operation & Record<string, unknown>) => JSON.stringify({ requestBody: op.requestBody, responses: op.responses, parameters: op.parameters });
+      for (const [method, old, current] of pairs) {
+        const v1 = spec.paths[current]?.[method] ?? spec.paths[current.replace(/\/$/, "")]?.[method];
+        expect(v1, `${method} ${current}`).toBeDefined();
+        for (const path of [old, `${old}/`]) {
+          const compat = spec.paths[path]?.[method];
+          expect(compat, `${method} ${path}`).toBeDefined();
+          expect(shape(compat as never), `${method} ${path}`).toBe(shape(v1 as never));
+        }
+      }
+    });
+
     test("README has a curl example for every documented route", () => {
       const readme = readFileSync(fileURLToPath(new URL("../../README.md", import.meta.url)), "utf8");
       const curls = readme.split("\n").filter((line) => line.trimStart().startsWith("curl "));

@@ -15,7 +15,7 @@ export type TestApp = {
   database: Database;
   clock: FixedClock;
   logger: ReturnType<typeof memoryLogger>;
-  /** Sends a request; a non-string body is sent as JSON. Adds the admin key unless headers say otherwise. */
+  /** Sends a request; a body other than a string, FormData or Blob is sent as JSON. Adds the admin key unless headers say otherwise. */
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
   close(): Promise<void>;
 };
@@ -41,11 +41,12 @@ export async function testApp(
     async request(method, path, body, headers = auth) {
       const init: RequestInit = { method, headers: { ...headers } };
       if (body !== undefined) {
-        init.body = typeof body === "string" ? body : JSON.stringify(body);
-        if (typeof body !== "string") (init.headers as Record<string, string>)["content-type"] = "application/json";
+        const raw = typeof body === "string" || body instanceof FormData || body instanceof Blob;
+        init.body = raw ? (body as BodyInit) : JSON.stringify(body);
+        if (!raw) (init.headers as Record<string, string>)["content-type"] = "application/json";
       }
-      // Elysia finds the path after the host; use a real-looking origin (http://x/ is misread).
-      const response = await app.handle(new Request(`http://localhost${path}`, init));
+      // A one-letter origin on purpose: routing must read the path only (src/http/origin.ts).
+      const response = await app.handle(new Request(`http://x${path}`, init));
       const text = await response.text();
       let parsed: unknown = null;
       try {
