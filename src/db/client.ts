@@ -198,14 +198,17 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Opens embedded PGlite, in `dataDir` or (null) in memory. */
-export async function openPglite(dataDir: string | null): Promise<Database> {
+/**
+ * Opens embedded PGlite, in `dataDir` or (null) in memory. `loadDataDir` starts from a dump
+ * (`dumpDataDir()`): tests clone one migrated database instead of running initdb each time.
+ */
+export async function openPglite(dataDir: string | null, options: { loadDataDir?: Blob } = {}): Promise<Database> {
   let unlock = () => {};
   if (dataDir) {
     mkdirSync(dataDir, { recursive: true });
     unlock = lockDataDir(dataDir);
   }
-  const client = dataDir ? new PGlite(dataDir) : new PGlite();
+  const client = dataDir ? new PGlite(dataDir, options) : new PGlite(options);
   await client.waitReady;
   const db = drizzlePglite({ client, schema }) as unknown as Db;
   const database: Database = {
