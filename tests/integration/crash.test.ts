@@ -154,10 +154,16 @@ if (process.env.DATABASE_URL) {
         const first = await startWorker({ name: "draining", databaseUrl: url, providerUrl: gateway.url, env });
         workers.push(first);
         const mailingId = await createOpenMailing(first);
-        // After the first wave of results the next wave is in flight (300 ms each) and more is queued.
+        // After the first wave of results the next wave is in flight (300 ms each) and more is queued:
+        // wait for requests beyond the first wave (SEND_CONCURRENCY of them) to reach the gateway.
         await first.waitForLog((l) => l.msg === "send", 30_000);
-        await Bun.sleep(100);
-        const inFlightAtSignal = gateway.received.size - first.lines.filter((l) => l.msg === "send").length;
+        const inFlight = () => gateway.received.size - first.lines.filter((l) => l.msg === "send").length;
+        const inFlightAtSignal = await waitFor(
+          () => (gateway.received.size > Number(env.SEND_CONCURRENCY) && inFlight() > 0 ? inFlight() : undefined),
+          10_000,
+          "the second wave of sends to reach the gateway",
+          10,
+        );
         expect(inFlightAtSignal).toBeGreaterThan(0);
         const exit = await first.kill("SIGTERM", LEASE_SECONDS * 1000 + 5_000);
         expect(exit.code).toBe(0);

@@ -10,7 +10,8 @@ import { startFakeGateway } from "../../src/gateway/fake-server";
 import { HttpGateway } from "../../src/gateway/http";
 import { memoryLogger } from "../../src/ops/logger";
 import { adminKey, auth } from "../support/app";
-import { freshDatabase, type TestDatabase } from "../support/db";
+import { freshDatabase, sessionsWaitingForLocks, type TestDatabase } from "../support/db";
+import { waitFor } from "../support/wait";
 
 import { setDefaultTimeout } from "bun:test";
 
@@ -76,14 +77,13 @@ if (process.env.DATABASE_URL) {
         end_time: wall(new Date(now.getTime() + 86_400_000)),
       });
       expect(created.status).toBe(201);
-      const started = Date.now();
-      while (gateway.received.size === 0 && Date.now() - started < 3000) await Bun.sleep(10);
+      await waitFor(() => (gateway.received.size > 0 ? true : undefined), 3000, "the first send to reach the gateway", 10);
       expect(gateway.received.size).toBe(1);
 
       // Cancelling it from the API process reaches the worker too: the sends still queued there
       // (one at a time, 200 ms each) are not made.
       expect((await call("POST", `/api/v1/mailings/${created.body.id}/cancel`)).status).toBe(200);
-      await Bun.sleep(800);
+      // All three were claimed in one batch: idle() resolves once each of them is decided and written.
       await dispatcher.idle();
       expect(gateway.received.size).toBeLessThanOrEqual(2);
       const rows = await db.database.rows<{ status: string; n: number }>(sql`
@@ -104,6 +104,8 @@ if (process.env.DATABASE_URL) {
     let db: TestDatabase;
     const apps: Awaited<ReturnType<typeof createApp>>[] = [];
     const others: Database[] = [];
+    /** per "process": how many notifications its listeners (the open-mailings cache) have handled */
+    const heard: { count: number }[] = [];
     const call = async (app: number, method: string, path: string, body?: unknown) => {
       const init: RequestInit = { method, headers: { ...auth, "content-type": "application/json" } };
       if (body !== undefined) init.body = JSON.stringify(body);
@@ -119,8 +121,10 @@ if (process.env.DATABASE_URL) {
       db = await freshDatabase("postgres");
       for (let i = 0; i < 2; i++) {
         // Two "processes": their own connections, their own services and caches.
-        const database = i === 0 ? db.database : openPostgres(db.url!);
-        if (i > 0) others.push(database);
+        const own = i === 0 ? db.database : openPostgres(db.url!);
+        if (i > 0) others.push(own);
+        const { database, counter } = counting(own);
+        heard.push(counter);
         const logger = memoryLogger();
         // A cache that never expires by itself: only the signals and the insert's guard keep it right.
         apps.push(
@@ -149,13 +153,14 @@ if (process.env.DATABASE_URL) {
 
       const now = Date.now();
       const wall = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+      const heardBefore = heard[1]!.count;
       const mailing = await call(0, "POST", "/api/v1/mailings", {
         text: "later",
         start_time: wall(now + 86_400_000),
         end_time: wall(now + 2 * 86_400_000),
       });
       expect(mailing.status).toBe(201);
-      await Bun.sleep(300); // the notification's trip
+      await waitFor(() => (heard[1]!.count > heardBefore ? true : undefined), 5000, "process 1 to hear of the new mailing", 10);
       const second = await call(1, "POST", "/api/v1/clients", { phone_number: "79200000002", tag: "a" });
       expect(second.status).toBe(201);
       expect(await messagesOf(second.body.id)).toEqual([{ mailing_id: mailing.body.id, status: "scheduled" }]);
@@ -234,6 +239,14 @@ if (process.env.DATABASE_URL) {
         },
       };
     }
+    /** Until `count` sessions wait for a lock (a held transaction blocks them), or `settled()` says the statement did not wait. */
+    const blocked = (settled: () => boolean, count = 1) =>
+      waitFor(
+        async () => (settled() || (await sessionsWaitingForLocks(db.database)) >= count ? true : undefined),
+        10_000,
+        `${count} session(s) to wait for a lock`,
+        10,
+      );
     const insertClient = (tx: postgres.TransactionSql, phone: string, tag: string) =>
       tx`insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
          values (${phone}, '920', ${tag}, 'UTC', now(), now()) returning id`.then(([row]) => row!.id as number);
@@ -255,7 +268,7 @@ if (process.env.DATABASE_URL) {
         const clientId = await writer.ready;
         let settled = false;
         const mailing = tomorrow("racing", "w").finally(() => (settled = true));
-        await Bun.sleep(300);
+        await blocked(() => settled);
         // The planning waits for the client write in flight instead of planning without it.
         expect(settled).toBe(false);
         writer.release();
@@ -285,7 +298,7 @@ if (process.env.DATABASE_URL) {
             ? call(0, "POST", `/api/v1/mailings/${mailingId}/cancel`)
             : call(0, "DELETE", `/api/v1/mailings/${mailingId}`)
           ).finally(() => (settled = true));
-          await Bun.sleep(300);
+          await blocked(() => settled);
           expect(settled).toBe(false); // it waits for the client write instead of missing its message
           writer.release();
           await writer.done;
@@ -312,8 +325,9 @@ if (process.env.DATABASE_URL) {
       );
       try {
         await writer.ready;
-        const deleting = call(0, "DELETE", `/api/v1/mailings/${mailingId}`);
-        await Bun.sleep(300); // the delete now waits for the client write
+        let settled = false;
+        const deleting = call(0, "DELETE", `/api/v1/mailings/${mailingId}`).finally(() => (settled = true));
+        await blocked(() => settled); // the delete now waits for the client write
         writer.release();
         await writer.done; // a deadlock would abort one of the two
         expect((await deleting).status).toBe(204);
@@ -334,7 +348,8 @@ if (process.env.DATABASE_URL) {
         const writes = Array.from({ length: 12 }, (_, i) =>
           call(0, "POST", "/api/v1/clients", { phone_number: `792000010${String(i).padStart(2, "0")}`, tag: "burst" }).finally(() => settled++),
         );
-        await Bun.sleep(300);
+        // Every connection of the client-write pool (10) is taken by a write waiting for the planning.
+        await blocked(() => settled > 0, 10);
         const within = <T>(ms: number, p: Promise<T>) => Promise.race([p, Bun.sleep(ms).then(() => "timed out" as const)]);
         expect(await within(5000, call(0, "GET", "/api/v1/stats").then((r) => r.status))).toBe(200);
         expect(await within(5000, call(0, "GET", "/api/v1/clients?limit=1").then((r) => r.status))).toBe(200);
@@ -347,4 +362,20 @@ if (process.env.DATABASE_URL) {
       }
     });
   });
+}
+
+/** The database, and a count of the notifications its listeners have handled (each counted after its listener ran). */
+function counting(own: Database): { database: Database; counter: { count: number } } {
+  const counter = { count: 0 };
+  const database = new Proxy(own, {
+    get(target, property, receiver) {
+      if (property !== "listen") return Reflect.get(target, property, receiver);
+      return (channel: string, onMessage: (payload: string) => void) =>
+        target.listen(channel, (payload) => {
+          onMessage(payload);
+          counter.count++;
+        });
+    },
+  });
+  return { database, counter };
 }

@@ -9,6 +9,7 @@
  * (~0.07 s). A copy is a whole database, as isolated as a freshly migrated one.
  */
 import type { PGlite } from "@electric-sql/pglite";
+import { sql } from "drizzle-orm";
 import postgres from "postgres";
 import { type Database, openPglite, openPostgres } from "../../src/db/client";
 
@@ -40,6 +41,17 @@ export async function freshDatabase(backend: Backend, options: { max?: number } 
       await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
     },
   };
+}
+
+/**
+ * How many sessions on this PostgreSQL database wait for a lock: tests wait for a statement to be
+ * blocked (by a transaction they hold open) with this instead of sleeping.
+ */
+export async function sessionsWaitingForLocks(database: Database): Promise<number> {
+  const [row] = await database.rows<{ n: number }>(
+    sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+  );
+  return row?.n ?? 0;
 }
 
 /**
