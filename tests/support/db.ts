@@ -92,6 +92,7 @@ let postgresTemplateName: Promise<string> | null = null;
 function postgresTemplate(): Promise<string> {
   postgresTemplateName ??= (async () => {
     const name = `nst_template_${runId}`;
+    await dropLeftTemplates();
     await admin().unsafe(`create database ${name}`);
     // Closed before the first copy: CREATE DATABASE … TEMPLATE refuses a source with sessions.
     const database = openPostgres(databaseUrl(name), { max: 1 });
@@ -103,6 +104,20 @@ function postgresTemplate(): Promise<string> {
     return name;
   })();
   return postgresTemplateName;
+}
+
+/**
+ * Drops the templates of runs that were killed before their cleanup (named by their start time, see
+ * runId) once they are a day old; a template still being copied is in use and stays.
+ */
+async function dropLeftTemplates(): Promise<void> {
+  const rows = await admin()<{ datname: string }[]>`select datname from pg_database where starts_with(datname, 'nst_template_')`;
+  for (const { datname } of rows) {
+    const started = parseInt(datname.split("_")[2] ?? "", 36);
+    if (Number.isFinite(started) && Date.now() - started > 86_400_000) {
+      await admin().unsafe(`drop database if exists ${datname}`).catch(() => {});
+    }
+  }
 }
 
 let adminClient: postgres.Sql | null = null;
