@@ -4,6 +4,7 @@
  */
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
+import { openPostgres } from "../../src/db/client";
 import { backends, freshDatabase } from "../support/db";
 
 setDefaultTimeout(60_000);
@@ -89,3 +90,20 @@ for (const backend of backends()) {
     });
   });
 }
+
+describe.skipIf(!process.env.DATABASE_URL)("[postgres] test databases: pools a test left open (needs DATABASE_URL)", () => {
+  test("a pool left open on a database given back cannot reach the next test's", async () => {
+    const first = await freshDatabase("postgres");
+    const leftOpen = openPostgres(first.url!, { max: 1 });
+    await leftOpen.rows(sql`select 1`);
+    await first.drop();
+    const second = await freshDatabase("postgres");
+    try {
+      await expect(leftOpen.rows(insertClient("79100000007"))).rejects.toThrow();
+      expect(await count(second, "clients")).toBe(0);
+    } finally {
+      await leftOpen.close();
+      await second.drop();
+    }
+  });
+});

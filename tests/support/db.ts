@@ -140,8 +140,14 @@ async function postgresDatabase(options: { max?: number }): Promise<TestDatabase
       await database.close().catch(() => {});
       handedOut.delete(name);
       const clean = sparePostgres.length < maxSpares && (await onDatabase(name, (run) => reset(run, template, { pglite: false })));
-      if (clean) sparePostgres.push(name);
-      else await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+      // Renamed, so that a pool the test left open cannot reconnect to it: it finds no database, as
+      // if dropped. A session that got in again makes the rename fail, and the database is dropped.
+      const renamed = `nst_test_${runId}_${++created}`;
+      if (clean && (await admin().unsafe(`alter database ${name} rename to ${renamed}`).then(() => true, () => false))) {
+        sparePostgres.push(renamed);
+      } else {
+        await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+      }
     },
   };
 }

@@ -3,7 +3,8 @@
  *
  * - what the test still holds dies: its PGlite handle is revoked (queries then fail as on a closed
  *   database, its LISTENs are removed); on PostgreSQL its pools are closed and any session left on
- *   the database (another pool, a worker process) is terminated, taking its locks and LISTENs along;
+ *   the database (another pool, a worker process) is terminated, taking its locks and LISTENs along,
+ *   and the database is renamed, so that a pool left open cannot reconnect to it;
  * - session state goes (PGlite has one session: an open transaction, settings, prepared statements,
  *   temporary tables);
  * - the schema must still be the template's (a fingerprint of the catalogs: schemas, tables, columns,
