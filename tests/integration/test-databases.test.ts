@@ -107,3 +107,18 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] test databases: pools a t
     }
   });
 });
+
+describe("[pglite] test databases: giving back twice", () => {
+  test("a database given back twice goes to one test, not two", async () => {
+    const first = await freshDatabase("pglite");
+    await Promise.all([first.drop(), first.drop()]);
+    const [a, b] = [await freshDatabase("pglite"), await freshDatabase("pglite")];
+    try {
+      await a.database.rows(insertClient("79100000008"));
+      expect(await count(b, "clients")).toBe(0);
+    } finally {
+      await a.drop();
+      await b.drop();
+    }
+  });
+});

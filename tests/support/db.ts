@@ -87,11 +87,11 @@ async function pgliteDatabase(): Promise<TestDatabase> {
   return {
     database,
     url: null,
-    async drop() {
+    drop: once(async () => {
       await handle.revoke();
       if (sparePglites.length < maxSpares && (await reset(pgliteRun(client), template, { pglite: true }))) sparePglites.push(client);
       else await client.close().catch(() => {});
-    },
+    }),
   };
 }
 
@@ -136,7 +136,7 @@ async function postgresDatabase(options: { max?: number }): Promise<TestDatabase
   return {
     database,
     url,
-    async drop() {
+    drop: once(async () => {
       await database.close().catch(() => {});
       handedOut.delete(name);
       const clean = sparePostgres.length < maxSpares && (await onDatabase(name, (run) => reset(run, template, { pglite: false })));
@@ -148,7 +148,7 @@ async function postgresDatabase(options: { max?: number }): Promise<TestDatabase
       } else {
         await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
       }
-    },
+    }),
   };
 }
 
@@ -183,6 +183,12 @@ let adminClient: postgres.Sql | null = null;
 function admin(): postgres.Sql {
   adminClient ??= postgres(process.env.DATABASE_URL!, { max: 1, idle_timeout: 2, onnotice: () => {} });
   return adminClient;
+}
+
+/** `drop()` twice gives a database back once (twice would hand it to two tests). */
+function once(action: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | null = null;
+  return () => (done ??= action());
 }
 
 function databaseUrl(name: string): string {
