@@ -12,7 +12,7 @@ setDefaultTimeout(60_000);
 const insertClient = (phone: string) =>
   sql`insert into clients (phone_number, operator_code) values (${phone}, '910') returning id`;
 const count = async (t: Awaited<ReturnType<typeof freshDatabase>>, table: string) =>
-  (await t.database.rows<{ n: number }>(sql.raw(`select count(*)::int as n from ${table}`)))[0]!.n;
+  (await t.database.rows<{ n: number }>(sql`select count(*)::int as n from ${sql.identifier(table)}`))[0]!.n;
 
 for (const backend of backends()) {
   describe(`[${backend}] test databases`, () => {

@@ -31,6 +31,8 @@ export type Profile = {
 };
 
 const userNamespaces = `select oid from pg_namespace where nspname !~ '^pg_' and nspname <> 'information_schema'`;
+/** the schemas whose tables hold the application's rows (drizzle's holds the applied migrations) */
+const dataSchemas = `schemaname !~ '^pg_' and schemaname not in ('information_schema', 'drizzle')`;
 
 const fingerprintQuery = `
   select md5(string_agg(item, '|' order by item)) as fingerprint from (
@@ -60,11 +62,11 @@ const fingerprintQuery = `
 /** The template's fingerprint, tables and sequences, and whether its tables are all empty. */
 export async function profile(run: Run): Promise<Profile> {
   const [{ fingerprint }] = (await run(fingerprintQuery)) as [{ fingerprint: string }];
-  const tables = (await run(`select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = 'public'`)).map((r) => String(r.name));
+  const tables = (await run(`select format('%I.%I', schemaname, tablename) as name from pg_tables where ${dataSchemas}`)).map((r) => String(r.name));
   const nonEmpty = tables.length === 0
     ? "select null as name where false"
     : tables.map((t) => `select '${t}' as name where exists (select 1 from ${t})`).join(" union all ");
-  const setvals = (await run(`select format('setval(%L, %s, false)', format('%I.%I', schemaname, sequencename), start_value) as call from pg_sequences where schemaname = 'public'`)).map((r) => String(r.call));
+  const setvals = (await run(`select format('setval(%L, %s, false)', format('%I.%I', schemaname, sequencename), start_value) as call from pg_sequences where ${dataSchemas}`)).map((r) => String(r.call));
   const restartSequences = setvals.length === 0 ? "" : `select ${setvals.join(", ")}`;
   return { fingerprint, nonEmpty, restartSequences, recyclable: (await run(nonEmpty)).length === 0 };
 }
