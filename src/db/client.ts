@@ -194,14 +194,17 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Opens embedded PGlite, in `dataDir` or (null) in memory. */
-export async function openPglite(dataDir: string | null): Promise<Database> {
+/**
+ * Opens embedded PGlite, in `dataDir` or (null) in memory, or wraps `client`, an instance the
+ * caller opened (tests start theirs from a dump of a migrated one, and decide what closing means).
+ */
+export async function openPglite(dataDir: string | null, options: { client?: PGlite } = {}): Promise<Database> {
   let unlock = () => {};
   if (dataDir) {
     mkdirSync(dataDir, { recursive: true });
     unlock = lockDataDir(dataDir);
   }
-  const client = dataDir ? new PGlite(dataDir) : new PGlite();
+  const client = options.client ?? (dataDir ? new PGlite(dataDir) : new PGlite());
   await client.waitReady;
   const db = drizzlePglite({ client, schema }) as unknown as Db;
   const database: Database = {

@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { waitFor } from "../support/wait";
 
 import { setDefaultTimeout } from "bun:test";
 
@@ -49,12 +50,13 @@ async function start() {
     }
   })();
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 150; i++) {
-    if (proc.exitCode !== null) break;
-    const ok = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
-    if (ok) break;
-    await Bun.sleep(100);
-  }
+  // Ready, or exited (a second process on the directory must refuse to start).
+  await waitFor(
+    async () => (proc.exitCode !== null || proc.signalCode !== null || (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) ? true : undefined),
+    30_000,
+    "the server to answer /readyz or exit",
+    50,
+  );
   return { proc, url, lines, reader };
 }
 

@@ -28,87 +28,85 @@ setDefaultTimeout(60_000);
 const CLIENTS = 20_000;
 const WORKERS = 3;
 
-if (process.env.DATABASE_URL) {
-  describe("[postgres] §6 scale-out: 3 worker processes on one database", () => {
-    let tdb: TestDatabase | undefined;
-    let gateway: FakeGateway | undefined;
-    const workers: Worker[] = [];
+describe.skipIf(!process.env.DATABASE_URL)("[postgres] §6 scale-out: 3 worker processes on one database (needs DATABASE_URL)", () => {
+  let tdb: TestDatabase | undefined;
+  let gateway: FakeGateway | undefined;
+  const workers: Worker[] = [];
 
-    afterAll(async () => {
-      await killAll(workers);
-      await gateway?.stop();
-      await tdb?.drop();
-    }, 30_000);
+  afterAll(async () => {
+    await killAll(workers);
+    await gateway?.stop();
+    await tdb?.drop();
+  }, 30_000);
 
-    test(
-      "20,000 messages: each reaches the gateway exactly once, all end sent, all 3 workers send a share",
-      async () => {
-        tdb = await freshDatabase("postgres");
-        const database = tdb.database;
-        gateway = startFakeGateway({ latencyMs: 2 });
+  test(
+    "20,000 messages: each reaches the gateway exactly once, all end sent, all 3 workers send a share",
+    async () => {
+      tdb = await freshDatabase("postgres");
+      const database = tdb.database;
+      gateway = startFakeGateway({ latencyMs: 2 });
 
-        const started = await Promise.all(
-          Array.from({ length: WORKERS }, (_, i) =>
-            startWorker({
-              name: `worker-${i + 1}`,
-              databaseUrl: tdb!.url!,
-              providerUrl: gateway!.url,
-              env: { TICK: "* * * * * *", SEND_CONCURRENCY: "50", CLAIM_BATCH: "500", LEASE_SECONDS: "60", LOG_LEVEL: "info" },
-              // keep only the send lines (for the per-worker share) and anything that is not info
-              keepLine: (l) => l.msg === "send" || l.level !== "info",
-            }),
-          ),
-        );
-        workers.push(...started);
+      const started = await Promise.all(
+        Array.from({ length: WORKERS }, (_, i) =>
+          startWorker({
+            name: `worker-${i + 1}`,
+            databaseUrl: tdb!.url!,
+            providerUrl: gateway!.url,
+            env: { TICK: "* * * * * *", SEND_CONCURRENCY: "50", CLAIM_BATCH: "500", LEASE_SECONDS: "60", LOG_LEVEL: "info" },
+            // keep only the send lines (for the per-worker share) and anything that is not info
+            keepLine: (l) => l.msg === "send" || l.level !== "info",
+          }),
+        ),
+      );
+      workers.push(...started);
 
-        const t0 = performance.now();
-        await insertClients(database, CLIENTS);
-        const tInserted = performance.now();
-        const mailingId = await createOpenMailing(workers[0]!);
-        const tPlanned = performance.now();
+      const t0 = performance.now();
+      await insertClients(database, CLIENTS);
+      const tInserted = performance.now();
+      const mailingId = await createOpenMailing(workers[0]!);
+      const tPlanned = performance.now();
 
-        const final = await waitFor(
-          async () => {
-            const counts = await statusCounts(database, mailingId);
-            return (counts.sent ?? 0) === CLIENTS ? counts : undefined;
-          },
-          120_000,
-          "every message to be sent",
-          200,
-        );
-        const tDone = performance.now();
+      const final = await waitFor(
+        async () => {
+          const counts = await statusCounts(database, mailingId);
+          return (counts.sent ?? 0) === CLIENTS ? counts : undefined;
+        },
+        120_000,
+        "every message to be sent",
+        200,
+      );
+      const tDone = performance.now();
 
-        // Every message planned and sent, nothing else.
-        expect(final).toEqual({ sent: CLIENTS });
-        const [row] = await database.rows<{ n: number; attempts: number }>(
-          sql`select count(*)::int as n, max(attempts)::int as attempts from messages`,
-        );
-        expect(row!.n).toBe(CLIENTS);
-        expect(row!.attempts).toBe(1);
+      // Every message planned and sent, nothing else.
+      expect(final).toEqual({ sent: CLIENTS });
+      const [row] = await database.rows<{ n: number; attempts: number }>(
+        sql`select count(*)::int as n, max(attempts)::int as attempts from messages`,
+      );
+      expect(row!.n).toBe(CLIENTS);
+      expect(row!.attempts).toBe(1);
 
-        // The gateway saw every message id exactly once.
-        expect(gateway.received.size).toBe(CLIENTS);
-        const duplicates = [...gateway.received].filter(([, n]) => n > 1);
-        expect(duplicates).toEqual([]);
+      // The gateway saw every message id exactly once.
+      expect(gateway.received.size).toBe(CLIENTS);
+      const duplicates = [...gateway.received].filter(([, n]) => n > 1);
+      expect(duplicates).toEqual([]);
 
-        // Every worker took part, and the shares add up to the whole with no id sent by two workers.
-        const shares = workers.map((w) => w.lines.filter((l) => l.msg === "send" && l.outcome === "sent").length);
-        const ids = new Set<number>();
-        for (const w of workers) for (const l of w.lines) if (l.msg === "send") ids.add(l.message_id as number);
-        for (const share of shares) expect(share).toBeGreaterThan(0);
-        expect(shares.reduce((a, b) => a + b, 0)).toBe(CLIENTS);
-        expect(ids.size).toBe(CLIENTS);
+      // Every worker took part, and the shares add up to the whole with no id sent by two workers.
+      const shares = workers.map((w) => w.lines.filter((l) => l.msg === "send" && l.outcome === "sent").length);
+      const ids = new Set<number>();
+      for (const w of workers) for (const l of w.lines) if (l.msg === "send") ids.add(l.message_id as number);
+      for (const share of shares) expect(share).toBeGreaterThan(0);
+      expect(shares.reduce((a, b) => a + b, 0)).toBe(CLIENTS);
+      expect(ids.size).toBe(CLIENTS);
 
-        // No worker logged a warning or an error.
-        for (const w of workers) expect(w.lines.filter((l) => l.level === "warn" || l.level === "error")).toEqual([]);
+      // No worker logged a warning or an error.
+      for (const w of workers) expect(w.lines.filter((l) => l.level === "warn" || l.level === "error")).toEqual([]);
 
-        console.log(
-          `scale-out: ${CLIENTS} clients inserted in ${Math.round(tInserted - t0)} ms, mailing planned in ${Math.round(tPlanned - tInserted)} ms, ` +
-            `all sent ${((tDone - tPlanned) / 1000).toFixed(1)} s after creation ` +
-            `(${Math.round(CLIENTS / ((tDone - tPlanned) / 1000))} msg/s); shares ${shares.join(" / ")}`,
-        );
-      },
-      180_000,
-    );
-  });
-}
+      console.log(
+        `scale-out: ${CLIENTS} clients inserted in ${Math.round(tInserted - t0)} ms, mailing planned in ${Math.round(tPlanned - tInserted)} ms, ` +
+          `all sent ${((tDone - tPlanned) / 1000).toFixed(1)} s after creation ` +
+          `(${Math.round(CLIENTS / ((tDone - tPlanned) / 1000))} msg/s); shares ${shares.join(" / ")}`,
+      );
+    },
+    180_000,
+  );
+});

@@ -1,9 +1,18 @@
 /**
- * Real databases for tests. Every test file gets its own: an in-memory PGlite always, and, when
- * DATABASE_URL is set, a freshly created PostgreSQL database on that server (dropped afterwards).
+ * Real databases for tests. Every caller gets one of its own: an in-memory PGlite always, and, when
+ * DATABASE_URL is set, a PostgreSQL database on that server (dropped after the run).
+ *
+ * Starting PGlite (its initdb) takes 1.5–3 s here and migrating a PostgreSQL database about 0.3 s;
+ * once per test, that was most of the suite's time. So each backend is migrated once per `bun test`
+ * process (test files share this module) into a template, and a database handed out is either a
+ * copy of it (PGlite from a dump, ~0.25 s unloaded; PostgreSQL with CREATE DATABASE … TEMPLATE,
+ * ~0.1–0.3 s) or one that an earlier test gave back and that was reset (recycle.ts, a few ms).
  */
+import { PGlite } from "@electric-sql/pglite";
+import { sql } from "drizzle-orm";
 import postgres from "postgres";
 import { type Database, openPglite, openPostgres } from "../../src/db/client";
+import { type Profile, type Run, profile, reset, revocable } from "./recycle";
 
 export type Backend = "pglite" | "postgres";
 
@@ -14,28 +23,176 @@ export function backends(): Backend[] {
 
 export type TestDatabase = { database: Database; url: string | null; drop(): Promise<void> };
 
-/** A migrated, empty database of the given backend. */
-export async function freshDatabase(backend: Backend, options: { max?: number } = {}): Promise<TestDatabase> {
-  if (backend === "pglite") {
-    const database = await openPglite(null);
-    await database.migrate();
-    return { database, url: null, drop: () => database.close() };
+/** A migrated, empty database of the given backend, for the caller alone until `drop()`. */
+export function freshDatabase(backend: Backend, options: { max?: number } = {}): Promise<TestDatabase> {
+  return backend === "pglite" ? pgliteDatabase() : postgresDatabase(options);
+}
+
+/**
+ * How many sessions on this PostgreSQL database wait for a lock: tests wait for a statement to be
+ * blocked (by a transaction they hold open) with this instead of sleeping.
+ */
+export async function sessionsWaitingForLocks(database: Database): Promise<number> {
+  const [row] = await database.rows<{ n: number }>(
+    sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`,
+  );
+  return row?.n ?? 0;
+}
+
+/**
+ * Drops this run's PostgreSQL databases (the template and the spares); called once after all test
+ * files (tests/support/setup.ts, preloaded by bunfig.toml).
+ */
+export async function dropTemplates(): Promise<void> {
+  for (const client of sparePglites.splice(0)) await client.close().catch(() => {});
+  if (!postgresTemplate) return;
+  const template = await postgresTemplate.catch(() => null);
+  const names = [...sparePostgres.splice(0), ...handedOut, ...(template ? [template.name] : [])];
+  handedOut.clear();
+  for (const name of names) {
+    await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
   }
-  const base = process.env.DATABASE_URL!;
-  const name = `nst_test_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
-  const admin = postgres(base, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`create database ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const database = openPostgres(url.toString(), options);
-  await database.migrate();
+  await adminClient?.end({ timeout: 5 });
+  adminClient = null;
+}
+
+// Unique per run, so that runs in parallel (several engineers share one server) never share a
+// database; it starts with the run's start time (see dropLeftDatabases).
+const runId = `${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+let created = 0;
+/** Clean databases given back, at most this many per backend (each PGlite holds ~100 MB). */
+const maxSpares = 2;
+
+// ---- PGlite
+
+type PgliteTemplate = Profile & { dump: Blob };
+let pgliteTemplate: Promise<PgliteTemplate> | null = null;
+const sparePglites: PGlite[] = [];
+
+async function pgliteDatabase(): Promise<TestDatabase> {
+  pgliteTemplate ??= (async () => {
+    const client = new PGlite();
+    try {
+      await (await openPglite(null, { client })).migrate();
+      return { ...(await profile(pgliteRun(client))), dump: await client.dumpDataDir("none") };
+    } finally {
+      await client.close();
+    }
+  })();
+  const template = await pgliteTemplate;
+  const client = sparePglites.pop() ?? new PGlite({ loadDataDir: template.dump });
+  // The test's handle dies at drop(): anything of the test still running then fails as on a closed database.
+  const handle = revocable(client);
+  const database = await openPglite(null, { client: handle.client });
   return {
     database,
-    url: url.toString(),
-    async drop() {
-      await database.close().catch(() => {});
-      await admin.unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
-      await admin.end({ timeout: 5 });
-    },
+    url: null,
+    drop: once(async () => {
+      await handle.revoke();
+      if (sparePglites.length < maxSpares && (await reset(pgliteRun(client), template, { pglite: true }))) sparePglites.push(client);
+      else await client.close().catch(() => {});
+    }),
   };
+}
+
+function pgliteRun(client: PGlite): Run {
+  return async (text) => (await client.query<Record<string, unknown>>(text)).rows;
+}
+
+// ---- PostgreSQL
+
+type PostgresTemplate = Profile & { name: string };
+let postgresTemplate: Promise<PostgresTemplate> | null = null;
+const sparePostgres: string[] = [];
+/** given to a test and not back yet (a test that failed before its drop() is cleaned up at the end) */
+const handedOut = new Set<string>();
+
+async function postgresDatabase(options: { max?: number }): Promise<TestDatabase> {
+  postgresTemplate ??= (async () => {
+    const name = `nst_template_${runId}`;
+    await dropLeftDatabases();
+    await admin().unsafe(`create database ${name}`);
+    // Closed before the first copy: CREATE DATABASE … TEMPLATE refuses a source with sessions.
+    const database = openPostgres(databaseUrl(name), { max: 1 });
+    try {
+      await database.migrate();
+      await database.close();
+      return { ...(await onDatabase(name, profile)), name };
+    } catch (error) {
+      await database.close();
+      await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+      throw error;
+    }
+  })();
+  const template = await postgresTemplate;
+  let name = sparePostgres.pop();
+  if (!name) {
+    name = `nst_test_${runId}_${++created}`;
+    await admin().unsafe(`create database ${name} template ${template.name}`);
+  }
+  handedOut.add(name);
+  const url = databaseUrl(name);
+  const database = openPostgres(url, options);
+  return {
+    database,
+    url,
+    drop: once(async () => {
+      await database.close().catch(() => {});
+      handedOut.delete(name);
+      const clean = sparePostgres.length < maxSpares && (await onDatabase(name, (run) => reset(run, template, { pglite: false })));
+      // Renamed, so that a pool the test left open cannot reconnect to it: it finds no database, as
+      // if dropped. A session that got in again makes the rename fail, and the database is dropped.
+      const renamed = `nst_test_${runId}_${++created}`;
+      if (clean && (await admin().unsafe(`alter database ${name} rename to ${renamed}`).then(() => true, () => false))) {
+        sparePostgres.push(renamed);
+      } else {
+        await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+      }
+    }),
+  };
+}
+
+/** Runs `work` on a connection of its own to database `name`. */
+async function onDatabase<T>(name: string, work: (run: Run) => Promise<T>): Promise<T> {
+  const connection = postgres(databaseUrl(name), { max: 1, onnotice: () => {} });
+  try {
+    return await work((text) => connection.unsafe(text) as Promise<Record<string, unknown>[]>);
+  } finally {
+    await connection.end({ timeout: 5 });
+  }
+}
+
+/**
+ * Drops what runs killed before their cleanup left behind (databases named after their start
+ * time) once it is a day old; a database still in use stays (no FORCE).
+ */
+async function dropLeftDatabases(): Promise<void> {
+  const rows = await admin()<{ datname: string }[]>`
+    select datname from pg_database where starts_with(datname, 'nst_template_') or starts_with(datname, 'nst_test_')`;
+  for (const { datname } of rows) {
+    const started = parseInt(datname.split("_")[2] ?? "", 36);
+    if (Number.isFinite(started) && Date.now() - started > 86_400_000) {
+      await admin().unsafe(`drop database if exists ${datname}`).catch(() => {});
+    }
+  }
+}
+
+let adminClient: postgres.Sql | null = null;
+
+/** One connection for CREATE/DROP DATABASE; it closes itself when idle, so it never holds the process. */
+function admin(): postgres.Sql {
+  adminClient ??= postgres(process.env.DATABASE_URL!, { max: 1, idle_timeout: 2, onnotice: () => {} });
+  return adminClient;
+}
+
+/** `drop()` twice gives a database back once (twice would hand it to two tests). */
+function once(action: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | null = null;
+  return () => (done ??= action());
+}
+
+function databaseUrl(name: string): string {
+  const url = new URL(process.env.DATABASE_URL!);
+  url.pathname = `/${name}`;
+  return url.toString();
 }

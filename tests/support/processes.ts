@@ -9,6 +9,8 @@ import { sql } from "drizzle-orm";
 import { fileURLToPath } from "node:url";
 import type { Database } from "../../src/db/client";
 
+export { waitFor } from "./wait";
+
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 export type LogLine = Record<string, unknown> & { msg?: string; level?: string };
@@ -296,22 +298,6 @@ export async function statusCounts(database: Database, mailingId?: number): Prom
         ${mailingId === undefined ? sql`` : sql`where mailing_id = ${mailingId}`} group by status`,
   );
   return Object.fromEntries(rows.map((r) => [r.status, r.n]));
-}
-
-/** Polls until `check` returns a value other than undefined; throws after `timeoutMs`. */
-export async function waitFor<T>(
-  check: () => Promise<T | undefined>,
-  timeoutMs: number,
-  what: string,
-  intervalMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(intervalMs);
-  }
 }
 
 /** A wall-clock date-time (`YYYY-MM-DDTHH:MM:SS`) `offsetHours` from now in UTC. */
