@@ -26,13 +26,13 @@ try {
 
 const logger = createLogger(config.logLevel);
 /** Writes what the asynchronous log destination still holds, then exits. */
-function exit(code: number): never {
-  logger.flush();
+async function exit(code: number): Promise<never> {
+  await logger.flush();
   process.exit(code);
 }
 
-let database: Database;
-let migrationsApplied: number;
+let database!: Database;
+let migrationsApplied!: number;
 try {
   if (!config.databaseUrl) {
     // PGlite's first start runs initdb for about 10 s without a word: say what is happening first.
@@ -44,7 +44,7 @@ try {
 } catch (error) {
   // The error's message, code (ECONNREFUSED, a SQLSTATE) and cause (logger.ts, describeError).
   logger.error("database start-up failed", { error });
-  exit(1);
+  await exit(1);
 }
 logger.info("database ready", {
   driver: database.kind,
@@ -67,7 +67,7 @@ const dispatcher = config.worker
 const signals = databaseSignals(database, logger, () => dispatcher);
 const app = await createApp({ config, database, clock: systemClock, logger, signals });
 
-let server: ReturnType<typeof serveApp>;
+let server!: ReturnType<typeof serveApp>;
 try {
   server = serveApp(app, { port: config.port, hostname: config.host });
 } catch (error) {
@@ -75,7 +75,7 @@ try {
   if ((error as { code?: unknown }).code !== "EADDRINUSE") throw error;
   console.error(`configuration error: PORT: ${config.port} is already in use on ${config.host} (stop what uses it or choose another PORT)`);
   await database.close().catch(() => {});
-  exit(2);
+  await exit(2);
 }
 if (dispatcher) {
   await dispatcher.start();
@@ -93,7 +93,7 @@ async function shutdown(signal: string) {
   if (stopping) {
     // A second signal: the operator does not want to wait; the leases cover what is unwritten.
     logger.warn("second signal: exiting now", { signal });
-    exit(1);
+    await exit(1);
   }
   stopping = true;
   logger.info("shutting down", { signal });
@@ -103,7 +103,7 @@ async function shutdown(signal: string) {
   const deadlineMs = Math.round(config.leaseSeconds * 900);
   setTimeout(() => {
     logger.error("shutdown did not finish in time; exiting", { deadline_ms: deadlineMs });
-    exit(1);
+    void exit(1);
   }, deadlineMs).unref();
   // Stop taking requests, then let in-flight sends finish (or hand them back) within the lease.
   const serverStopped = server.stop();
@@ -111,7 +111,7 @@ async function shutdown(signal: string) {
   await serverStopped;
   await database.close();
   logger.info("stopped");
-  exit(0);
+  await exit(0);
 }
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -23,7 +23,7 @@ export interface Logger {
 }
 
 /** The process's logger: also flushes what the asynchronous destination still holds. */
-export type RootLogger = Logger & { flush(): void };
+export type RootLogger = Logger & { flush(): Promise<void> };
 
 /**
  * A failed statement reaches us as Drizzle's DrizzleQueryError, whose message, stack and fields
@@ -117,8 +117,17 @@ export function createLogger(level: Level = "info", destination?: pino.Destinati
   const stdout = destination ?? pino.destination({ dest: 1, sync: false });
   const base = createPino(level, stdout);
   return Object.assign(wrap(base), {
-    flush() {
-      const stream = stdout as { flushSync?: () => void };
+    /**
+     * Waits (at most 1 s) for a write already handed to the file system, then writes the rest
+     * synchronously. `flushSync()` alone leaves a write in flight behind: a process that exited
+     * right after it lost its last lines ("stopped") under load. `flush(cb)` does not wait either
+     * (it calls back at once with sonic-boom's default minLength 0), so this watches its
+     * `_writing` flag (sonic-boom 4, pinned by bun.lock).
+     */
+    async flush() {
+      const stream = stdout as { _writing?: boolean; flushSync?: () => void };
+      const deadline = Date.now() + 1000;
+      while (stream._writing && Date.now() < deadline) await Bun.sleep(2);
       try {
         stream.flushSync?.();
       } catch {
