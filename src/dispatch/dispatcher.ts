@@ -26,7 +26,7 @@ import type { Logger } from "../ops/logger";
 import { type ClaimedMessage, claimDue, loadMailingStates, loadTimezones, type MailingState } from "./claim";
 import { type Completion, completeBatch, expireOverdue } from "./complete";
 import { mailingChannel, type SignalListener, wakeChannel } from "./signals";
-import { WindowCache } from "./window";
+import { WindowCache } from "../time/send-window";
 
 export type DispatcherOptions = {
   /** SEND_CONCURRENCY: messages taken for sending whose result is not yet durable */

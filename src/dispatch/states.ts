@@ -31,8 +31,11 @@ export type MessageState = (typeof messageStates)[number];
 export const countedStates = ["scheduled", "sending", "sent", "retrying", "failed", "expired"] as const;
 export type CountedState = (typeof countedStates)[number];
 
-/** States a message can still be sent from. */
-export const pendingStates = ["scheduled", "sending", "retrying"] as const;
+/** States the claim picks up: waiting ones, and `sending` rows whose lease ran out (messages_due_idx). */
+export const claimableStates = ["scheduled", "retrying", "sending"] as const satisfies readonly MessageState[];
+
+/** States the expiry sweep moves to `expired` (messages_expiry_idx). */
+export const waitingStates = ["scheduled", "retrying"] as const satisfies readonly MessageState[];
 
 /** A state-count record with every counted key present, zeros included. */
 export function emptyCounts(): Record<CountedState, number> {

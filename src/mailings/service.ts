@@ -21,13 +21,13 @@ import {
   earliestWallTime,
   earliestZone,
   formatWallTime,
-  isClockTime,
   isSupportedWallTime,
   latestWallTime,
   latestZone,
   parseWallTime,
   wallToEpoch,
-} from "./schedule";
+} from "../time/wall-time";
+import { isClockTime } from "../time/send-window";
 
 type Tx = Parameters<Parameters<Database["db"]["transaction"]>[0]>[0];
 
