@@ -5,8 +5,10 @@
  * clients runs in JavaScript.
  *
  * Re-planning uses the same statements: an upsert moves unsent messages (scheduled, retrying,
- * expired, cancelled) to their new due time and state, and never touches sent, failed or a send in
- * flight; a second statement cancels unsent messages whose client no longer matches.
+ * expired, cancelled) to their new due time and state, and never touches sent, failed or a claimed
+ * (`sending`) message; a second statement cancels waiting messages whose client no longer matches.
+ * A claimed message is the dispatcher's: it checks the client and the mailing just before the send
+ * (claim.ts `checkClaims`) and cancels it there if it was never handed to the gateway (SPEC §4, §6).
  */
 import { type SQL, sql } from "drizzle-orm";
 import { intArray } from "../db/arrays";
@@ -122,12 +124,15 @@ export async function planMailing(
   return result?.n ?? 0;
 }
 
-/** Cancels the mailing's unsent messages whose client is gone or no longer matches the filter. */
+/**
+ * Cancels the mailing's waiting messages whose client is gone or no longer matches the filter.
+ * Claimed (`sending`) ones are left to the dispatcher's check before the send.
+ */
 async function cancelUnmatched(ex: Executor, mailing: PlannableMailing, now: Date): Promise<void> {
   await ex.execute(sql`
     update messages x set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
     where x.mailing_id = ${mailing.id}
-      and x.status in ('scheduled', 'retrying', 'sending', 'expired')
+      and x.status in ('scheduled', 'retrying', 'expired')
       and not exists (select 1 from clients c where c.id = x.client_id and ${clientMatches(jsonFilter(mailing))})`);
 }
 
@@ -205,7 +210,7 @@ export async function planClients(
     where x.client_id = any(${ids}::int[])
       and c.id = x.client_id and m.id = x.mailing_id
       and m.cancelled_at is null
-      and x.status in ('scheduled', 'retrying', 'sending', 'expired')
+      and x.status in ('scheduled', 'retrying', 'expired')
       and not ${clientMatches(mailingColumns)}`);
   // Keep the phone snapshot of unsent messages in step with the client.
   await ex.execute(sql`
@@ -217,11 +222,14 @@ export async function planClients(
       and x.phone_number <> c.phone_number`);
 }
 
-/** Cancels every unsent message of a client that is being deleted (SPEC §3). */
+/**
+ * Cancels every waiting message of a client that is being deleted (SPEC §3). A claimed one is
+ * cancelled by the dispatcher, which finds the client gone just before the send.
+ */
 export async function cancelClientMessages(ex: Executor, clientId: number, now: Date): Promise<void> {
   await ex.execute(sql`
     update messages set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
-    where client_id = ${clientId} and status in ('scheduled', 'retrying', 'sending')`);
+    where client_id = ${clientId} and status in ('scheduled', 'retrying')`);
 }
 
 /**
@@ -237,12 +245,16 @@ async function holdClientWrites(ex: Executor): Promise<void> {
   await ex.execute(sql`lock table clients in share mode`);
 }
 
-/** Cancels every unsent message of a mailing (SPEC §4 cancel). */
+/**
+ * Cancels every waiting message of a mailing (SPEC §4 cancel). A claimed one is cancelled by the
+ * dispatcher, which finds the mailing cancelled just before the send, or records the true outcome
+ * of a send already handed to the gateway.
+ */
 export async function cancelMailingMessages(ex: Executor, mailingId: number, now: Date): Promise<void> {
   await holdClientWrites(ex);
   await ex.execute(sql`
     update messages set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
-    where mailing_id = ${mailingId} and status in ('scheduled', 'retrying', 'sending')`);
+    where mailing_id = ${mailingId} and status in ('scheduled', 'retrying')`);
 }
 
 /** Deleting a mailing deletes its messages (no foreign key: see schema.ts). */
