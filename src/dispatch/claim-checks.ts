@@ -26,6 +26,8 @@ export class ClaimChecks {
   constructor(
     private readonly read: (claims: ClaimedMessage[]) => Promise<Map<number, ClaimCheck>>,
     private readonly maxAgeMs = 100,
+    /** wall-clock ms (not the injected business clock: this bounds real staleness) */
+    private readonly wallNow: () => number = Date.now,
   ) {}
 
   /** the current generation, to pass to `hold` for a claim statement started now */
@@ -52,7 +54,7 @@ export class ClaimChecks {
   peek(message: ClaimedMessage): ClaimCheck | null | undefined {
     const entry = this.held.get(message.id);
     if (!entry || entry.error !== undefined || entry.generation !== this.generation) return undefined;
-    return entry.readAt + this.maxAgeMs >= Date.now() ? entry.check : undefined;
+    return entry.readAt + this.maxAgeMs >= this.wallNow() ? entry.check : undefined;
   }
 
   /**
@@ -60,7 +62,7 @@ export class ClaimChecks {
    * held by this claim. Throws if that read failed.
    */
   async get(message: ClaimedMessage): Promise<ClaimCheck | null> {
-    const askedAt = Date.now();
+    const askedAt = this.wallNow();
     for (;;) {
       const entry = this.held.get(message.id);
       if (!entry) throw new Error(`message ${message.id} is not held`);
@@ -75,7 +77,7 @@ export class ClaimChecks {
 
   /** One query for every held message without a usable read. */
   private async readStale(): Promise<void> {
-    const startedAt = Date.now();
+    const startedAt = this.wallNow();
     const generation = this.generation;
     const stale = [...this.held.values()].filter((e) => e.generation !== generation || e.readAt + this.maxAgeMs < startedAt);
     try {

@@ -62,7 +62,7 @@ export async function claimDue(
     set status = 'sending', attempts = x.attempts + 1,
         next_attempt_at = ${leaseUntil}::timestamptz, updated_at = ${at}::timestamptz
     from due
-      join mailings m on m.id = due.mailing_id
+      left join mailings m on m.id = due.mailing_id
       left join clients c on c.id = due.client_id
     where x.id = due.id
     returning x.id, x.mailing_id, x.client_id, x.phone_number, x.attempts,
@@ -110,7 +110,7 @@ export async function checkClaims(
         from unnest(${intArray(claims.map((h) => h.id))}::int[], ${intArray(claims.map((h) => h.attempts))}::int[])
           as h(id, attempts)
         join messages x on x.id = h.id and x.attempts = h.attempts and x.status = 'sending'
-        join mailings m on m.id = x.mailing_id
+        left join mailings m on m.id = x.mailing_id
         left join clients c on c.id = x.client_id`,
   );
   return new Map(rows.map((r) => [r.id, checkOf(r)]));
@@ -118,8 +118,12 @@ export async function checkClaims(
 
 type CheckRow = { client_matches: boolean; timezone: string; paused: boolean; cancelled: boolean };
 
-/** A claimed row's client (`c`, left-joined) and mailing (`m`) as a ClaimCheck; the filter is plan.ts's. */
-const checkColumns = sql`coalesce(c.timezone, '') as timezone, m.paused, m.cancelled_at is not null as cancelled,
+/**
+ * A claimed row's client (`c`) and mailing (`m`), both left-joined, as a ClaimCheck; the filter is
+ * plan.ts's. A row whose mailing is gone (messages have no foreign key) reads as cancelled.
+ */
+const checkColumns = sql`coalesce(c.timezone, '') as timezone, coalesce(m.paused, false) as paused,
+  (m.id is null or m.cancelled_at is not null) as cancelled,
   (c.id is not null and ${clientMatches(mailingColumns)}) as client_matches`;
 
 function checkOf(r: CheckRow): ClaimCheck {

@@ -264,7 +264,8 @@ export class Dispatcher implements SignalListener {
     const nowMs = this.clock.now().getTime();
     const base = { id: message.id, attempts: message.attempts };
     const decision = decideBeforeSend(
-      { nowMs, message, leaseNeededMs: this.leaseNeededMs, check: mailing ? check : null, window: mailing?.window ?? null },
+      // A held row whose mailing is gone (no foreign key) is cancelled, not sent and not left behind.
+      { nowMs, message, leaseNeededMs: this.leaseNeededMs, check: check && !mailing ? { ...check, cancelled: true } : check, window: mailing?.window ?? null },
       this.windows,
     );
     switch (decision.action) {

@@ -92,6 +92,24 @@ for (const backend of backends()) {
     });
   });
 
+  describe(`[${backend}] §6 a message whose mailing row is gone`, () => {
+    let e: TestEngine;
+    afterEach(() => e?.close());
+
+    test("a due message left without its mailing (no foreign key) is cancelled, not sent", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z` });
+      const clientId = await e.client("79101234567");
+      const { sql } = await import("drizzle-orm");
+      await e.database.rows(sql`
+        insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at)
+        values (424242, ${clientId}, '79101234567', 'scheduled', ${`${day}T09:00:00Z`}::timestamptz,
+                ${`${day}T21:00:00Z`}::timestamptz, ${`${day}T09:00:00Z`}::timestamptz)`);
+      await e.dispatcher.drain();
+      expect(e.gateway.received.size).toBe(0);
+      expect((await e.messages(424242))[0]!.status).toBe("cancelled");
+    });
+  });
+
   describe(`[${backend}] §6 the dispatcher when the database fails`, () => {
     let e: TestEngine;
     let control: FaultControl;
