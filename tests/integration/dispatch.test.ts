@@ -134,7 +134,7 @@ for (const backend of backends()) {
       const id = await mailing({ start_time: `${day}T12:00:00`, end_time: `${day}T23:00:00` });
       const ticking = e.dispatcher.tick();
       for (let i = 0; i < 100 && e.gateway.received.size === 0; i++) await Bun.sleep(5);
-      expect(e.gateway.received.size).toBe(1); // one has left; two are claimed, queued, with no zone read
+      expect(e.gateway.received.size).toBe(1); // one has left; two are claimed and queued
       const patched = await e.request("PATCH", `/api/v1/mailings/${id}`, { send_window: { from: "15:00", to: "18:00" } });
       expect(patched.status).toBe(200);
       await ticking;
