@@ -9,7 +9,7 @@ import postgres from "postgres";
 import { databaseUrl } from "./lib";
 
 const payload = JSON.stringify(
-  Array.from({ length: 44 }, (_, i) => ({ id: i, attempts: 1, status: "sent", next_attempt_at: null, last_error: null, undo: false })),
+  Array.from({ length: 44 }, (_, i) => ({ id: i, attempts: 1, status: "sent", next_attempt_at: null, last_error: null, unsent: false })),
 );
 
 async function measure(name: string, query: () => Promise<unknown>): Promise<void> {

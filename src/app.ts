@@ -60,6 +60,8 @@ export function createServices(deps: AppDeps) {
     importer: new ClientImporter(deps.database, deps.clock),
     mailings: new MailingService(deps.database, deps.clock, signals),
     stats: new StatsService(deps.database, deps.clock),
+    /** Stops what the services started (the open-mailings cache's LISTEN). */
+    close: () => openMailings.close(),
   };
 }
 
@@ -121,7 +123,8 @@ export async function createApp(deps: AppDeps) {
     )
     .use(compatRoutes(guard, services));
   registered.routes = app.routes;
-  return app;
+  // `close()` stops the services' listeners; call it before closing the database the app was built on.
+  return Object.assign(app, { close: services.close });
 }
 
 export type App = Awaited<ReturnType<typeof createApp>>;

@@ -99,8 +99,8 @@ async function shutdown(signal: string) {
   logger.info("shutting down", { signal });
   // SPEC §6: exit within LEASE_SECONDS whatever hangs (a database that stopped answering makes
   // every statement wait); messages whose results were not written are taken over when their
-  // lease runs out. The dispatcher aborts its own sends at 0.8 of the lease.
-  const deadlineMs = Math.round(config.leaseSeconds * 900);
+  // lease runs out. The dispatcher's own stop() is bounded at 0.9 of the lease; this is the backstop.
+  const deadlineMs = Math.round(config.leaseSeconds * 950);
   setTimeout(() => {
     logger.error("shutdown did not finish in time; exiting", { deadline_ms: deadlineMs });
     void exit(1);
@@ -109,6 +109,7 @@ async function shutdown(signal: string) {
   const serverStopped = server.stop();
   await dispatcher?.stop();
   await serverStopped;
+  await app.close();
   await database.close();
   logger.info("stopped");
   await exit(0);

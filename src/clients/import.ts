@@ -15,7 +15,7 @@ import type { Clock } from "../clock";
 import { type Database, rowsOf } from "../db/client";
 import { planClients } from "../dispatch/plan";
 import { loadOpenMailings } from "../mailings/repo";
-import { canonicalTimeZone } from "../mailings/schedule";
+import { canonicalTimeZone } from "../time/wall-time";
 import { invalid, type FieldError } from "../problems";
 import { tagLengthMessage, tagTooLong } from "./model";
 import { normalizePhone } from "./phone";

@@ -10,7 +10,7 @@ import { clients } from "../db/schema";
 import { cancelClientMessages, type PlannableMailing, planClient } from "../dispatch/plan";
 import type { OpenMailingsCache } from "../mailings/open-cache";
 import { loadOpenMailings } from "../mailings/repo";
-import { canonicalTimeZone } from "../mailings/schedule";
+import { canonicalTimeZone } from "../time/wall-time";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import { type ClientCreate, type ClientPatch, type ClientView, tagLengthMessage, tagTooLong } from "./model";
 import { normalizePhone } from "./phone";

@@ -22,6 +22,17 @@ import {
   timestamp,
   uniqueIndex,
 } from "drizzle-orm/pg-core";
+import { claimableStates, type MessageState, messageStates, waitingStates } from "../dispatch/states";
+
+/**
+ * `'scheduled', 'sending', …` for a CHECK constraint or an index predicate built from the lifecycle
+ * in dispatch/states.ts. DDL takes no parameters, so the names are written into the text; they are
+ * this file's own constants, and anything but a lowercase word is refused.
+ */
+function stateList(states: readonly MessageState[]) {
+  for (const state of states) if (!/^[a-z]+$/.test(state)) throw new Error(`not a state name: ${state}`);
+  return sql.raw(states.map((state) => `'${state}'`).join(", "));
+}
 
 const instant = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 const created = () => instant("created_at").notNull().defaultNow();
@@ -121,7 +132,7 @@ export const messages = pgTable(
     clientId: integer("client_id").notNull(),
     /** snapshot of the client's phone, kept for statistics after the client is deleted */
     phoneNumber: text("phone_number").notNull(),
-    status: text("status").notNull().default("scheduled"),
+    status: text("status").$type<MessageState>().notNull().default("scheduled"),
     attempts: integer("attempts").notNull().default(0),
     dueAt: instant("due_at").notNull(),
     expiresAt: instant("expires_at").notNull(),
@@ -137,15 +148,12 @@ export const messages = pgTable(
     uniqueIndex("messages_client_mailing_key").on(t.clientId, t.mailingId),
     index("messages_due_idx")
       .on(t.nextAttemptAt)
-      .where(sql`status in ('scheduled', 'retrying', 'sending')`),
+      .where(sql`status in (${stateList(claimableStates)})`),
     index("messages_expiry_idx")
       .on(t.expiresAt)
-      .where(sql`status in ('scheduled', 'retrying')`),
+      .where(sql`status in (${stateList(waitingStates)})`),
     index("messages_mailing_status_idx").on(t.mailingId, t.status, t.id),
-    check(
-      "messages_status_check",
-      sql`${t.status} in ('scheduled', 'sending', 'retrying', 'sent', 'failed', 'expired', 'cancelled')`,
-    ),
+    check("messages_status_check", sql`${t.status} in (${stateList(messageStates)})`),
   ],
 );
 

@@ -9,6 +9,8 @@
 import { sql } from "drizzle-orm";
 import { intArray } from "../db/arrays";
 import { type Executor, rowsOf } from "../db/client";
+import type { SendWindow } from "../time/send-window";
+import { clientMatches, mailingColumns } from "./plan";
 
 export type ClaimedMessage = {
   id: number;
@@ -17,11 +19,15 @@ export type ClaimedMessage = {
   phone: string;
   attempts: number;
   expiresAt: number;
-  /** the client's zone, read only for messages of a mailing with a send window (loadTimezones):
-   *  null = not read, "" = the client is gone */
-  timezone: string | null;
   /** when this claim's lease runs out (epoch ms) */
   leaseUntil: number;
+  /**
+   * The state to hand the message back in unsent: the one it was claimed from, and for a row taken
+   * over from a worker whose lease ran out, `retrying` only if an earlier send failed.
+   */
+  waitingStatus: "scheduled" | "retrying";
+  /** its client and mailing as the claim statement saw them (re-read later by claim-checks.ts) */
+  check: ClaimCheck;
 };
 
 type Row = {
@@ -31,7 +37,8 @@ type Row = {
   phone_number: string;
   attempts: number;
   expires_ms: number;
-};
+  waiting_status: "scheduled" | "retrying";
+} & CheckRow;
 
 export async function claimDue(
   ex: Executor,
@@ -45,19 +52,24 @@ export async function claimDue(
     ex,
     sql`
     with due as (
-      select id from messages
+      select id, status, mailing_id, client_id from messages
       where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz
       order by next_attempt_at
       limit ${limit}
       for update skip locked
     )
-    update messages m
-    set status = 'sending', attempts = m.attempts + 1,
+    update messages x
+    set status = 'sending', attempts = x.attempts + 1,
         next_attempt_at = ${leaseUntil}::timestamptz, updated_at = ${at}::timestamptz
     from due
-    where m.id = due.id
-    returning m.id, m.mailing_id, m.client_id, m.phone_number, m.attempts,
-      (extract(epoch from m.expires_at) * 1000)::float8 as expires_ms`,
+      left join mailings m on m.id = due.mailing_id
+      left join clients c on c.id = due.client_id
+    where x.id = due.id
+    returning x.id, x.mailing_id, x.client_id, x.phone_number, x.attempts,
+      (extract(epoch from x.expires_at) * 1000)::float8 as expires_ms,
+      case when due.status <> 'sending' then due.status
+           when x.last_error is null then 'scheduled' else 'retrying' end as waiting_status,
+      ${checkColumns}`,
   );
   return rows.map((r) => ({
     id: r.id,
@@ -66,53 +78,75 @@ export async function claimDue(
     phone: r.phone_number,
     attempts: r.attempts,
     expiresAt: Number(r.expires_ms),
-    timezone: null,
     leaseUntil: now.getTime() + leaseSeconds * 1000,
+    waitingStatus: r.waiting_status,
+    check: checkOf(r),
   }));
 }
 
-/** The time zones of the given clients (for send-window checks); a deleted client is absent. */
-export async function loadTimezones(ex: Executor, clientIds: number[]): Promise<Map<number, string>> {
-  const rows = await rowsOf<{ id: number; timezone: string }>(
-    ex,
-    sql`select id, timezone from clients where id = any(${intArray(clientIds)}::int[])`,
-  );
-  return new Map(rows.map((r) => [r.id, r.timezone]));
-}
-
-/** What a dispatcher needs to know of a mailing before sending one of its messages. */
-export type MailingState = {
-  id: number;
-  text: string;
-  window: { from: string; to: string } | null;
+/** What the database says about a claimed message just before its send. */
+export type ClaimCheck = {
+  /** the client still exists and matches the mailing's current filter */
+  clientMatches: boolean;
+  /** the client's time zone ("" when the client is gone) */
+  timezone: string;
   paused: boolean;
   cancelled: boolean;
 };
 
-/** Current state of the given mailings; a deleted mailing is simply absent. */
-export async function loadMailingStates(ex: Executor, ids: number[]): Promise<Map<number, MailingState>> {
-  const rows = await rowsOf<{
-    id: number;
-    text: string;
-    window_from: string | null;
-    window_to: string | null;
-    paused: boolean;
-    cancelled: boolean;
-  }>(
+/**
+ * Re-reads claimed messages just before they are sent, many at once (SPEC §4, §6): re-planning
+ * leaves claimed rows alone, so this is where a deleted or no longer matching client, or a paused or
+ * cancelled mailing, is seen. A message absent from the answer is no longer held by its claim (its
+ * mailing was deleted with its messages, or another worker took it over).
+ */
+export async function checkClaims(
+  ex: Executor,
+  claims: Pick<ClaimedMessage, "id" | "attempts">[],
+): Promise<Map<number, ClaimCheck>> {
+  const rows = await rowsOf<{ id: number } & CheckRow>(
     ex,
-    sql`select id, text, window_from, window_to, paused, cancelled_at is not null as cancelled
-        from mailings where id in (select jsonb_array_elements_text(${JSON.stringify(ids)}::text::jsonb)::int)`,
+    sql`select x.id, ${checkColumns}
+        from unnest(${intArray(claims.map((h) => h.id))}::int[], ${intArray(claims.map((h) => h.attempts))}::int[])
+          as h(id, attempts)
+        join messages x on x.id = h.id and x.attempts = h.attempts and x.status = 'sending'
+        left join mailings m on m.id = x.mailing_id
+        left join clients c on c.id = x.client_id`,
+  );
+  return new Map(rows.map((r) => [r.id, checkOf(r)]));
+}
+
+type CheckRow = { client_matches: boolean; timezone: string; paused: boolean; cancelled: boolean };
+
+/**
+ * A claimed row's client (`c`) and mailing (`m`), both left-joined, as a ClaimCheck; the filter is
+ * plan.ts's. A row whose mailing is gone (messages have no foreign key) reads as cancelled.
+ */
+const checkColumns = sql`coalesce(c.timezone, '') as timezone, coalesce(m.paused, false) as paused,
+  (m.id is null or m.cancelled_at is not null) as cancelled,
+  (c.id is not null and ${clientMatches(mailingColumns)}) as client_matches`;
+
+function checkOf(r: CheckRow): ClaimCheck {
+  return { clientMatches: r.client_matches === true, timezone: r.timezone, paused: r.paused, cancelled: r.cancelled };
+}
+
+/** What a dispatcher needs to know of a mailing to send its messages. */
+export type MailingState = {
+  id: number;
+  text: string;
+  window: SendWindow | null;
+};
+
+/** Current text and send window of the given mailings; a deleted mailing is simply absent. */
+export async function loadMailingStates(ex: Executor, ids: number[]): Promise<Map<number, MailingState>> {
+  const rows = await rowsOf<{ id: number; text: string; window_from: string | null; window_to: string | null }>(
+    ex,
+    sql`select id, text, window_from, window_to from mailings where id = any(${intArray(ids)}::int[])`,
   );
   return new Map(
     rows.map((r) => [
       r.id,
-      {
-        id: r.id,
-        text: r.text,
-        window: r.window_from && r.window_to ? { from: r.window_from, to: r.window_to } : null,
-        paused: r.paused,
-        cancelled: r.cancelled,
-      },
+      { id: r.id, text: r.text, window: r.window_from && r.window_to ? { from: r.window_from, to: r.window_to } : null },
     ]),
   );
 }

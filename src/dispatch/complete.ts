@@ -16,8 +16,8 @@ export type Completion = {
   /** for retrying/scheduled: when to try next (ISO, or "infinity" while paused) */
   nextAttemptAt?: string;
   lastError?: string | null;
-  /** true when nothing was sent under this claim (released, expired or held): the attempt is undone */
-  undo?: boolean;
+  /** true when nothing was sent under this claim (handed back, expired, cancelled): its attempt is taken back */
+  unsent?: boolean;
 };
 
 /** Applies a batch of completions; returns how many rows were still held by their claim. */
@@ -30,20 +30,20 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
     status: c.status,
     next_attempt_at: c.nextAttemptAt ?? null,
     last_error: c.lastError ?? null,
-    undo: c.undo ?? false,
+    unsent: c.unsent ?? false,
   }));
   const rows = await rowsOf<{ id: number }>(
     ex,
     sql`
     update messages m
     set status = r.status,
-        attempts = case when r.undo then m.attempts - 1 else m.attempts end,
+        attempts = case when r.unsent then m.attempts - 1 else m.attempts end,
         next_attempt_at = coalesce(r.next_attempt_at, m.next_attempt_at),
         sent_at = case when r.status = 'sent' then ${at}::timestamptz else m.sent_at end,
         last_error = case when r.status = 'sent' then null else coalesce(r.last_error, m.last_error) end,
         updated_at = ${at}::timestamptz
     from jsonb_to_recordset(${JSON.stringify(payload)}::text::jsonb)
-      as r(id int, attempts int, status text, next_attempt_at timestamptz, last_error text, undo boolean)
+      as r(id int, attempts int, status text, next_attempt_at timestamptz, last_error text, unsent boolean)
     where m.id = r.id and m.status = 'sending' and m.attempts = r.attempts
     returning m.id`,
   );

@@ -2,9 +2,9 @@
  * The dispatcher (SPEC §6): a Croner tick claims due messages, sends them concurrently through the
  * gateway, and writes results back in batches.
  *
- *   tick ──claim (≤ CLAIM_BATCH, only what fits)──▶ queue ──▶ ≤ SEND_CONCURRENCY slots
- *                                                              │ ≤ GATEWAY_CONCURRENCY HTTP requests at once
- *            slots freed ◀── group commit (one UPDATE) ◀── results
+ *   tick ──claim (≤ CLAIM_BATCH, only what fits)──▶ queue ──▶ ≤ SEND_CONCURRENCY send slots
+ *          │ ≤ GATEWAY_CONCURRENCY gateway requests: re-read the claimed rows (batched), decide, send
+ *          slots freed ◀── group commit (one UPDATE per batch) ◀── results
  *
  * - A tick never overlaps itself; `wake()` (a new due mailing, here or via NOTIFY) runs one now.
  * - A process holds at most SEND_CONCURRENCY + CLAIM_BATCH claimed messages, so nothing it claimed
@@ -14,19 +14,26 @@
  * - GATEWAY_CONCURRENCY (default: SEND_CONCURRENCY) caps the HTTP requests among the slots. Set
  *   lower, slots whose send is done keep waiting for the group commit while others already use
  *   the connections: with a fast gateway the connections stay busy (issue 4, BENCHMARKS.md).
- * - Just before each send the mailing's state is checked (cached per claim batch, invalidated by
- *   `mailingChanged`): nothing is sent for a paused, cancelled or deleted mailing, nor after the
- *   client-local end, nor outside the send window.
+ * - Just before each send, with a gateway request in hand, the claimed row as read with its client
+ *   and mailing at most 100 ms earlier (claim-checks.ts: one query for every held message) decides
+ *   through presend.ts: a deleted or no longer matching client or a cancelled mailing → `cancelled`
+ *   (never sent), paused → handed back, past the client-local end → `expired`, outside the send
+ *   window → handed back with the next opening. A send handed to the gateway records its outcome.
  */
 import { Cron } from "croner";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import type { Gateway } from "../gateway/gateway";
 import type { Logger } from "../ops/logger";
-import { type ClaimedMessage, claimDue, loadMailingStates, loadTimezones, type MailingState } from "./claim";
-import { type Completion, completeBatch, expireOverdue } from "./complete";
+import { WindowCache } from "../time/send-window";
+import { ClaimChecks } from "./claim-checks";
+import { type ClaimCheck, type ClaimedMessage, checkClaims, claimDue, loadMailingStates, type MailingState } from "./claim";
+import { type Completion, expireOverdue } from "./complete";
+import { ChangeSignal, Semaphore } from "./concurrency";
+import { GroupCommit } from "./group-commit";
+import { MailingCache } from "./mailing-cache";
+import { decideBeforeSend, decideRetry } from "./presend";
 import { mailingChannel, type SignalListener, wakeChannel } from "./signals";
-import { WindowCache } from "./window";
 
 export type DispatcherOptions = {
   /** SEND_CONCURRENCY: messages taken for sending whose result is not yet durable */
@@ -45,34 +52,44 @@ export type DispatcherOptions = {
   tick: string | null;
 };
 
-/** Counters for metrics and tests. */
+/**
+ * Outcome counters for metrics and tests: one per message decision. `expired` counts the sweep, the
+ * pre-send check and retries that would land after the end; `dropped` counts messages cancelled
+ * before the send and rows found no longer held by their claim.
+ */
 export type DispatcherStats = { claimed: number; sent: number; retried: number; failed: number; expired: number; dropped: number };
 
 export class Dispatcher implements SignalListener {
+  /** claimed messages waiting for a send slot */
   private queue: ClaimedMessage[] = [];
-  /** messages taken from the queue whose result is not yet durable */
+  /** messages with a send slot whose result is not yet durable */
   private inFlight = 0;
-  private results: Completion[] = [];
-  private flushing: Promise<void> | null = null;
   private ticking: Promise<void> | null = null;
-  private again = false;
-  private stopped = false;
+  /** a wake-up arrived during the running tick: it claims once more before it ends */
+  private tickRequested = false;
+  private stopping = false;
+  private stopped: Promise<void> | null = null;
   private cron: Cron | null = null;
-  private unlisten: (() => Promise<void>)[] = [];
-  private mailings = new Map<number, MailingState | null>();
-  /** when each cached mailing state was read (wall-clock ms, not the injected clock) */
-  private loadedAt = new Map<number, number>();
-  private stale = new Map<number, Promise<void>>();
-  private slotWaiters: (() => void)[] = [];
-  /** HTTP requests under way, and the slots waiting for one to end */
-  private requests = 0;
-  private requestWaiters: (() => void)[] = [];
+  private unlisteners: (() => Promise<void>)[] = [];
   /** messages handed back to be claimed again (not sent under their claim), for drain() */
   private handedBack = 0;
-  private idleWaiters: (() => void)[] = [];
+  /** notified whenever a slot frees up or the dispatcher stops: the claim loop and idle() look again */
+  private readonly changes = new ChangeSignal();
+  private readonly gatewayRequests: Semaphore;
+  private readonly claimChecks: ClaimChecks;
+  private readonly results: GroupCommit<ClaimedMessage>;
+  private readonly mailings: MailingCache;
   private readonly abort = new AbortController();
   private readonly windows = new WindowCache();
   readonly stats: DispatcherStats = { claimed: 0, sent: 0, retried: 0, failed: 0, expired: 0, dropped: 0 };
+
+  /**
+   * How much of its lease a claimed message must have left for its send to start: the send's
+   * timeout plus a quarter of the lease (at most 5 s) to write the result. A send that could outlive
+   * its lease might be claimed and sent by another process meanwhile: a duplicate beyond
+   * SEND_CONCURRENCY. Messages that waited that long for a slot or a request are handed back.
+   */
+  private readonly leaseNeededMs: number;
 
   constructor(
     private readonly database: Database,
@@ -85,29 +102,24 @@ export class Dispatcher implements SignalListener {
     for (const [name, value] of [["concurrency", concurrency], ["gatewayConcurrency", gatewayConcurrency ?? concurrency]] as const) {
       if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
     }
-    this.requestLimit = Math.min(gatewayConcurrency ?? concurrency, concurrency);
     this.leaseNeededMs = sendTimeoutMs ? sendTimeoutMs + Math.min(5000, leaseSeconds * 250) : 0;
     if (this.leaseNeededMs >= leaseSeconds * 1000) {
       // Every message would be handed back unsent, for ever (loadConfig refuses such a setting).
       throw new RangeError(`sendTimeoutMs ${sendTimeoutMs} leaves no time to send within a lease of ${leaseSeconds} s`);
     }
+    this.gatewayRequests = new Semaphore(Math.min(gatewayConcurrency ?? concurrency, concurrency));
+    this.claimChecks = new ClaimChecks((claims) => checkClaims(database.db, claims));
+    this.results = new GroupCommit<ClaimedMessage>(database, clock, logger, (batch) => this.release(batch.map((r) => r.owner)));
+    this.mailings = new MailingCache(
+      (ids) => loadMailingStates(database.db, ids),
+      (mailingIds, error) => logger.warn("mailing state refresh failed", { mailing_ids: mailingIds, error: String(error) }),
+    );
   }
-
-  /** HTTP requests to the gateway at once: GATEWAY_CONCURRENCY, at most SEND_CONCURRENCY */
-  private readonly requestLimit: number;
-
-  /**
-   * How much of its lease a claimed message must have left for its send to start: the send's
-   * timeout plus a quarter of the lease (at most 5 s) to write the result. A send that could outlive
-   * its lease might be claimed and sent by another process meanwhile: a duplicate beyond
-   * SEND_CONCURRENCY. Messages that waited that long for a slot or a request are handed back.
-   */
-  private readonly leaseNeededMs: number;
 
   /** Starts the tick and listens for wake-ups from other processes. */
   async start(): Promise<void> {
-    this.unlisten.push(await this.database.listen(wakeChannel, () => this.wake()));
-    this.unlisten.push(
+    this.unlisteners.push(await this.database.listen(wakeChannel, () => this.wake()));
+    this.unlisteners.push(
       await this.database.listen(mailingChannel, (payload) => {
         const id = Number(payload);
         if (Number.isInteger(id)) this.mailingChanged(id);
@@ -121,25 +133,19 @@ export class Dispatcher implements SignalListener {
 
   /** Runs a tick now, or right after the running one. */
   wake(): void {
-    if (this.stopped) return;
+    if (this.stopping) return;
     void this.tick();
   }
 
-  /** Forget what we know of a mailing; the next send of it re-reads its state. */
+  /** A mailing changed: a held message of it sees the change (text, window, pause, cancel) before its send. */
   mailingChanged(id: number): void {
-    const refresh = loadMailingStates(this.database.db, [id])
-      .then((states) => {
-        this.mailings.set(id, states.get(id) ?? null);
-        this.loadedAt.set(id, Date.now());
-      })
-      .catch((error) => {
-        this.logger.warn("mailing state refresh failed", { mailing_id: id, error: String(error) });
-        this.mailings.delete(id);
-      })
-      .finally(() => {
-        if (this.stale.get(id) === refresh) this.stale.delete(id);
-      });
-    this.stale.set(id, refresh);
+    this.claimChecks.invalidate();
+    this.mailings.changed(id);
+  }
+
+  /** mailings whose state is cached right now (bounded by the messages held) */
+  get cachedMailings(): number {
+    return this.mailings.size;
   }
 
   /**
@@ -148,15 +154,15 @@ export class Dispatcher implements SignalListener {
    */
   tick(): Promise<void> {
     if (this.ticking) {
-      this.again = true;
+      this.tickRequested = true;
       return this.ticking;
     }
     this.ticking = (async () => {
       try {
         do {
-          this.again = false;
+          this.tickRequested = false;
           await this.tickOnce();
-        } while (this.again && !this.stopped);
+        } while (this.tickRequested && !this.stopping);
       } catch (error) {
         this.logger.error("tick failed", { error: String(error), cause: String((error as { cause?: unknown }).cause ?? "") });
       } finally {
@@ -175,19 +181,22 @@ export class Dispatcher implements SignalListener {
     const { concurrency, claimBatch } = this.options;
     const capacity = concurrency + claimBatch;
     const step = Math.min(claimBatch, concurrency);
-    while (!this.stopped) {
-      let room = capacity - this.inFlight - this.queue.length;
-      while (room < step && !this.stopped) {
-        await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-        room = capacity - this.inFlight - this.queue.length;
-      }
-      if (this.stopped) return;
-      const want = Math.min(room, claimBatch);
+    const room = () => capacity - this.inFlight - this.queue.length;
+    while (!this.stopping) {
+      while (room() < step && !this.stopping) await this.changes.next();
+      if (this.stopping) return;
+      const want = Math.min(room(), claimBatch);
+      const claimStartedAt = Date.now();
+      const generation = this.claimChecks.readGeneration;
       const claimed = await claimDue(this.database.db, this.clock.now(), want, this.options.leaseSeconds);
       if (claimed.length > 0) {
         this.stats.claimed += claimed.length;
-        await this.refreshMailings(claimed);
-        await this.resolveTimezones(claimed);
+        for (const message of claimed) this.mailings.hold(message.mailingId);
+        this.claimChecks.hold(claimed, claimStartedAt, generation);
+        await this.mailings.refresh(claimed.map((m) => m.mailingId)).catch((error) => {
+          // Each message reads its mailing again before its send (MailingCache.get).
+          this.logger.warn("reading mailings of a claim failed", { error: String(error) });
+        });
         this.queue.push(...claimed);
         this.pump();
       }
@@ -195,37 +204,8 @@ export class Dispatcher implements SignalListener {
     }
   }
 
-  /**
-   * Makes sure the state of every mailing in a claimed batch is known: one query for those not
-   * cached or cached longer than a second ago. Changes arrive sooner through `mailingChanged`
-   * (in-process or NOTIFY); the one-second bound covers a notification lost with a connection.
-   */
-  private async refreshMailings(claimed: ClaimedMessage[]): Promise<void> {
-    const nowMs = Date.now();
-    const ids = [...new Set(claimed.map((m) => m.mailingId))].filter(
-      (id) => !this.mailings.has(id) || nowMs - (this.loadedAt.get(id) ?? 0) > 1000,
-    );
-    if (ids.length === 0) return;
-    const states = await loadMailingStates(this.database.db, ids);
-    for (const id of ids) {
-      // A change signalled while this query ran has its own, newer read: keep that one.
-      if (this.stale.has(id) || (this.loadedAt.get(id) ?? 0) > nowMs) continue;
-      this.mailings.set(id, states.get(id) ?? null);
-      this.loadedAt.set(id, nowMs);
-    }
-  }
-
-  /** Reads the client zones of messages whose mailing has a send window (the others never need one). */
-  private async resolveTimezones(claimed: ClaimedMessage[]): Promise<void> {
-    const windowed = claimed.filter((m) => this.mailings.get(m.mailingId)?.window);
-    if (windowed.length === 0) return;
-    const zones = await loadTimezones(this.database.db, [...new Set(windowed.map((m) => m.clientId))]);
-    // "" for a client deleted meanwhile: known to have no zone (its message is being cancelled).
-    for (const m of windowed) m.timezone = zones.get(m.clientId) ?? "";
-  }
-
   private pump(): void {
-    while (!this.stopped && this.inFlight < this.options.concurrency && this.queue.length > 0) {
+    while (!this.stopping && this.inFlight < this.options.concurrency && this.queue.length > 0) {
       const message = this.queue.shift()!;
       this.inFlight++;
       void this.process(message);
@@ -233,139 +213,127 @@ export class Dispatcher implements SignalListener {
   }
 
   /**
-   * Decides, sends if it should, and records the result. Never throws. Takes a gateway request
-   * first, so the checks before the send are as fresh as the send.
+   * Decides, sends if it should, and records the result; frees the slot once it is durable. Never
+   * throws. Takes a gateway request first, so the checks before the send are as fresh as the send.
    */
   private async process(message: ClaimedMessage): Promise<void> {
-    // A finishing request hands its place straight to the next waiter (first come, first served).
-    if (this.requests >= this.requestLimit) await new Promise<void>((resolve) => this.requestWaiters.push(resolve));
-    else this.requests++;
-    let completion: Completion;
+    await this.gatewayRequests.acquire();
+    let completion: Completion | null;
     try {
-      completion = this.stopped ? handBack(message, this.clock.now().toISOString()) : await this.attempt(message);
+      completion = this.stopping ? this.handBack(message, this.clock.now().getTime()) : await this.attempt(message);
     } catch (error) {
+      // Whether the gateway got it is unknown: count the attempt and retry after the usual delay.
       this.logger.error("send crashed", { ...ids(message), error: String(error) });
-      completion = { id: message.id, attempts: message.attempts, ...this.retryAt(message, this.clock.now().getTime()), lastError: "internal error" };
+      const next = decideRetry(this.clock.now().getTime(), this.options.retryDelaySeconds * 1000, message, null, null, this.windows);
+      completion = next.status === "expired"
+        ? { id: message.id, attempts: message.attempts, status: "expired", lastError: "internal error" }
+        : { id: message.id, attempts: message.attempts, status: "retrying", nextAttemptAt: new Date(next.at).toISOString(), lastError: "internal error" };
     } finally {
-      const next = this.requestWaiters.shift();
-      if (next) next();
-      else this.requests--;
+      this.gatewayRequests.release();
     }
-    this.record(completion);
+    this.finish(message, completion);
   }
 
-  private async attempt(message: ClaimedMessage): Promise<Completion> {
-    const pending = this.stale.get(message.mailingId);
-    if (pending) await pending;
-    const mailing = this.mailings.get(message.mailingId);
+  /** Writes the message's result; its slot is freed once that is durable (or at once: nothing to write). */
+  private finish(message: ClaimedMessage, completion: Completion | null): void {
+    this.claimChecks.release(message.id);
+    if (completion) this.results.write({ completion, owner: message });
+    else this.release([message]);
+  }
+
+  /** Frees the send slots of messages whose results are durable (or given up at stop). */
+  private release(messages: ClaimedMessage[]): void {
+    this.inFlight -= messages.length;
+    for (const message of messages) this.mailings.release(message.mailingId);
+    this.pump();
+    this.changes.notify();
+  }
+
+  private async attempt(message: ClaimedMessage): Promise<Completion | null> {
+    let check: ClaimCheck | null;
+    let mailing: MailingState | null;
+    try {
+      // Both are usually known already: no await then (one less promise per message).
+      check = this.claimChecks.peek(message) ?? (await this.claimChecks.get(message));
+      mailing = !check ? null : (this.mailings.peek(message.mailingId) ?? (await this.mailings.get(message.mailingId)));
+    } catch (error) {
+      // The database did not answer: nothing is known, so nothing is sent or cancelled.
+      this.logger.warn("pre-send check failed; handed back", { ...ids(message), error: String(error) });
+      return this.handBack(message, this.clock.now().getTime());
+    }
     const nowMs = this.clock.now().getTime();
     const base = { id: message.id, attempts: message.attempts };
-    if (message.leaseUntil - nowMs <= this.leaseNeededMs) {
-      // The message waited here (for a slot or a gateway request) until too little of its lease is
-      // left for a send: if the send outlived the lease, another worker could claim and send it too.
-      this.logger.warn("claim lapsed before sending", {
-        ...ids(message),
-        attempt: message.attempts,
-        lease_left_ms: Math.max(0, message.leaseUntil - nowMs),
-      });
-      return handBack(message, new Date(nowMs).toISOString());
-    }
-    if (!mailing || mailing.cancelled) {
-      // Deleted or cancelled: normally the row is already gone or cancelled and this write finds
-      // nothing under our claim; if it is not, it must not come back every lease.
-      this.stats.dropped++;
-      this.logger.info("send skipped", { ...ids(message), attempt: message.attempts, outcome: "cancelled" });
-      return { ...base, status: "cancelled", undo: true };
-    }
-    if (mailing.paused) {
-      return handBack(message, "infinity");
-    }
-    if (nowMs >= message.expiresAt) {
-      this.stats.expired++;
-      this.logger.info("send skipped", { ...ids(message), attempt: message.attempts, outcome: "expired" });
-      return { ...base, status: "expired", undo: true };
-    }
-    if (mailing.window && message.timezone === null) {
-      // The mailing got its send window after this message was claimed, so its client's zone was
-      // not read: hand it back; the next claim reads the zone and applies the window.
-      return handBack(message, new Date(nowMs).toISOString());
-    }
-    if (mailing.window && message.timezone && !this.windows.isOpen(nowMs, message.timezone, mailing.window)) {
-      const opening = this.windows.nextOpening(nowMs, message.timezone, mailing.window);
-      if (opening >= message.expiresAt) return { ...base, status: "expired", undo: true };
-      return handBack(message, new Date(opening).toISOString());
+    const decision = decideBeforeSend(
+      // A held row whose mailing is gone (no foreign key) is cancelled, not sent and not left behind.
+      { nowMs, message, leaseNeededMs: this.leaseNeededMs, check: check && !mailing ? { ...check, cancelled: true } : check, window: mailing?.window ?? null },
+      this.windows,
+    );
+    switch (decision.action) {
+      case "drop":
+        this.stats.dropped++;
+        this.logger.info("send skipped", { ...ids(message), attempt: message.attempts, outcome: "gone" });
+        return null;
+      case "cancel":
+        this.stats.dropped++;
+        this.logger.info("send skipped", { ...ids(message), attempt: message.attempts, outcome: "cancelled" });
+        return { ...base, status: "cancelled", unsent: true };
+      case "expire":
+        this.stats.expired++;
+        this.logger.info("send skipped", { ...ids(message), attempt: message.attempts, outcome: "expired" });
+        return { ...base, status: "expired", unsent: true };
+      case "hand-back":
+        if (decision.reason === "lease") {
+          this.logger.warn("claim lapsed before sending", {
+            ...ids(message),
+            attempt: message.attempts,
+            lease_left_ms: Math.max(0, message.leaseUntil - nowMs),
+          });
+        }
+        return this.handBack(message, decision.at);
+      case "send":
+        break;
     }
     const started = performance.now();
-    const result = await this.gateway.send({ id: message.id, phone: message.phone, text: mailing.text }, this.abort.signal);
+    const result = await this.gateway.send({ id: message.id, phone: message.phone, text: mailing!.text }, this.abort.signal);
     const latencyMs = Math.round((performance.now() - started) * 10) / 10;
-    const logFields = { ...ids(message), attempt: message.attempts, outcome: result.outcome, latency_ms: latencyMs };
+    const logFields = { ...ids(message), attempt: message.attempts, latency_ms: latencyMs };
     if (result.outcome === "sent") {
       this.stats.sent++;
-      this.logger.info("send", logFields);
+      this.logger.info("send", { ...logFields, outcome: "sent" });
       return { ...base, status: "sent" };
     }
-    this.logger.info("send", { ...logFields, error: result.error });
     if (result.outcome === "failed") {
       this.stats.failed++;
+      this.logger.info("send", { ...logFields, outcome: "failed", error: result.error });
       return { ...base, status: "failed", lastError: result.error };
     }
+    const retryDelayMs = this.options.retryDelaySeconds * 1000;
+    const next = decideRetry(this.clock.now().getTime(), retryDelayMs, message, mailing!.window, check!.timezone, this.windows);
+    if (next.status === "expired") {
+      this.stats.expired++;
+      this.logger.info("send", { ...logFields, outcome: "expired", error: result.error });
+      return { ...base, status: "expired", lastError: result.error };
+    }
     this.stats.retried++;
-    return { ...base, ...this.retryAt(message, this.clock.now().getTime(), mailing), lastError: result.error };
+    this.logger.info("send", { ...logFields, outcome: "retry", error: result.error });
+    return { ...base, status: "retrying", nextAttemptAt: new Date(next.at).toISOString(), lastError: result.error };
   }
 
-  /** A retry after RETRY_DELAY_SECONDS, moved into the send window; expired if none is left. */
-  private retryAt(
-    message: ClaimedMessage,
-    nowMs: number,
-    mailing?: MailingState | null,
-  ): Pick<Completion, "status" | "nextAttemptAt"> {
-    let next = nowMs + this.options.retryDelaySeconds * 1000;
-    if (mailing?.window && message.timezone) next = this.windows.nextOpening(next, message.timezone, mailing.window);
-    if (next >= message.expiresAt) return { status: "expired" };
-    return { status: "retrying", nextAttemptAt: new Date(next).toISOString() };
+  /** Gives a claimed message back unsent, due again at `atMs` (null: held until resumed). */
+  private handBack(message: ClaimedMessage, atMs: number | null): Completion {
+    if (atMs !== null) this.handedBack++;
+    return {
+      id: message.id,
+      attempts: message.attempts,
+      status: message.waitingStatus,
+      nextAttemptAt: atMs === null ? "infinity" : new Date(atMs).toISOString(),
+      unsent: true,
+    };
   }
 
-  private record(completion: Completion): void {
-    if (completion.undo && completion.nextAttemptAt && completion.nextAttemptAt !== "infinity") this.handedBack++;
-    this.results.push(completion);
-    this.flush();
-  }
-
-  /** Group commit: one write at a time; whatever piles up meanwhile goes in the next one. */
-  private flush(): void {
-    if (this.flushing) return;
-    this.flushing = (async () => {
-      while (this.results.length > 0) {
-        const batch = this.results.splice(0, 2000);
-        for (;;) {
-          try {
-            await completeBatch(this.database.db, batch, this.clock.now());
-            break;
-          } catch (error) {
-            // The database is away: keep the slots (nothing new is claimed) and try again.
-            this.logger.error("writing results failed; retrying", { count: batch.length, error: String(error) });
-            await Bun.sleep(1000);
-          }
-        }
-        this.release(batch.length);
-      }
-    })().finally(() => {
-      this.flushing = null;
-      if (this.results.length > 0) this.flush();
-    });
-  }
-
-  private release(count: number): void {
-    this.inFlight -= count;
-    this.pump();
-    for (const resolve of this.slotWaiters.splice(0)) resolve();
-    if (this.inFlight === 0 && this.queue.length === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
-  }
-
-  /** Resolves when nothing is queued or in flight (every result durable). */
-  idle(): Promise<void> {
-    if (this.inFlight === 0 && this.queue.length === 0 && !this.flushing) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  /** Resolves when nothing is queued or in flight (every result durable, or given up at stop). */
+  async idle(): Promise<void> {
+    while (this.inFlight > 0 || this.queue.length > 0) await this.changes.next();
   }
 
   /**
@@ -382,41 +350,47 @@ export class Dispatcher implements SignalListener {
     }
   }
 
-  get busy(): number {
-    return this.inFlight + this.queue.length;
-  }
-
   /**
    * Stops claiming, hands back what was claimed but not started, lets sends in flight finish and
-   * their results land. Sends still running after `deadlineMs` are aborted (and retried later).
+   * their results land, and resolves within `deadlineMs` whatever happens (SPEC §6: exit within
+   * LEASE_SECONDS). Sends still running when only a quarter of the deadline (at most 5 s) is left
+   * are aborted (and retried later); results that cannot be written by the deadline (database
+   * unreachable) are given up: those messages stay `sending` and their leases return them.
    */
-  async stop(deadlineMs = this.options.leaseSeconds * 800): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.cron?.stop();
-    for (const unlisten of this.unlisten.splice(0)) await unlisten().catch(() => {});
-    for (const resolve of this.slotWaiters.splice(0)) resolve();
-    // A claim still running lands in the queue after this; wait for it, then hand back the queue.
-    if (this.ticking) await this.ticking;
-    const queued = this.queue.splice(0);
-    if (queued.length > 0) {
-      this.inFlight += queued.length;
-      for (const m of queued) {
-        this.results.push(handBack(m, this.clock.now().toISOString()));
-      }
-      this.flush();
-    }
-    const timer = setTimeout(() => this.abort.abort(), deadlineMs);
-    await this.idle();
-    while (this.flushing) await this.flushing;
-    clearTimeout(timer);
-    if (this.ticking) await this.ticking;
+  stop(deadlineMs = this.options.leaseSeconds * 900): Promise<void> {
+    this.stopped ??= this.stopWithin(deadlineMs);
+    return this.stopped;
   }
-}
 
-/** Gives a claimed message back unsent, due again at `nextAttemptAt` (ISO, or "infinity" while paused). */
-function handBack(message: ClaimedMessage, nextAttemptAt: string): Completion {
-  return { id: message.id, attempts: message.attempts, status: message.attempts > 1 ? "retrying" : "scheduled", nextAttemptAt, undo: true };
+  private async stopWithin(deadlineMs: number): Promise<void> {
+    this.stopping = true;
+    this.cron?.stop();
+    const abortTimer = setTimeout(() => this.abort.abort(), deadlineMs - Math.min(5000, deadlineMs / 4));
+    let deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<"late">((resolve) => (deadlineTimer = setTimeout(() => resolve("late"), deadlineMs)));
+    const settled = (async () => {
+      this.changes.notify(); // a claim loop waiting for room sees `stopping`
+      for (const unlisten of this.unlisteners.splice(0)) await unlisten().catch(() => {});
+      // A claim still running lands in the queue after this; wait for it, then hand back the queue.
+      if (this.ticking) await this.ticking;
+      const nowMs = this.clock.now().getTime();
+      for (const message of this.queue.splice(0)) {
+        this.inFlight++;
+        this.finish(message, this.handBack(message, nowMs));
+      }
+      await this.idle();
+      return "settled" as const;
+    })();
+    const outcome = await Promise.race([settled, deadline]);
+    clearTimeout(abortTimer);
+    clearTimeout(deadlineTimer);
+    if (outcome === "late") {
+      this.results.abandon();
+      this.logger.warn("stopped at the deadline with results unwritten; their leases return them", {
+        messages: this.inFlight + this.queue.length,
+      });
+    }
+  }
 }
 
 function ids(message: ClaimedMessage) {

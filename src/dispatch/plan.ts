@@ -5,13 +5,16 @@
  * clients runs in JavaScript.
  *
  * Re-planning uses the same statements: an upsert moves unsent messages (scheduled, retrying,
- * expired, cancelled) to their new due time and state, and never touches sent, failed or a send in
- * flight; a second statement cancels unsent messages whose client no longer matches.
+ * expired, cancelled) to their new due time and state, and never touches sent, failed or a claimed
+ * (`sending`) message; a second statement cancels waiting messages whose client no longer matches.
+ * A claimed message is the dispatcher's: it checks the client and the mailing just before the send
+ * (claim.ts `checkClaims`) and cancels it there if it was never handed to the gateway (SPEC §4, §6).
  */
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { intArray } from "../db/arrays";
 import { type Executor, rowsOf } from "../db/client";
-import { planZones, type SendWindow } from "../mailings/schedule";
+import type { SendWindow } from "../time/send-window";
+import { planZones } from "../time/zone-plan";
 import type { Temporal } from "@js-temporal/polyfill";
 
 /** What planning needs to know of a mailing. */
@@ -26,6 +29,27 @@ export type PlannableMailing = {
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** A filter as two SQL `text[]` expressions: a mailing's columns, or a mailing's values (jsonFilter). */
+export type FilterArrays = { tags: SQL; codes: SQL };
+
+/** A mailing row's filter columns, for a mailing aliased `m`. */
+export const mailingColumns: FilterArrays = { tags: sql`m.tags_filter`, codes: sql`m.codes_filter` };
+
+/** A filter given as values, each list one JSON parameter. */
+export function jsonFilter(mailing: { tagsFilter: string[]; codesFilter: string[] }): FilterArrays {
+  const array = (values: string[]) => sql`array(select jsonb_array_elements_text(${JSON.stringify(values)}::text::jsonb))`;
+  return { tags: array(mailing.tagsFilter), codes: array(mailing.codesFilter) };
+}
+
+/**
+ * SPEC §4 filter, the one place it is written: the client aliased `c` matches when (no tags or its
+ * tag is among them) and (no codes or its operator code is among them).
+ */
+export function clientMatches(filter: FilterArrays): SQL {
+  return sql`((cardinality(${filter.tags}) = 0 or c.tag = any(${filter.tags}))
+    and (cardinality(${filter.codes}) = 0 or c.operator_code = any(${filter.codes})))`;
+}
 
 /**
  * Shared tail of the upsert: what a re-plan does to an existing message. Sent and failed messages,
@@ -73,6 +97,7 @@ export async function planMailing(
     now.getTime(),
   ).map((p) => ({ zone: p.zone, due_at: iso(p.dueAt), expires_at: iso(p.expiresAt) }));
   const nowIso = now.toISOString();
+  const filter = jsonFilter(mailing);
   // Only a count comes back: returning a million ids to JavaScript would cost memory for nothing.
   const [result] = await rowsOf<{ n: number }>(
     ex,
@@ -81,10 +106,7 @@ export async function planMailing(
       select * from jsonb_to_recordset(${JSON.stringify(plans)}::text::jsonb)
         as z(zone text, due_at timestamptz, expires_at timestamptz)
     ),
-    f as (
-      select array(select jsonb_array_elements_text(${JSON.stringify(mailing.tagsFilter)}::text::jsonb)) as tags,
-             array(select jsonb_array_elements_text(${JSON.stringify(mailing.codesFilter)}::text::jsonb)) as codes
-    ),
+    f as (select ${filter.tags} as tags, ${filter.codes} as codes),
     planned as (
     insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
     select ${mailing.id}, c.id, c.phone_number,
@@ -93,8 +115,7 @@ export async function planMailing(
       case when ${mailing.paused} then 'infinity'::timestamptz else z.due_at end,
       ${nowIso}::timestamptz, ${nowIso}::timestamptz
     from clients c join z on z.zone = c.timezone, f
-    where (cardinality(f.tags) = 0 or c.tag = any(f.tags))
-      and (cardinality(f.codes) = 0 or c.operator_code = any(f.codes))
+    where ${clientMatches({ tags: sql`f.tags`, codes: sql`f.codes` })}
     ${options.fresh ? sql`` : onConflict}
     returning 1)
     select count(*)::int as n from planned`,
@@ -103,18 +124,16 @@ export async function planMailing(
   return result?.n ?? 0;
 }
 
-/** Cancels the mailing's unsent messages whose client is gone or no longer matches the filter. */
+/**
+ * Cancels the mailing's waiting messages whose client is gone or no longer matches the filter.
+ * Claimed (`sending`) ones are left to the dispatcher's check before the send.
+ */
 async function cancelUnmatched(ex: Executor, mailing: PlannableMailing, now: Date): Promise<void> {
   await ex.execute(sql`
-    update messages m set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
-    where m.mailing_id = ${mailing.id}
-      and m.status in ('scheduled', 'retrying', 'sending', 'expired')
-      and not exists (
-        select 1 from clients c
-        where c.id = m.client_id
-          and (${mailing.tagsFilter.length} = 0 or c.tag = any(array(select jsonb_array_elements_text(${JSON.stringify(mailing.tagsFilter)}::text::jsonb))))
-          and (${mailing.codesFilter.length} = 0 or c.operator_code = any(array(select jsonb_array_elements_text(${JSON.stringify(mailing.codesFilter)}::text::jsonb))))
-      )`);
+    update messages x set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
+    where x.mailing_id = ${mailing.id}
+      and x.status in ('scheduled', 'retrying', 'expired')
+      and not exists (select 1 from clients c where c.id = x.client_id and ${clientMatches(jsonFilter(mailing))})`);
 }
 
 /** A client as planning sees it. */
@@ -179,8 +198,7 @@ export async function planClients(
         join p on p.zone = c.timezone
         join mailings m on m.id = p.mailing_id and m.cancelled_at is null
       where c.id = any(${ids}::int[])
-        and (cardinality(m.tags_filter) = 0 or c.tag = any(m.tags_filter))
-        and (cardinality(m.codes_filter) = 0 or c.operator_code = any(m.codes_filter))
+        and ${clientMatches(mailingColumns)}
         and (p.expires_at > ${nowIso}::timestamptz and p.due_at < p.expires_at
              ${options.fresh ? sql`` : sql`or exists (select 1 from messages x where x.mailing_id = p.mailing_id and x.client_id = c.id)`})
       ${onConflict}`);
@@ -192,9 +210,8 @@ export async function planClients(
     where x.client_id = any(${ids}::int[])
       and c.id = x.client_id and m.id = x.mailing_id
       and m.cancelled_at is null
-      and x.status in ('scheduled', 'retrying', 'sending', 'expired')
-      and not ((cardinality(m.tags_filter) = 0 or c.tag = any(m.tags_filter))
-           and (cardinality(m.codes_filter) = 0 or c.operator_code = any(m.codes_filter)))`);
+      and x.status in ('scheduled', 'retrying', 'expired')
+      and not ${clientMatches(mailingColumns)}`);
   // Keep the phone snapshot of unsent messages in step with the client.
   await ex.execute(sql`
     update messages x set phone_number = c.phone_number
@@ -205,11 +222,14 @@ export async function planClients(
       and x.phone_number <> c.phone_number`);
 }
 
-/** Cancels every unsent message of a client that is being deleted (SPEC §3). */
+/**
+ * Cancels every waiting message of a client that is being deleted (SPEC §3). A claimed one is
+ * cancelled by the dispatcher, which finds the client gone just before the send.
+ */
 export async function cancelClientMessages(ex: Executor, clientId: number, now: Date): Promise<void> {
   await ex.execute(sql`
     update messages set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
-    where client_id = ${clientId} and status in ('scheduled', 'retrying', 'sending')`);
+    where client_id = ${clientId} and status in ('scheduled', 'retrying')`);
 }
 
 /**
@@ -225,12 +245,16 @@ async function holdClientWrites(ex: Executor): Promise<void> {
   await ex.execute(sql`lock table clients in share mode`);
 }
 
-/** Cancels every unsent message of a mailing (SPEC §4 cancel). */
+/**
+ * Cancels every waiting message of a mailing (SPEC §4 cancel). A claimed one is cancelled by the
+ * dispatcher, which finds the mailing cancelled just before the send, or records the true outcome
+ * of a send already handed to the gateway.
+ */
 export async function cancelMailingMessages(ex: Executor, mailingId: number, now: Date): Promise<void> {
   await holdClientWrites(ex);
   await ex.execute(sql`
     update messages set status = 'cancelled', updated_at = ${now.toISOString()}::timestamptz
-    where mailing_id = ${mailingId} and status in ('scheduled', 'retrying', 'sending')`);
+    where mailing_id = ${mailingId} and status in ('scheduled', 'retrying')`);
 }
 
 /** Deleting a mailing deletes its messages (no foreign key: see schema.ts). */

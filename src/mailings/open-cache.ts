@@ -8,6 +8,9 @@
  * and in any case after `ttlMs`, which bounds the staleness when a notification is lost with its
  * connection. Whatever the cache holds, the planning statement joins `mailings` again, so a mailing
  * cancelled or deleted meanwhile gets no message.
+ *
+ * The cache listens from its first `get` until `close()`; whoever creates it closes it
+ * (createServices → `close`).
  */
 import type { Database } from "../db/client";
 import type { PlannableMailing } from "../dispatch/plan";
@@ -24,6 +27,8 @@ export class OpenMailingsCache {
   /** bumped by every invalidation, so a load that started before one is not kept */
   private generation = 0;
   private listening: Promise<void> | null = null;
+  private unlisteners: (() => Promise<void>)[] = [];
+  private closed = false;
 
   constructor(
     private readonly database: Database,
@@ -56,10 +61,18 @@ export class OpenMailingsCache {
     return entries.filter((e) => e.endsAtMs > nowMs).map((e) => e.mailing);
   }
 
+  /** Stops listening for mailing changes; a later `get` reads the list but no longer listens. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.listening) await this.listening;
+    for (const unlisten of this.unlisteners.splice(0)) await unlisten().catch(() => {});
+  }
+
   private async listen(): Promise<void> {
+    if (this.closed) return;
     try {
-      await this.database.listen(mailingChannel, () => this.invalidate());
-      await this.database.listen(wakeChannel, () => this.invalidate());
+      this.unlisteners.push(await this.database.listen(mailingChannel, () => this.invalidate()));
+      this.unlisteners.push(await this.database.listen(wakeChannel, () => this.invalidate()));
     } catch {
       // Without notifications the TTL still bounds how stale the list can be.
     }

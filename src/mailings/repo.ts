@@ -5,7 +5,7 @@ import { prepared } from "../db/prepared";
 import { mailings } from "../db/schema";
 import type { PlannableMailing } from "../dispatch/plan";
 import type { MailingStatus, MailingView } from "./model";
-import { parseWallTime } from "./schedule";
+import { parseWallTime } from "../time/wall-time";
 
 export type MailingRow = typeof mailings.$inferSelect;
 type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];

@@ -22,13 +22,13 @@ import {
   earliestWallTime,
   earliestZone,
   formatWallTime,
-  isClockTime,
   isSupportedWallTime,
   latestWallTime,
   latestZone,
   parseWallTime,
   wallToEpoch,
-} from "./schedule";
+} from "../time/wall-time";
+import { isClockTime } from "../time/send-window";
 import { pageOf } from "../http/params";
 
 type Tx = Parameters<Parameters<Database["db"]["transaction"]>[0]>[0];

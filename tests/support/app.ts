@@ -56,6 +56,9 @@ export async function testApp(
       }
       return { status: response.status, body: parsed, headers: response.headers, text };
     },
-    close: drop,
+    async close() {
+      await app.close();
+      await drop();
+    },
   };
 }

@@ -1,5 +1,6 @@
 /** The whole delivery path in one process: app + dispatcher + a fake gateway on a real socket. */
 import { Dispatcher, type DispatcherOptions } from "../../src/dispatch/dispatcher";
+import type { Database } from "../../src/db/client";
 import type { Signals } from "../../src/dispatch/signals";
 import { HttpGateway } from "../../src/gateway/http";
 import { type FakeGateway, type FakeGatewayOptions, startFakeGateway } from "../../src/gateway/fake-server";
@@ -33,7 +34,13 @@ export type MessageRow = {
 
 export async function testEngine(
   backend: Backend,
-  options: { now?: string; gateway?: FakeGatewayOptions; dispatcher?: Partial<DispatcherOptions> } = {},
+  options: {
+    now?: string;
+    gateway?: FakeGatewayOptions;
+    dispatcher?: Partial<DispatcherOptions>;
+    /** what the dispatcher sees of the database (e.g. one that fails on demand); the app uses the real one */
+    dispatcherDatabase?: (database: Database) => Database;
+  } = {},
 ): Promise<TestEngine> {
   let dispatcher: Dispatcher | null = null;
   const signals: Signals = {
@@ -43,7 +50,7 @@ export async function testEngine(
   const t = await testApp(backend, { now: options.now, signals });
   const gateway = startFakeGateway(options.gateway);
   dispatcher = new Dispatcher(
-    t.database,
+    options.dispatcherDatabase ? options.dispatcherDatabase(t.database) : t.database,
     new HttpGateway({ baseUrl: gateway.url, token: "gw-token", timeoutMs: 2000 }),
     t.clock,
     t.logger,

@@ -1,16 +1,8 @@
 /** SPEC §4: wall-clock times, time zones, DST and send windows, all through Temporal. */
 import { describe, expect, test } from "bun:test";
-import {
-  canonicalTimeZone,
-  formatWallTime,
-  inWindow,
-  isClockTime,
-  isSupportedWallTime,
-  nextOpening,
-  parseWallTime,
-  planZones,
-  wallToEpoch,
-} from "../../src/mailings/schedule";
+import { inWindow, isClockTime, nextOpening } from "../../src/time/send-window";
+import { canonicalTimeZone, formatWallTime, isSupportedWallTime, parseWallTime, wallToEpoch } from "../../src/time/wall-time";
+import { planZones } from "../../src/time/zone-plan";
 
 import { setDefaultTimeout } from "bun:test";
 

@@ -1,0 +1,83 @@
+/**
+ * Group commit of send results (SPEC §6): results that finish while a write runs go into the next
+ * one, one `completeBatch` statement per batch of at most 2,000. `onWritten` hears of each batch once
+ * it is durable (the dispatcher frees those send slots then, so after a crash at most
+ * SEND_CONCURRENCY sends can repeat) or given up.
+ *
+ * While the database is away a batch is retried every second (nothing new is claimed meanwhile:
+ * the slots stay taken). Once the dispatcher is stopping, `abandon()` ends the retries: those
+ * messages stay `sending` and their leases hand them to another worker (SPEC §6 shutdown).
+ */
+import type { Clock } from "../clock";
+import type { Database } from "../db/client";
+import type { Logger } from "../ops/logger";
+import { type Completion, completeBatch } from "./complete";
+
+const maxRows = 2000;
+const retryAfterMs = 1000;
+
+/** A result to write, and whatever its writer needs back when it is written. */
+export type PendingResult<T> = { completion: Completion; owner: T };
+
+export class GroupCommit<T> {
+  private pending: PendingResult<T>[] = [];
+  private writing = false;
+  private abandoned = false;
+  /** ends the pause between two tries at once when abandoning */
+  private wakeRetry: (() => void) | null = null;
+
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    /** `durable`: false when the batch was given up (abandon) */
+    private readonly onWritten: (batch: PendingResult<T>[], durable: boolean) => void,
+  ) {}
+
+  write(result: PendingResult<T>): void {
+    this.pending.push(result);
+    if (!this.writing) void this.writeAll();
+  }
+
+  /** Stops retrying: results not yet written are given up (their leases cover them). */
+  abandon(): void {
+    this.abandoned = true;
+    this.wakeRetry?.();
+  }
+
+  private async writeAll(): Promise<void> {
+    this.writing = true;
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0, maxRows);
+        this.onWritten(batch, await this.writeBatch(batch.map((r) => r.completion)));
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  /** True once written; false if given up. */
+  private async writeBatch(completions: Completion[]): Promise<boolean> {
+    for (;;) {
+      if (this.abandoned) {
+        this.logger.warn("results not written; their leases will hand them to a worker", { count: completions.length });
+        return false;
+      }
+      try {
+        await completeBatch(this.database.db, completions, this.clock.now());
+        return true;
+      } catch (error) {
+        this.logger.error("writing results failed; retrying", { count: completions.length, error: String(error) });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, retryAfterMs);
+          this.wakeRetry = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wakeRetry = null;
+      }
+    }
+  }
+}
