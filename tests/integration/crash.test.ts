@@ -126,11 +126,13 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] §6 crash and shutdown of
       const retaken = survivors.flatMap((w) => w.lines.filter((l) => l.msg === "send" && (l.attempt as number) > 1));
       expect(retaken.length).toBe(taken!.n);
 
-      // Every message was logged as sent by some worker (the victim's logged sends plus the survivors'
-      // cover all of them; a send the victim logged but did not make durable is counted twice).
+      // Every message was logged as sent by some worker, except for the last lines the victim had
+      // not yet written out when it was killed: logging is asynchronous (pino), and SIGKILL leaves
+      // no time to flush. The survivors, which exit normally, lose nothing; the messages themselves
+      // are all `sent` and at the gateway (above).
       const victimSent = victim.lines.filter((l) => l.msg === "send" && l.outcome === "sent").length;
       const survivorSent = survivors.map((w) => w.lines.filter((l) => l.msg === "send" && l.outcome === "sent").length);
-      expect(victimSent + survivorSent.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(MESSAGES);
+      expect(victimSent + survivorSent.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(MESSAGES - SEND_CONCURRENCY);
       for (const w of survivors) expect(w.lines.filter((l) => l.level === "error")).toEqual([]);
 
       console.log(
