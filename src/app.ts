@@ -27,9 +27,13 @@ import { Problem, problemResponse } from "./problems";
 import { StatsService } from "./stats/service";
 import { statsRoutes } from "./stats/routes";
 import { assetRoutes } from "./web/assets";
+import { SessionService } from "./auth/sessions";
+import { UserService } from "./auth/users";
+import { Web } from "./web/context";
+import { webRoutes } from "./web";
 
 export type AppDeps = {
-  config: Pick<Config, "adminApiKey">;
+  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl">>;
   database: Database;
   clock: Clock;
   logger: Logger;
@@ -58,6 +62,8 @@ export function createServices(deps: AppDeps) {
     importer: new ClientImporter(deps.database, deps.clock),
     mailings: new MailingService(deps.database, deps.clock, signals),
     stats: new StatsService(deps.database, deps.clock),
+    users: new UserService(deps.database, deps.clock),
+    sessions: new SessionService(deps.database, deps.clock),
   };
 }
 
@@ -112,7 +118,8 @@ export async function createApp(deps: AppDeps) {
         .use(statsRoutes(guard, services.stats))
         .use(tokenRoutes(guard, services.tokens, deps.clock)),
     )
-    .use(compatRoutes(guard, services));
+    .use(compatRoutes(guard, services))
+    .use(webRoutes(new Web(services.users, services.sessions, { registration: deps.config.registration ?? "open", publicUrl: deps.config.publicUrl ?? null }), services, deps.clock));
   return app;
 }
 

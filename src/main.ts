@@ -2,6 +2,7 @@
  * Start-up: config → database → migrations → HTTP server + dispatcher; SIGTERM/SIGINT shut down.
  * The only module that touches the process (env, signals, listening).
  */
+import { sql } from "drizzle-orm";
 import { createApp } from "./app";
 import { systemClock } from "./clock";
 import { type Config, ConfigError, loadConfig } from "./config";
@@ -59,7 +60,13 @@ if (dispatcher) {
   await dispatcher.start();
   logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
 }
-logger.info("listening", { url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}` });
+const url = config.publicUrl ?? `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`;
+logger.info("listening", { url });
+if ((await database.rows<{ n: number }>(sql`select count(*)::int as n from users`))[0]?.n === 0) {
+  // A fresh install: say where the first (admin) account is made (SPEC §9).
+  if (config.registration === "open") logger.info("no account yet: open the register page to create the first (admin) account", { url: `${url.replace(/\/$/, "")}/register` });
+  else logger.warn("no account yet and REGISTRATION=closed: nobody can sign in until an account exists", {});
+}
 
 let stopping = false;
 async function shutdown(signal: string) {
