@@ -48,7 +48,11 @@ export class UserService {
   async register(rawEmail: string, password: string): Promise<RegisterResult> {
     const email = normalizeEmail(rawEmail);
     const errors = this.validate(email, password);
-    if (errors.length > 0) return { ok: false, errors };
+    if (errors.length > 0) {
+      // Say everything wrong at once: a taken e-mail too, not only after the password is fixed.
+      if (!errors.some((e) => e.field === "email") && (await this.exists(email))) errors.unshift({ field: "email", message: "email.taken" });
+      return { ok: false, errors };
+    }
     const passwordHash = await hashPassword(password);
     const now = this.clock.now();
     return this.database.db.transaction(async (tx) => {
@@ -72,6 +76,11 @@ export class UserService {
     }
     if (!(await verifyPassword(password, row.passwordHash))) return null;
     return row.disabled ? null : toUser(row);
+  }
+
+  private async exists(email: string): Promise<boolean> {
+    const [row] = await this.database.db.select({ id: users.id }).from(users).where(sql`lower(${users.email}) = ${email}`);
+    return row !== undefined;
   }
 
   async get(id: number): Promise<User | null> {
