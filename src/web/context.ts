@@ -101,7 +101,10 @@ export class Web {
       locale: page.locale,
       registrationOpen: this.config.registration === "open",
     });
-    return htmlResponse(body, status, { ...page.headers, ...headers });
+    // htmx swaps a form with its field errors like any answer; sent as 200 because Chromium logs
+    // every 4xx fetch as a console error. Plain form posts keep the 422.
+    const sent = page.htmx && status === 422 ? 200 : status;
+    return htmlResponse(body, sent, { ...page.headers, ...headers });
   }
 
   error(page: Page, status: number, messageKey: string): Response {
