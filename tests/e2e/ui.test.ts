@@ -17,7 +17,7 @@ const docsShots = new URL("../../docs/screenshots/", import.meta.url).pathname;
 const email = "boss@example.com";
 const password = "correct horse battery";
 const xss = "<img src=x onerror=alert(1)>";
-const pages = ["/", "/clients", "/tokens", "/mailings", "/admin"];
+const pages = ["/", "/clients", "/tokens", "/mailings", "/mailings/1", "/admin"];
 
 /** Polls a condition the test runner can read (page.waitForFunction would need eval, which the CSP forbids). */
 async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
@@ -177,6 +177,50 @@ for (const backend of backends()) {
       await checkPage("dashboard with a mailing");
     });
 
+    test("a mailing created through the form reaches `sent` without a reload and finishes; another is paused, resumed, cancelled, deleted", async () => {
+      await page.goto(server.url + "/mailings");
+      const form = page.getByRole("region", { name: "New mailing" });
+      await form.getByLabel("Text").fill("");
+      await page.getByRole("button", { name: "Create mailing" }).click();
+      await page.locator("#m-text-error").waitFor();
+      const wall = (ms: number) => new Date(ms).toISOString().slice(0, 16);
+      await form.getByLabel("Text").fill(`Sale ${xss}`);
+      await form.getByLabel("Start", { exact: true }).fill(wall(Date.now() - 86_400_000));
+      await form.getByLabel("End", { exact: true }).fill(wall(Date.now() + 86_400_000));
+      await form.getByLabel("Operator codes").fill("910, 930");
+      await page.getByRole("button", { name: "Create mailing" }).click();
+      await page.waitForURL(/\/mailings\/\d+$/);
+      const url = page.url();
+      expect(await page.locator(".mailing-text").textContent()).toBe(`Sale ${xss}`);
+      const sent = page.locator('#mailing-live [data-status="sent"]');
+      await eventually("both clients sent", async () => (await sent.textContent())?.trim() === "2");
+      expect(page.url()).toBe(url);
+      // Nothing left to send: finished, and the counts stop polling.
+      await page.locator(".badge-finished").first().waitFor();
+      await eventually("polling to stop", async () => (await page.locator("#mailing-live[hx-trigger]").count()) === 0);
+      await checkPage("mailing");
+      await page.getByRole("button", { name: "Delete" }).click();
+      await page.waitForURL(server.url + "/mailings");
+      expect(await page.getByText(`Sale ${xss}`).count()).toBe(0);
+      // A mailing that starts in two days: pause, resume, cancel, delete.
+      await form.getByLabel("Text").fill("Later");
+      await form.getByLabel("Start", { exact: true }).fill(wall(Date.now() + 2 * 86_400_000));
+      await form.getByLabel("End", { exact: true }).fill(wall(Date.now() + 3 * 86_400_000));
+      await page.getByRole("button", { name: "Create mailing" }).click();
+      await page.waitForURL(/\/mailings\/\d+$/);
+      await page.getByRole("button", { name: "Pause" }).click();
+      await page.locator(".badge-paused").first().waitFor();
+      await page.getByRole("button", { name: "Resume" }).click();
+      await page.locator(".badge-scheduled").first().waitFor();
+      await page.getByRole("button", { name: "Cancel mailing" }).click();
+      await page.locator(".badge-cancelled").first().waitFor();
+      await page.getByRole("button", { name: "Delete" }).click();
+      await page.waitForURL(server.url + "/mailings");
+      expect(await page.getByText("Later").count()).toBe(0);
+      expect(dialogs.filter((d) => !d.startsWith("confirm"))).toEqual([]);
+      await checkPage("mailings");
+    });
+
     test("Russian and English: the switch changes the language and remembers it", async () => {
       await page.goto(server.url + "/clients");
       await page.getByRole("button", { name: "RU" }).click();
@@ -198,11 +242,11 @@ for (const backend of backends()) {
           await page.setViewportSize({ width, height: width === 390 ? 844 : 900 });
           for (const path of pages) {
             await page.goto(server.url + path);
-            const name = `${path === "/" ? "dashboard" : path.slice(1)}-${lang}-${width}`;
+            const name = `${path === "/" ? "dashboard" : path.slice(1).replace("/", "-")}-${lang}-${width}`;
             await page.screenshot({ path: `${shots}/${backend}-${name}.png`, fullPage: true });
             expect({ path, width, sideways: await scrollsSideways(page) }).toEqual({ path, width, sideways: false });
             await checkPage(`${path} ${lang} ${width}`);
-            if (backend === "pglite" && width === 1280 && ["/", "/clients", "/tokens"].includes(path)) {
+            if (backend === "pglite" && width === 1280 && (lang === "en" || path === "/") && ["/", "/clients", "/tokens", "/mailings", "/mailings/1"].includes(path)) {
               await page.screenshot({ path: `${docsShots}${name}.png`, fullPage: true });
             }
           }
