@@ -21,6 +21,7 @@ import type { Signals } from "./dispatch/signals";
 import { mailingRoutes } from "./mailings/routes";
 import { OpenMailingsCache } from "./mailings/open-cache";
 import { MailingService } from "./mailings/service";
+import { MailingPreview } from "./mailings/preview";
 import { healthRoutes } from "./ops/health";
 import type { Logger } from "./ops/logger";
 import { Problem, problemResponse } from "./problems";
@@ -64,6 +65,7 @@ export function createServices(deps: AppDeps) {
     stats: new StatsService(deps.database, deps.clock),
     users: new UserService(deps.database, deps.clock),
     sessions: new SessionService(deps.database, deps.clock),
+    preview: new MailingPreview(deps.database, deps.clock),
   };
 }
 

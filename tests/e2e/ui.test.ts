@@ -184,10 +184,15 @@ for (const backend of backends()) {
       await page.getByRole("button", { name: "Create mailing" }).click();
       await page.locator("#m-text-error").waitFor();
       const wall = (ms: number) => new Date(ms).toISOString().slice(0, 16);
+      await page.goto(server.url + "/mailings");
       await form.getByLabel("Text").fill(`Sale ${xss}`);
       await form.getByLabel("Start", { exact: true }).fill(wall(Date.now() - 86_400_000));
       await form.getByLabel("End", { exact: true }).fill(wall(Date.now() + 86_400_000));
       await form.getByLabel("Operator codes").fill("910, 930");
+      // The time-zone preview follows the form as it is typed.
+      await page.getByText("2 clients match.").waitFor();
+      expect(await page.locator("#zone-preview tbody tr").count()).toBe(2);
+      if (backend === "pglite") await page.screenshot({ path: `${docsShots}mailing-form-en-1280.png`, fullPage: true });
       await page.getByRole("button", { name: "Create mailing" }).click();
       await page.waitForURL(/\/mailings\/\d+$/);
       const url = page.url();

@@ -23,6 +23,26 @@ for (const backend of backends()) {
     });
     afterAll(() => app.close());
 
+    test("the time-zone preview counts matching clients per zone with each zone's start in local time and UTC", async () => {
+      await b.post("/clients", { phone_number: "79141112233", timezone: "Asia/Vladivostok", _csrf: csrf });
+      const q = (params: Record<string, string>) => b.get(`/mailings/preview?${new URLSearchParams(params)}`, { "hx-request": "true" });
+      const empty = await q({ start_time: "", end_time: "" });
+      expect(empty.text).toContain("Enter a start and an end");
+      const all = await q({ start_time: "2026-12-01T09:00", end_time: "2026-12-01T21:00" });
+      expect(all.text).toContain("3 clients match.");
+      const rows = [...all.text.matchAll(/<tr[^>]*>\s*<td>([^<]+)<\/td>\s*<td>(\d+)<\/td>\s*<td>([^<]+)<\/td>\s*<td>([^<]+)<\/td>\s*<td>(.*?)<\/td>/gs)].map((m) => m.slice(1).map((x) => x.trim()));
+      expect(rows).toEqual([
+        ["Europe/Moscow", "2", "Dec 1, 2026, 9:00 AM", "Dec 1, 2026, 6:00 AM UTC", ""],
+        // 09:00 in Vladivostok is 23:00 UTC the day before: already due at the test's 00:00 UTC.
+        ["Asia/Vladivostok", "1", "Dec 1, 2026, 9:00 AM", "Nov 30, 2026, 11:00 PM UTC", "Already due: sent as soon as the mailing is created."],
+      ]);
+      const filtered = await q({ start_time: "2026-12-01T07:00", end_time: "2026-12-01T08:00", codes: "914" });
+      expect(filtered.text).toContain("1 clients match.");
+      expect(filtered.text).toContain("Window already over");
+      expect((await q({ start_time: "2026-12-01T07:00", end_time: "2026-12-01T08:00", tags: "nobody" })).text).toContain("No client matches");
+      await b.send("DELETE", `/clients/${/client-(\d+)/.exec((await b.get("/clients?q=79141112233")).text)![1]}`, { headers: { "x-csrf-token": csrf } });
+    });
+
     test("field errors come back beside their fields with everything typed kept; nothing is created", async () => {
       const reply = await b.post("/mailings", { text: "", start_time: "2026-12-02T09:00", end_time: "2026-12-01T09:00", codes: "91", tags: "vip", _csrf: csrf });
       expect(reply.status).toBe(422);

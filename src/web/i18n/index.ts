@@ -55,6 +55,11 @@ export function translator(locale: Locale) {
       if (value === null) return "";
       return `${instants.format(new Date(value))} UTC`;
     },
+    /** An instant as the wall time of a zone, the zone named. */
+    zoned(epochMs: number, zone: string): string {
+      const format = new Intl.DateTimeFormat(locale, { dateStyle: "medium", timeStyle: "short", timeZone: zone });
+      return format.format(new Date(epochMs));
+    },
     /** A wall-clock time of a mailing (no zone: it is reached in each client's own zone). */
     wall(value: string): string {
       const [date, time] = value.split("T");

@@ -5,6 +5,7 @@
  */
 import { Elysia } from "elysia";
 import type { MailingService } from "../../mailings/service";
+import { type MailingPreview, previewZones } from "../../mailings/preview";
 import type { MailingStatus } from "../../mailings/model";
 import type { StatsService } from "../../stats/service";
 import { countedStates, messageStates, type MessageState } from "../../dispatch/states";
@@ -40,7 +41,7 @@ function formField(field: string): string {
   return field;
 }
 
-export function mailingPageRoutes(web: Web, mailings: MailingService, stats: StatsService) {
+export function mailingPageRoutes(web: Web, mailings: MailingService, stats: StatsService, previews: MailingPreview) {
   const showList = async (page: Page, query: Ctx["query"], data: Record<string, unknown> = {}, status = 200) => {
     const filter = mailingStatuses.includes(query.status as MailingStatus) ? (query.status as MailingStatus) : undefined;
     const result = await mailings.list(filter, 50, id(query.cursor));
@@ -90,6 +91,16 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
 
   return new Elysia()
     .get("/mailings", web.handler<Ctx>("user", (page, ctx) => showList(page, ctx.query)), { detail: { hide: true } })
+    .get(
+      "/mailings/preview",
+      web.handler<Ctx>("user", async (page, ctx) => {
+        const q = (name: string) => (ctx.query[name] ?? "").slice(0, 2000);
+        const window = q("window_from") && q("window_to") ? { from: q("window_from"), to: q("window_to") } : null;
+        const preview = await previews.preview({ start_time: q("start_time"), end_time: q("end_time"), tags: list(q("tags")), codes: list(q("codes")), window });
+        return web.render(page, "./mailings/_preview", { preview, previewZones, wholePage: true });
+      }),
+      { detail: { hide: true } },
+    )
     .post(
       "/mailings",
       web.handler<Ctx>("user", async (page, ctx) => {
