@@ -15,5 +15,5 @@ export function webRoutes(web: Web, services: ReturnType<typeof createServices>,
     .use(dashboardRoutes(web, services.stats, clock))
     .use(tokenPageRoutes(web, services.tokens, clock))
     .use(clientPageRoutes(web, services.clients))
-    .use(mailingPageRoutes(web, services.mailings, services.stats, services.preview));
+    .use(mailingPageRoutes(web, services.mailings, services.stats, services.preview, services.clients));
 }

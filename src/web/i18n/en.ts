@@ -94,7 +94,7 @@ export const en = {
   "mailing.messages": "Messages",
   "mailing.messagesByStatus": "Messages by status",
   "mailing.noMessages": "No messages with this status.",
-  "mailing.due": "Planned",
+  "mailing.due": "Planned (local, and UTC)",
   "mailing.attempts": "Attempts",
   "mailing.sentAt": "Sent",
   "mailing.lastError": "Last error",

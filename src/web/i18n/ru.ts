@@ -96,7 +96,7 @@ export const ru: Record<MessageKey, string> = {
   "mailing.messages": "Сообщения",
   "mailing.messagesByStatus": "Сообщения по статусам",
   "mailing.noMessages": "Сообщений с таким статусом нет.",
-  "mailing.due": "Запланировано на",
+  "mailing.due": "Запланировано (местное и UTC)",
   "mailing.attempts": "Попыток",
   "mailing.sentAt": "Отправлено",
   "mailing.lastError": "Последняя ошибка",

@@ -8,6 +8,7 @@ import type { MailingService } from "../../mailings/service";
 import { type MailingPreview, previewZones } from "../../mailings/preview";
 import type { MailingStatus } from "../../mailings/model";
 import type { StatsService } from "../../stats/service";
+import type { ClientService } from "../../clients/service";
 import { countedStates, messageStates, type MessageState } from "../../dispatch/states";
 import { attempt, fieldMessages, formValues } from "../forms";
 import type { Page, Web } from "../context";
@@ -41,7 +42,7 @@ function formField(field: string): string {
   return field;
 }
 
-export function mailingPageRoutes(web: Web, mailings: MailingService, stats: StatsService, previews: MailingPreview) {
+export function mailingPageRoutes(web: Web, mailings: MailingService, stats: StatsService, previews: MailingPreview, clients: ClientService) {
   const showList = async (page: Page, query: Ctx["query"], data: Record<string, unknown> = {}, status = 200) => {
     const filter = mailingStatuses.includes(query.status as MailingStatus) ? (query.status as MailingStatus) : undefined;
     const result = await mailings.list(filter, 50, id(query.cursor));
@@ -60,6 +61,7 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
     if (!result.ok) return web.error(page, 404, "error.notFound");
     const { mailing, by_status, total } = result.value;
     const messages = await stats.messages(mailingId, status, 50, id(query.cursor));
+    const zones = await clients.timezones([...new Set(messages.items.map((m) => m.client_id))]);
     const pending = by_status.scheduled + by_status.sending + by_status.retrying;
     // Polls while something can still change without anyone acting: a scheduled or running
     // mailing with messages left. Paused, cancelled and finished ones stand still.
@@ -73,7 +75,7 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
       states: countedStates,
       messageStates,
       statusFilter: status,
-      messages: messages.items,
+      messages: messages.items.map((m) => ({ ...m, zone: zones.get(m.client_id) ?? null })),
       next: messages.next_cursor === null ? null : `/mailings/${mailing.id}?${status ? `status=${status}&` : ""}cursor=${messages.next_cursor}`,
       live,
       pollSeconds,
