@@ -32,6 +32,7 @@ import { SessionService } from "./auth/sessions";
 import { UserService } from "./auth/users";
 import { Web } from "./web/context";
 import { webRoutes } from "./web";
+import type { Outbox } from "./web/routes/outbox";
 
 export type AppDeps = {
   config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl">>;
@@ -39,6 +40,8 @@ export type AppDeps = {
   clock: Clock;
   logger: Logger;
   signals: Signals;
+  /** the sandbox provider's memory of what it "sent", when it is the gateway in this process (the outbox page) */
+  outbox?: Outbox | null;
   /** how long the open mailings stay cached at most (default 1 s; tests set it long to show nothing relies on it) */
   openMailingsTtlMs?: number;
 };
@@ -121,7 +124,7 @@ export async function createApp(deps: AppDeps) {
         .use(tokenRoutes(guard, services.tokens, deps.clock)),
     )
     .use(compatRoutes(guard, services))
-    .use(webRoutes(new Web(services.users, services.sessions, { registration: deps.config.registration ?? "open", publicUrl: deps.config.publicUrl ?? null }), services, deps.clock));
+    .use(webRoutes(new Web(services.users, services.sessions, { registration: deps.config.registration ?? "open", publicUrl: deps.config.publicUrl ?? null, sandbox: !!deps.outbox }), services, deps.clock, deps.outbox ?? null));
   return app;
 }
 

@@ -9,6 +9,7 @@ import { type Config, ConfigError, loadConfig } from "./config";
 import { type Database, openDatabase } from "./db/client";
 import { Dispatcher } from "./dispatch/dispatcher";
 import { databaseSignals } from "./dispatch/signals";
+import { SandboxGateway } from "./gateway/sandbox";
 import { createGateway } from "./gateway/select";
 import { serveApp } from "./http/serve";
 import { createLogger } from "./ops/logger";
@@ -53,7 +54,7 @@ const dispatcher = config.worker
     })
   : null;
 const signals = databaseSignals(database, logger, () => dispatcher);
-const app = await createApp({ config, database, clock: systemClock, logger, signals });
+const app = await createApp({ config, database, clock: systemClock, logger, signals, outbox: gateway instanceof SandboxGateway && dispatcher ? gateway : null });
 
 const server = serveApp(app, { port: config.port, hostname: config.host });
 if (dispatcher) {

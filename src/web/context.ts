@@ -11,7 +11,10 @@ import type { Config } from "../config";
 import { isLocale, langCookie, type Locale, negotiate, type Translator, translator } from "./i18n";
 import { eta, htmlResponse, redirect } from "./render";
 
-export type WebConfig = Pick<Config, "registration" | "publicUrl">;
+export type WebConfig = Pick<Config, "registration" | "publicUrl"> & {
+  /** the sandbox provider sends in this process: the outbox page is offered */
+  sandbox?: boolean;
+};
 
 export type Page = {
   request: Request;
@@ -100,6 +103,7 @@ export class Web {
       path: page.path,
       locale: page.locale,
       registrationOpen: this.config.registration === "open",
+      sandbox: this.config.sandbox ?? false,
     });
     // htmx swaps a form with its field errors like any answer; sent as 200 because Chromium logs
     // every 4xx fetch as a console error. Plain form posts keep the 422.

@@ -8,12 +8,14 @@ import { clientPageRoutes } from "./routes/clients";
 import { dashboardRoutes } from "./routes/dashboard";
 import { mailingPageRoutes } from "./routes/mailings";
 import { tokenPageRoutes } from "./routes/tokens";
+import { type Outbox, outboxRoutes } from "./routes/outbox";
 
-export function webRoutes(web: Web, services: ReturnType<typeof createServices>, clock: Clock) {
+export function webRoutes(web: Web, services: ReturnType<typeof createServices>, clock: Clock, outbox: Outbox | null) {
   return new Elysia()
     .use(accountRoutes(web, clock))
     .use(dashboardRoutes(web, services.stats, clock))
     .use(tokenPageRoutes(web, services.tokens, clock))
     .use(clientPageRoutes(web, services.clients))
+    .use(outboxRoutes(web, outbox))
     .use(mailingPageRoutes(web, services.mailings, services.stats, services.preview, services.clients));
 }

@@ -17,7 +17,7 @@ const docsShots = new URL("../../docs/screenshots/", import.meta.url).pathname;
 const email = "boss@example.com";
 const password = "correct horse battery";
 const xss = "<img src=x onerror=alert(1)>";
-const pages = ["/", "/clients", "/tokens", "/mailings", "/mailings/1", "/admin"];
+const pages = ["/", "/clients", "/tokens", "/mailings", "/mailings/1", "/outbox", "/admin"];
 
 /** Polls a condition the test runner can read (page.waitForFunction would need eval, which the CSP forbids). */
 async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
@@ -204,6 +204,9 @@ for (const backend of backends()) {
       await page.locator(".badge-finished").first().waitFor();
       await eventually("polling to stop", async () => (await page.locator("#mailing-live[hx-trigger]").count()) === 0);
       await checkPage("mailing");
+      await page.goto(server.url + "/outbox");
+      expect(await page.locator("td.message-text", { hasText: `Sale ${xss}` }).count()).toBe(2);
+      await page.goto(url);
       await page.getByRole("button", { name: "Delete" }).click();
       await page.waitForURL(server.url + "/mailings");
       expect(await page.getByText(`Sale ${xss}`).count()).toBe(0);

@@ -155,3 +155,34 @@ for (const backend of backends()) {
     });
   });
 }
+
+for (const backend of backends()) {
+  describe(`[${backend}] §9 sandbox outbox`, () => {
+    test("with the sandbox as gateway: a nav link and what it sent, newest first, escaped", async () => {
+      const outbox = { sent: [{ id: 1, phone: "79101459028", text: "first" }, { id: 2, phone: "79201112233", text: xss }], total: 2 };
+      const app = await webApp(backend, {}, outbox);
+      try {
+        const b = new Browser(app);
+        await b.register("boss@example.com");
+        const page = await b.get("/outbox");
+        expect(page.text).toContain('href="/outbox"');
+        expect(page.text.indexOf("79201112233")).toBeLessThan(page.text.indexOf("79101459028"));
+        expect(page.text).toContain("&lt;img src=x onerror=alert(1)&gt;");
+      } finally {
+        await app.close();
+      }
+    });
+
+    test("with another gateway: no link, and the page says the sandbox is not in use", async () => {
+      const app = await webApp(backend);
+      try {
+        const b = new Browser(app);
+        await b.register("boss@example.com");
+        expect((await b.get("/")).text).not.toContain('href="/outbox"');
+        expect((await b.get("/outbox")).text).toContain("The sandbox is not the gateway of this process");
+      } finally {
+        await app.close();
+      }
+    });
+  });
+}

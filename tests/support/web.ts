@@ -9,6 +9,7 @@ import type { Database } from "../../src/db/client";
 import { silentSignals } from "../../src/dispatch/signals";
 import { memoryLogger } from "../../src/ops/logger";
 import { type Backend, freshDatabase } from "./db";
+import type { Outbox } from "../../src/web/routes/outbox";
 
 export type WebReply = { status: number; headers: Headers; text: string };
 
@@ -19,10 +20,14 @@ export type WebApp = {
   close(): Promise<void>;
 };
 
-export async function webApp(backend: Backend, config: Partial<Pick<Config, "registration" | "publicUrl">> = {}): Promise<WebApp> {
+export async function webApp(
+  backend: Backend,
+  config: Partial<Pick<Config, "registration" | "publicUrl">> = {},
+  outbox: Outbox | null = null,
+): Promise<WebApp> {
   const { database, drop } = await freshDatabase(backend);
   const clock = new FixedClock("2026-12-01T00:00:00Z");
-  const app = await createApp({ config: { adminApiKey: null, ...config }, database, clock, logger: memoryLogger(), signals: silentSignals });
+  const app = await createApp({ config: { adminApiKey: null, ...config }, database, clock, logger: memoryLogger(), signals: silentSignals, outbox });
   return { database, clock, handle: (request) => app.handle(request), close: drop };
 }
 
