@@ -7,6 +7,7 @@ import { documentedResponses, jsonBody, problemSchema } from "../http/openapi";
 import { client, clientCreate, clientList, clientPatch, clientQuery } from "./model";
 import type { ClientImporter } from "./import";
 import type { ClientService } from "./service";
+import { csvResponse, exportClients } from "./export";
 
 /** The import report, as plain JSON Schema for the OpenAPI document (the route streams its body). */
 const count = { type: "integer" } as const;
@@ -65,6 +66,25 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
           requestBody: {
             content: { "text/csv": { schema: { type: "string" }, example: "phone_number,tag,timezone\n79101459028,vip,Europe/Moscow\n" } },
           },
+        },
+      },
+    )
+    .get(
+      "/export",
+      ({ query }) => {
+        const filter = {
+          tag: parseQueryText(query.tag, "tag"),
+          operatorCode: parseQueryText(query.operator_code || undefined, "operator_code"),
+          q: parseQueryText(query.q, "q")?.replace(/\D/g, ""),
+        };
+        return csvResponse(exportClients(service, filter), "clients.csv");
+      },
+      {
+        query: clientQuery,
+        detail: {
+          summary: "Export clients as CSV (same filters as the list)",
+          description: "Columns: phone_number, operator_code, tag, timezone, created_at — importable again. Streamed; limit and cursor are ignored.",
+          responses: { 200: { description: "CSV", content: { "text/csv": { schema: { type: "string" } } } } },
         },
       },
     )

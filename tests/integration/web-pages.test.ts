@@ -119,6 +119,16 @@ for (const backend of backends()) {
       expect(odd.text.match(/<tr id="client-/g)!.length).toBe(27);
     });
 
+    test("the export link downloads the filtered list as CSV", async () => {
+      const page = await b.get("/clients?tag=odd&code=920");
+      const href = /href="(\/clients\/export[^"]*)"/.exec(page.text)![1]!.replaceAll("&amp;", "&");
+      expect(href).toBe("/clients/export?tag=odd&code=920");
+      const csv = await b.get(href);
+      expect(csv.headers.get("content-type")).toStartWith("text/csv");
+      expect(csv.text.trimEnd().split("\r\n").length).toBe(28);
+      expect((await new Browser(app).get(href)).status).toBe(303); // signed out: to the sign-in page
+    });
+
     test("edit inline and delete", async () => {
       const page = await b.get("/clients?q=79200000001");
       const id = /<tr id="client-(\d+)"/.exec(page.text)![1]!;

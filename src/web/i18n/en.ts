@@ -162,6 +162,7 @@ export const en = {
   "clients.edit": "Edit",
   "clients.delete": "Delete",
   "clients.deleteConfirm": "Delete this client? Its unsent messages are cancelled.",
+  "clients.export": "Export these clients as CSV",
   "clients.none": "No clients match.",
   "clients.next": "Next page",
   "clients.first": "First page",

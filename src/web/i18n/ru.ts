@@ -164,6 +164,7 @@ export const ru: Record<MessageKey, string> = {
   "clients.edit": "Изменить",
   "clients.delete": "Удалить",
   "clients.deleteConfirm": "Удалить клиента? Его неотправленные сообщения будут отменены.",
+  "clients.export": "Выгрузить этих клиентов в CSV",
   "clients.none": "Клиентов не найдено.",
   "clients.next": "Следующая страница",
   "clients.first": "Первая страница",

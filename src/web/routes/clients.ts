@@ -8,6 +8,7 @@ import { Elysia } from "elysia";
 import type { ClientService } from "../../clients/service";
 import type { ClientView } from "../../clients/model";
 import { attempt, fieldMessages, formValues } from "../forms";
+import { csvResponse, exportClients } from "../../clients/export";
 import type { Page, Web } from "../context";
 
 export const clientsPageSize = 50;
@@ -53,6 +54,7 @@ export function clientPageRoutes(web: Web, clients: ClientService) {
         items: list.items,
         next,
         first: filter.cursor === null ? null : `/clients${base ? `?${base}` : ""}`,
+        exportUrl: `/clients/export${base ? `?${base}` : ""}`,
         zones,
         values: { phone_number: "", tag: "", timezone: "" },
         errors: {},
@@ -67,6 +69,15 @@ export function clientPageRoutes(web: Web, clients: ClientService) {
     web.render(page, `./clients/_${template}`, { client, zones, values: client, errors: {}, ...data, wholePage: true }, status);
 
   return new Elysia()
+    .get(
+      "/clients/export",
+      web.handler<Ctx>("user", (page, ctx) => {
+        const filter = filterOf(ctx.query);
+        const stream = exportClients(clients, { q: filter.q || undefined, tag: filter.tag || undefined, operatorCode: filter.code || undefined });
+        return csvResponse(stream, "clients.csv", page.headers);
+      }),
+      { detail: { hide: true } },
+    )
     .get("/clients", web.handler<Ctx>("user", (page, ctx) => show(page, ctx.query)), { detail: { hide: true } })
     .post(
       "/clients",
