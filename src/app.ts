@@ -14,6 +14,7 @@ import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
 import { clientRoutes } from "./clients/routes";
 import { ClientImporter } from "./clients/import";
+import { ImportChecker } from "./clients/import-check";
 import { ClientService } from "./clients/service";
 import type { Config } from "./config";
 import type { Database } from "./db/client";
@@ -69,6 +70,7 @@ export function createServices(deps: AppDeps) {
     users: new UserService(deps.database, deps.clock),
     sessions: new SessionService(deps.database, deps.clock),
     preview: new MailingPreview(deps.database, deps.clock),
+    importCheck: new ImportChecker(deps.database, deps.clock),
   };
 }
 

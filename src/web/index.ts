@@ -9,6 +9,7 @@ import { dashboardRoutes } from "./routes/dashboard";
 import { mailingPageRoutes } from "./routes/mailings";
 import { tokenPageRoutes } from "./routes/tokens";
 import { type Outbox, outboxRoutes } from "./routes/outbox";
+import { importRoutes } from "./routes/import";
 
 export function webRoutes(web: Web, services: ReturnType<typeof createServices>, clock: Clock, outbox: Outbox | null) {
   return new Elysia()
@@ -17,5 +18,6 @@ export function webRoutes(web: Web, services: ReturnType<typeof createServices>,
     .use(tokenPageRoutes(web, services.tokens, clock))
     .use(clientPageRoutes(web, services.clients))
     .use(outboxRoutes(web, outbox))
+    .use(importRoutes(web, services.importer, services.importCheck, clock))
     .use(mailingPageRoutes(web, services.mailings, services.stats, services.preview, services.clients));
 }

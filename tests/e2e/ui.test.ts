@@ -133,6 +133,20 @@ for (const backend of backends()) {
       expect(dialogs.filter((d) => !d.startsWith("confirm"))).toEqual([]);
       await page.goto(server.url + "/clients");
       expect(await page.locator("#client-list tbody tr").count()).toBe(2);
+      // Import a CSV: checked first, then confirmed; the report names the rejected line.
+      await page.getByLabel("CSV file").setInputFiles({
+        name: "clients.csv",
+        mimeType: "text/csv",
+        buffer: Buffer.from("phone_number,tag,timezone\n79401112233,csv,Asia/Vladivostok\nbad,x,UTC\n"),
+      });
+      await page.getByRole("button", { name: "Check the file" }).click();
+      await page.getByText("2 rows, 1 of them with a valid phone number.").waitFor();
+      await page.getByRole("button", { name: "Import", exact: true }).click();
+      await page.getByText("1 added, 0 updated, 0 unchanged, 1 rejected.").waitFor();
+      expect(await page.locator("#import-box tbody tr").count()).toBe(1);
+      await checkPage("clients import report");
+      await page.goto(server.url + "/clients");
+      expect(await page.locator("#client-list tbody tr").count()).toBe(3);
       await checkPage("clients");
     });
 
@@ -170,8 +184,8 @@ for (const backend of backends()) {
       // The sandbox sends both clients within a tick or two; the page started without polling, so load it once.
       await page.reload();
       const sent = page.locator('[data-status="sent"]');
-      await eventually("2 sent", async () => (await sent.textContent())?.trim() === "2");
-      expect(await sent.textContent()).toBe("2");
+      await eventually("3 sent (every client)", async () => (await sent.textContent())?.trim() === "3");
+      expect(await sent.textContent()).toBe("3");
       await eventually("polling to stop", async () => (await page.locator("#live[hx-trigger]").count()) === 0);
       expect(dialogs.filter((d) => !d.startsWith("confirm"))).toEqual([]);
       await checkPage("dashboard with a mailing");

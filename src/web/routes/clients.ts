@@ -9,6 +9,7 @@ import type { ClientService } from "../../clients/service";
 import type { ClientView } from "../../clients/model";
 import { attempt, fieldMessages, formValues } from "../forms";
 import { csvResponse, exportClients } from "../../clients/export";
+import { maxUploadBytes } from "./import";
 import type { Page, Web } from "../context";
 
 export const clientsPageSize = 50;
@@ -55,6 +56,7 @@ export function clientPageRoutes(web: Web, clients: ClientService) {
         next,
         first: filter.cursor === null ? null : `/clients${base ? `?${base}` : ""}`,
         exportUrl: `/clients/export${base ? `?${base}` : ""}`,
+        importMaxMb: maxUploadBytes / 1024 / 1024,
         zones,
         values: { phone_number: "", tag: "", timezone: "" },
         errors: {},
