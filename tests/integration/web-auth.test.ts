@@ -134,6 +134,9 @@ for (const backend of backends()) {
       // Past its expiry without use, it is gone.
       app.clock.advance(8 * 24 * 3600);
       expect((await b.get("/")).status).toBe(303);
+      // The next sign-in (anyone's) deletes expired sessions.
+      await new Browser(app).post("/login", { email: "op@example.com", password });
+      expect(await app.database.rows(sql`select id from sessions where id = ${id}`)).toEqual([]);
     });
 
     test("a disabled user's session stops working at once", async () => {
