@@ -16,6 +16,7 @@ import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
 import { clientRoutes } from "./clients/routes";
 import { ClientImporter } from "./clients/import";
+import { ImportChecker } from "./clients/import-check";
 import { ClientService } from "./clients/service";
 import type { Config } from "./config";
 import type { Database } from "./db/client";
@@ -23,19 +24,27 @@ import type { Signals } from "./dispatch/signals";
 import { mailingRoutes } from "./mailings/routes";
 import { OpenMailingsCache } from "./mailings/open-cache";
 import { MailingService } from "./mailings/service";
+import { MailingPreview } from "./mailings/preview";
 import { healthRoutes } from "./ops/health";
 import type { Logger } from "./ops/logger";
 import { Problem, problemResponse } from "./problems";
 import { StatsService } from "./stats/service";
 import { statsRoutes } from "./stats/routes";
 import { assetRoutes } from "./web/assets";
+import { SessionService } from "./auth/sessions";
+import { UserService } from "./auth/users";
+import { Web } from "./web/context";
+import { webRoutes } from "./web";
+import type { Outbox } from "./web/routes/outbox";
 
 export type AppDeps = {
-  config: Pick<Config, "adminApiKey">;
+  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl">>;
   database: Database;
   clock: Clock;
   logger: Logger;
   signals: Signals;
+  /** the sandbox provider's memory of what it "sent", when it is the gateway in this process (the outbox page) */
+  outbox?: Outbox | null;
   /** how long the open mailings stay cached at most (default 1 s; tests set it long to show nothing relies on it) */
   openMailingsTtlMs?: number;
 };
@@ -60,6 +69,10 @@ export function createServices(deps: AppDeps) {
     importer: new ClientImporter(deps.database, deps.clock),
     mailings: new MailingService(deps.database, deps.clock, signals),
     stats: new StatsService(deps.database, deps.clock),
+    users: new UserService(deps.database, deps.clock),
+    sessions: new SessionService(deps.database, deps.clock),
+    preview: new MailingPreview(deps.database, deps.clock),
+    importCheck: new ImportChecker(deps.database, deps.clock),
     /** Stops what the services started (the open-mailings cache's LISTEN). */
     close: () => openMailings.close(),
   };
@@ -121,7 +134,8 @@ export async function createApp(deps: AppDeps) {
         .use(statsRoutes(guard, services.stats))
         .use(tokenRoutes(guard, services.tokens, deps.clock)),
     )
-    .use(compatRoutes(guard, services));
+    .use(compatRoutes(guard, services))
+    .use(webRoutes(new Web(services.users, services.sessions, { registration: deps.config.registration ?? "open", publicUrl: deps.config.publicUrl ?? null, sandbox: !!deps.outbox }), services, deps.clock, deps.outbox ?? null));
   registered.routes = app.routes;
   // `close()` stops the services' listeners; call it before closing the database the app was built on.
   return Object.assign(app, { close: services.close });

@@ -24,6 +24,8 @@ export type Config = {
   leaseSeconds: number;
   adminApiKey: string | null;
   registration: "open" | "closed";
+  /** the address users reach (PUBLIC_URL); null: the address each request came to */
+  publicUrl: string | null;
   adminEmails: string[];
   worker: boolean;
   logLevel: "debug" | "info" | "warn" | "error";
@@ -137,6 +139,7 @@ export function loadConfig(env: Env = process.env): Config {
     leaseSeconds,
     adminApiKey: read(env, "ADMIN_API_KEY"),
     registration: oneOf(env, "REGISTRATION", "open", ["open", "closed"] as const),
+    publicUrl: url(env, "PUBLIC_URL", ["http:", "https:"]),
     adminEmails: (read(env, "ADMIN_EMAILS") ?? "")
       .split(",")
       .map((e) => e.trim().toLowerCase())

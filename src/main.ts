@@ -2,12 +2,14 @@
  * Start-up: config → database → migrations → HTTP server + dispatcher; SIGTERM/SIGINT shut down.
  * The only module that touches the process (env, signals, listening).
  */
+import { sql } from "drizzle-orm";
 import { createApp } from "./app";
 import { systemClock } from "./clock";
 import { type Config, ConfigError, loadConfig } from "./config";
 import { type Database, openDatabase } from "./db/client";
 import { Dispatcher } from "./dispatch/dispatcher";
 import { databaseSignals } from "./dispatch/signals";
+import { SandboxGateway } from "./gateway/sandbox";
 import { createGateway } from "./gateway/select";
 import { serveApp } from "./http/serve";
 import { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn } from "./ops/first-contact";
@@ -65,7 +67,7 @@ const dispatcher = config.worker
     })
   : null;
 const signals = databaseSignals(database, logger, () => dispatcher);
-const app = await createApp({ config, database, clock: systemClock, logger, signals });
+const app = await createApp({ config, database, clock: systemClock, logger, signals, outbox: gateway instanceof SandboxGateway && dispatcher ? gateway : null });
 
 let server!: ReturnType<typeof serveApp>;
 try {
@@ -81,11 +83,17 @@ if (dispatcher) {
   await dispatcher.start();
   logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
 }
-const baseUrl = `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`;
+const baseUrl = (config.publicUrl ?? `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`).replace(/\/$/, "");
 logger.info("listening", { url: baseUrl });
+const noAccount = await database.rows<{ n: number }>(sql`select count(*)::int as n from users`).then((r) => r[0]?.n === 0, () => false);
+if (noAccount) {
+  // A fresh install: say where the first (admin) account is made (SPEC §9).
+  if (config.registration === "open") logger.info("no account yet: open the register page to create the first (admin) account", { url: `${baseUrl}/register` });
+  else logger.warn("no account yet and REGISTRATION=closed: nobody can sign in until an account exists", {});
+}
 if (await nobodyCanSignIn(database, config.adminApiKey).catch(() => false)) {
   // Once per start, while nobody can sign in; plain text on stderr, meant for a person.
-  console.error(firstCredentials(baseUrl));
+  console.error(firstCredentials(baseUrl, config.registration === "open"));
 }
 
 let stopping = false;

@@ -10,6 +10,7 @@ import { client, type ClientCreate, clientCreate, clientList, type ClientPatch, 
 import type { ClientImporter } from "./import";
 import { csvSource } from "./upload";
 import type { ClientService } from "./service";
+import { csvResponse, exportClients } from "./export";
 
 /** The import report, as plain JSON Schema for the OpenAPI document (the route streams its body). */
 const count = { type: "integer" } as const;
@@ -121,6 +122,25 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
               "multipart/form-data": { schema: { type: "object", properties: { file: { type: "string", format: "binary" } } } },
             },
           },
+        },
+      },
+    )
+    .get(
+      "/export",
+      ({ query }) => {
+        const filter = {
+          tag: parseQueryText(query.tag, "tag"),
+          operatorCode: parseQueryText(query.operator_code || undefined, "operator_code"),
+          q: parseQueryText(query.q, "q")?.replace(/\D/g, ""),
+        };
+        return csvResponse(exportClients(service, filter), "clients.csv");
+      },
+      {
+        query: clientQuery,
+        detail: {
+          summary: "Export clients as CSV (same filters as the list)",
+          description: "Columns: phone_number, operator_code, tag, timezone, created_at — importable again. Streamed; limit and cursor are ignored.",
+          responses: { 200: { description: "CSV", content: { "text/csv": { schema: { type: "string" } } } } },
         },
       },
     )

@@ -2,7 +2,7 @@
  * Client directory (SPEC §3): validation, uniqueness, and keeping each client's messages planned as
  * the client changes. Every write runs in one transaction with its re-planning.
  */
-import { eq } from "drizzle-orm";
+import { eq, inArray } from "drizzle-orm";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import { sqlState, uniqueViolation } from "../db/errors";
@@ -115,6 +115,16 @@ export class ClientService {
     const row = await getClient(this.database.db, id);
     if (!row) throw notFound("client", id);
     return toView(row);
+  }
+
+  /** The time zones of these clients (for the messages of a mailing page); deleted ones are absent. */
+  async timezones(ids: number[]): Promise<Map<number, string>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.database.db
+      .select({ id: clients.id, timezone: clients.timezone })
+      .from(clients)
+      .where(inArray(clients.id, ids));
+    return new Map(rows.map((r) => [r.id, r.timezone]));
   }
 
   async list(filter: ClientFilter, limit: number, cursor: number | null) {

@@ -173,3 +173,20 @@ export const mailingCounts = pgTable(
   },
   (t) => [primaryKey({ columns: [t.mailingId, t.status, t.shard] })],
 );
+
+/**
+ * Browser sessions (SPEC §9). The id is the SHA-256 (hex) of the random token in the cookie, so a
+ * copy of this table signs nobody in. `expires_at` slides forward while the session is used.
+ */
+export const sessions = pgTable(
+  "sessions",
+  {
+    id: text("id").primaryKey(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    expiresAt: instant("expires_at").notNull(),
+    createdAt: created(),
+  },
+  (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
+);

@@ -2,7 +2,7 @@
  * What a new user sees at the first start (issue 10, item 9): the embedded database announced
  * before it initialises (about 10 s the first time, silent otherwise), and, when nobody can sign
  * in yet, how to get the first credentials. The wording lives here so that it changes in one
- * place once the registration page exists (point `firstCredentials` at `/register`).
+ * place.
  */
 import { count, isNull } from "drizzle-orm";
 import { existsSync } from "node:fs";
@@ -30,13 +30,16 @@ export async function nobodyCanSignIn(database: Database, adminApiKey: string | 
 
 /**
  * How to get in when nobody can, as plain lines for a person at a terminal (stderr, like the
- * configuration errors). Today through ADMIN_API_KEY; the registration page does not exist yet.
+ * configuration errors): the registration page when it is open, and ADMIN_API_KEY for the API.
  */
-export function firstCredentials(baseUrl: string): string {
+export function firstCredentials(baseUrl: string, registrationOpen: boolean): string {
+  const browser = registrationOpen
+    ? ["In a browser, create the first (admin) account at:", "", `  ${baseUrl}/register`, "", "For the API (or with REGISTRATION=closed), start it with an admin key:"]
+    : ["REGISTRATION=closed, so nobody can register. Start it with an admin key:"];
   return [
     "",
-    "No credentials yet: every /api/v1 call answers 401 until an admin key is set.",
-    "Stop the service (Ctrl-C) and start it again with one:",
+    "No credentials yet: every /api/v1 call answers 401 until an account or an admin key exists.",
+    ...browser,
     "",
     "  export ADMIN_API_KEY=$(openssl rand -hex 32)",
     "  echo $ADMIN_API_KEY",

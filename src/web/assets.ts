@@ -9,6 +9,11 @@ import { normalize } from "node:path";
 const swaggerDir = fileURLToPath(new URL("../../node_modules/swagger-ui-dist/", import.meta.url));
 const staticDir = fileURLToPath(new URL("../../static/", import.meta.url));
 const swaggerFiles = new Set(["swagger-ui-bundle.js", "swagger-ui.css"]);
+/** Pinned packages served under /static/ from node_modules (no CDN, SPEC §9): URL name → file. */
+const packaged: Record<string, string> = {
+  "htmx.min.js": fileURLToPath(new URL("../../node_modules/htmx.org/dist/htmx.min.js", import.meta.url)),
+  "pico.min.css": fileURLToPath(new URL("../../node_modules/@picocss/pico/css/pico.min.css", import.meta.url)),
+};
 
 async function serve(dir: string, name: string, cache: string): Promise<Response | null> {
   const path = normalize(dir + name);
@@ -25,8 +30,12 @@ export function assetRoutes() {
       status(404, "not found"),
       { detail: { hide: true } },
     )
-    .get("/static/*", async ({ params, status }) =>
-      (await serve(staticDir, params["*"], "public, max-age=3600")) || status(404, "not found"),
+    .get("/static/*", async ({ params, status }) => {
+      const name = params["*"];
+      const file = packaged[name];
+      if (file) return new Response(Bun.file(file), { headers: { "cache-control": "public, max-age=3600", "content-type": Bun.file(file).type, "x-content-type-options": "nosniff" } });
+      return (await serve(staticDir, name, "public, max-age=3600")) || status(404, "not found");
+    },
       { detail: { hide: true } },
     );
 }

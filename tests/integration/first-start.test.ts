@@ -45,6 +45,7 @@ describe("first start on the embedded database", () => {
     await worker.kill("SIGTERM");
     const hints = worker.stderr().split("No credentials yet").length - 1;
     expect(hints, worker.stderr()).toBe(1);
+    expect(worker.stderr()).toContain(`http://127.0.0.1:${worker.port}/register`);
     expect(worker.stderr()).toContain("export ADMIN_API_KEY=$(openssl rand -hex 32)");
     expect(worker.stderr()).toContain(`curl -H "Authorization: Bearer $ADMIN_API_KEY" http://127.0.0.1:${worker.port}/api/v1/clients`);
   });

@@ -118,7 +118,8 @@ function curlRequest(args: string[]): Curl {
       body = data.startsWith("@") ? readFileSync(`${repoRoot}${data.slice(1)}`) : data;
       // curl sends -d data as a form unless told otherwise
       if (!headers.has("content-type")) headers.set("content-type", "application/x-www-form-urlencoded");
-    } else if (arg.startsWith("-")) throw new Error(`curl option ${arg} is not understood by this test`);
+    } else if (arg === "-o") i++; // where curl saves the answer: the test reads it instead
+    else if (arg.startsWith("-")) throw new Error(`curl option ${arg} is not understood by this test`);
     else url = arg;
   }
   return { method: method ?? (body === undefined ? "GET" : "POST"), url, headers, body, text: `curl ${args.join(" ")}` };

@@ -38,6 +38,7 @@ describe("§2 configuration", () => {
       leaseSeconds: 60,
       adminApiKey: null,
       registration: "open",
+      publicUrl: null,
       adminEmails: [],
       worker: true,
       logLevel: "info",

@@ -1,0 +1,23 @@
+/** The browser UI (SPEC §9): page routes over the same services as the JSON API. */
+import { Elysia } from "elysia";
+import type { Clock } from "../clock";
+import type { createServices } from "../app";
+import { Web } from "./context";
+import { accountRoutes } from "./routes/account";
+import { clientPageRoutes } from "./routes/clients";
+import { dashboardRoutes } from "./routes/dashboard";
+import { mailingPageRoutes } from "./routes/mailings";
+import { tokenPageRoutes } from "./routes/tokens";
+import { type Outbox, outboxRoutes } from "./routes/outbox";
+import { importRoutes } from "./routes/import";
+
+export function webRoutes(web: Web, services: ReturnType<typeof createServices>, clock: Clock, outbox: Outbox | null) {
+  return new Elysia()
+    .use(accountRoutes(web, clock))
+    .use(dashboardRoutes(web, services.stats, clock))
+    .use(tokenPageRoutes(web, services.tokens, clock))
+    .use(clientPageRoutes(web, services.clients))
+    .use(outboxRoutes(web, outbox))
+    .use(importRoutes(web, services.importer, services.importCheck, clock))
+    .use(mailingPageRoutes(web, services.mailings, services.stats, services.preview, services.clients));
+}

@@ -1,0 +1,132 @@
+/**
+ * The clients page (SPEC §9): search by phone digits, filter by tag and operator code, cursor
+ * pagination, add, edit inline, delete — through ClientService, like the API. `POST /clients`
+ * creates, `POST /clients?id=N` saves an edited row: form posts under `/clients/…` would be read
+ * as JSON by the body parser of the original service's routes (src/http/body.ts).
+ */
+import { Elysia } from "elysia";
+import type { ClientService } from "../../clients/service";
+import type { ClientView } from "../../clients/model";
+import { attempt, fieldMessages, formValues } from "../forms";
+import { csvResponse, exportClients } from "../../clients/export";
+import { maxUploadBytes } from "./import";
+import type { Page, Web } from "../context";
+
+export const clientsPageSize = 50;
+
+type Ctx = { request: Request; body: unknown; params: { id?: string }; query: Record<string, string | undefined> };
+
+const fields = ["phone_number", "tag", "timezone"] as const;
+
+/** Time zones offered by the inputs' suggestion list (any IANA name is accepted). */
+const zones = Intl.supportedValuesOf("timeZone");
+
+function id(raw: string | undefined): number | null {
+  return raw !== undefined && /^\d{1,9}$/.test(raw) && Number(raw) > 0 ? Number(raw) : null;
+}
+
+export function clientPageRoutes(web: Web, clients: ClientService) {
+  const filterOf = (query: Ctx["query"]) => ({
+    q: (query.q ?? "").replace(/\D/g, "").slice(0, 15),
+    tag: (query.tag ?? "").slice(0, 64),
+    code: (query.code ?? "").replace(/\D/g, "").slice(0, 3),
+    cursor: id(query.cursor),
+  });
+
+  const show = async (page: Page, query: Ctx["query"], data: Record<string, unknown> = {}, status = 200) => {
+    const filter = filterOf(query);
+    const list = await clients.list(
+      { q: filter.q || undefined, tag: filter.tag || undefined, operatorCode: filter.code || undefined },
+      clientsPageSize,
+      filter.cursor,
+    );
+    const params = new URLSearchParams();
+    if (filter.q) params.set("q", filter.q);
+    if (filter.tag) params.set("tag", filter.tag);
+    if (filter.code) params.set("code", filter.code);
+    const base = params.toString();
+    const next = list.next_cursor === null ? null : `/clients?${base ? `${base}&` : ""}cursor=${list.next_cursor}`;
+    return web.render(
+      page,
+      "./clients",
+      {
+        title: page.tr.t("clients.title"),
+        filter,
+        items: list.items,
+        next,
+        first: filter.cursor === null ? null : `/clients${base ? `?${base}` : ""}`,
+        exportUrl: `/clients/export${base ? `?${base}` : ""}`,
+        importMaxMb: maxUploadBytes / 1024 / 1024,
+        zones,
+        values: { phone_number: "", tag: "", timezone: "" },
+        errors: {},
+        flash: null,
+        ...data,
+      },
+      status,
+    );
+  };
+
+  const row = (page: Page, client: ClientView, template: "row" | "edit", data: Record<string, unknown> = {}, status = 200) =>
+    web.render(page, `./clients/_${template}`, { client, zones, values: client, errors: {}, ...data, wholePage: true }, status);
+
+  return new Elysia()
+    .get(
+      "/clients/export",
+      web.handler<Ctx>("user", (page, ctx) => {
+        const filter = filterOf(ctx.query);
+        const stream = exportClients(clients, { q: filter.q || undefined, tag: filter.tag || undefined, operatorCode: filter.code || undefined });
+        return csvResponse(stream, "clients.csv", page.headers);
+      }),
+      { detail: { hide: true } },
+    )
+    .get("/clients", web.handler<Ctx>("user", (page, ctx) => show(page, ctx.query)), { detail: { hide: true } })
+    .post(
+      "/clients",
+      web.handler<Ctx>("user", async (page, ctx) => {
+        const values = formValues(ctx.body, fields);
+        const editing = id(ctx.query.id);
+        if (editing !== null) {
+          const result = await attempt(() => clients.update(editing, values));
+          if (result.ok) return row(page, result.value, "row");
+          if (result.problem.status === 404) return web.error(page, 404, "error.notFound");
+          const current = await clients.get(editing);
+          return row(page, current, "edit", { values, errors: fieldMessages(page.tr, "clients", result.problem.errors, result.problem.status) }, 422);
+        }
+        const result = await attempt(() => clients.create({ ...values, timezone: values.timezone || undefined }));
+        if (!result.ok) {
+          const errors = fieldMessages(page.tr, "clients", result.problem.errors, result.problem.status);
+          return show(page, ctx.query, { values, errors }, 422);
+        }
+        return show(page, ctx.query, { flash: page.tr.t("clients.created", { phone: result.value.phone_number }) }, 201);
+      }),
+      { detail: { hide: true } },
+    )
+    .get(
+      "/clients/:id/edit",
+      web.handler<Ctx>("user", async (page, ctx) => {
+        const client = id(ctx.params.id);
+        const result = client === null ? null : await attempt(() => clients.get(client));
+        return result?.ok ? row(page, result.value, "edit") : web.error(page, 404, "error.notFound");
+      }),
+      { detail: { hide: true } },
+    )
+    .get(
+      "/clients/:id/row",
+      web.handler<Ctx>("user", async (page, ctx) => {
+        const client = id(ctx.params.id);
+        const result = client === null ? null : await attempt(() => clients.get(client));
+        return result?.ok ? row(page, result.value, "row") : web.error(page, 404, "error.notFound");
+      }),
+      { detail: { hide: true } },
+    )
+    .delete(
+      "/clients/:id",
+      web.handler<Ctx>("user", async (page, ctx) => {
+        const client = id(ctx.params.id);
+        const result = client === null ? null : await attempt(() => clients.remove(client));
+        return result?.ok ? new Response(null, { status: 200, headers: page.headers }) : web.error(page, 404, "error.notFound");
+      }),
+      { detail: { hide: true } },
+    );
+}
