@@ -23,19 +23,26 @@ import { OpenMailingsCache } from "./mailings/open-cache";
 import { MailingService } from "./mailings/service";
 import { healthRoutes } from "./ops/health";
 import type { Logger } from "./ops/logger";
+import { Metrics } from "./ops/metrics";
+import { metricsRoutes } from "./ops/metrics-route";
+import { observed, observeRequests } from "./ops/observe";
 import { Problem, problemResponse } from "./problems";
 import { StatsService } from "./stats/service";
 import { statsRoutes } from "./stats/routes";
 import { assetRoutes } from "./web/assets";
 
 export type AppDeps = {
-  config: Pick<Config, "adminApiKey">;
+  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "metricsToken">>;
   database: Database;
   clock: Clock;
   logger: Logger;
   signals: Signals;
   /** how long the open mailings stay cached at most (default 1 s; tests set it long to show nothing relies on it) */
   openMailingsTtlMs?: number;
+  /** the process's metrics (main.ts shares them with the dispatcher); default: the app's own */
+  metrics?: Metrics;
+  /** true once the process is shutting down: /readyz answers 503 */
+  stopping?: () => boolean;
 };
 
 /** The services behind the routes, shared by the API and (later) the web UI. */
@@ -64,7 +71,11 @@ export function createServices(deps: AppDeps) {
 export async function createApp(deps: AppDeps) {
   const services = createServices(deps);
   const guard = apiGuard(services.tokens, deps.config.adminApiKey ? await sha256Hex(deps.config.adminApiKey) : null);
+  const metrics = deps.metrics ?? new Metrics(deps.database, deps.clock);
+  const seen = observed();
   const app = new Elysia()
+    // The matched route template, for the request log and metrics (ops/observe.ts).
+    .onTransform(({ request, route }) => void seen.routes.set(request, route))
     .onRequest(({ request }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
       if (length > jsonBodyLimit && !new URL(request.url).pathname.endsWith("/clients/import")) {
@@ -74,7 +85,10 @@ export async function createApp(deps: AppDeps) {
       }
     })
     .onParse(({ request, contentType }) => parseJsonBody(request, contentType))
-    .onError(({ code, error, request }) => renderError(code, error, request, deps.logger))
+    .onError(({ code, error, request, route }) => {
+      if (route) seen.routes.set(request, route);
+      return renderError(code, error, request, deps.logger);
+    })
     .use(
       openapi({
         path: "/docs",
@@ -104,7 +118,8 @@ export async function createApp(deps: AppDeps) {
       }),
     )
     .use(assetRoutes())
-    .use(healthRoutes(deps.database))
+    .use(healthRoutes(deps.database, deps.stopping))
+    .use(await metricsRoutes(metrics, deps.config.metricsToken ?? null))
     .group("/api/v1", (api) =>
       api
         .use(clientRoutes(guard, services.clients, services.importer))
@@ -113,6 +128,7 @@ export async function createApp(deps: AppDeps) {
         .use(tokenRoutes(guard, services.tokens, deps.clock)),
     )
     .use(compatRoutes(guard, services));
+  app.handle = observeRequests(app.handle, seen, deps.logger, metrics);
   return app;
 }
 

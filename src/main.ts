@@ -12,6 +12,7 @@ import { createGateway } from "./gateway/select";
 import { serveApp } from "./http/serve";
 import { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn } from "./ops/first-contact";
 import { createLogger } from "./ops/logger";
+import { Metrics } from "./ops/metrics";
 
 let config: Config;
 try {
@@ -52,7 +53,8 @@ logger.info("database ready", {
   migrations_applied: migrationsApplied,
 });
 
-const gateway = createGateway(config);
+const metrics = new Metrics(database, systemClock);
+const gateway = metrics.instrument(createGateway(config));
 const dispatcher = config.worker
   ? new Dispatcher(database, gateway, systemClock, logger, {
       concurrency: config.sendConcurrency,
@@ -62,10 +64,13 @@ const dispatcher = config.worker
       sendTimeoutMs: config.providerTimeoutMs,
       retryDelaySeconds: config.retryDelaySeconds,
       tick: config.tick,
+      onClaim: (count) => metrics.claimed(count),
     })
   : null;
+metrics.watchDispatcher(() => dispatcher?.stats ?? null);
 const signals = databaseSignals(database, logger, () => dispatcher);
-const app = await createApp({ config, database, clock: systemClock, logger, signals });
+let stopping = false;
+const app = await createApp({ config, database, clock: systemClock, logger, signals, metrics, stopping: () => stopping });
 
 let server: ReturnType<typeof serveApp>;
 try {
@@ -88,7 +93,6 @@ if (await nobodyCanSignIn(database, config.adminApiKey).catch(() => false)) {
   console.error(firstCredentials(baseUrl));
 }
 
-let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) {
     // A second signal: the operator does not want to wait; the leases cover what is unwritten.

@@ -43,6 +43,8 @@ export type DispatcherOptions = {
   retryDelaySeconds: number;
   /** Croner pattern; null = no timer (tests drive `tick()` themselves) */
   tick: string | null;
+  /** called with the size of every non-empty claim (metrics: claim batch size) */
+  onClaim?: (count: number) => void;
 };
 
 /** Counters for metrics and tests. */
@@ -186,6 +188,7 @@ export class Dispatcher implements SignalListener {
       const claimed = await claimDue(this.database.db, this.clock.now(), want, this.options.leaseSeconds);
       if (claimed.length > 0) {
         this.stats.claimed += claimed.length;
+        this.options.onClaim?.(claimed.length);
         await this.refreshMailings(claimed);
         await this.resolveTimezones(claimed);
         this.queue.push(...claimed);
