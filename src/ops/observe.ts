@@ -56,7 +56,8 @@ export function observeRequests(
       response.headers.set("x-request-id", id);
     }
     const seconds = (performance.now() - started) / 1000;
-    const route = state.routes.get(request) ?? unmatched;
+    // A group's root route is registered as `/api/v1/mailings/`: label it as callers write it.
+    const route = (state.routes.get(request) ?? unmatched).replace(/(.)\/$/, "$1");
     metrics.request(request.method, route, response.status, seconds);
     const fields = {
       method: request.method,
