@@ -13,6 +13,7 @@ import { serveApp } from "./http/serve";
 import { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn } from "./ops/first-contact";
 import { createLogger } from "./ops/logger";
 import { Metrics } from "./ops/metrics";
+import { startDailyReport } from "./ops/report";
 
 let config: Config;
 try {
@@ -86,6 +87,7 @@ if (dispatcher) {
   await dispatcher.start();
   logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
 }
+const stopReport = startDailyReport(database, systemClock, logger, config);
 const baseUrl = `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`;
 logger.info("listening", { url: baseUrl });
 if (await nobodyCanSignIn(database, config.adminApiKey).catch(() => false)) {
@@ -110,6 +112,7 @@ async function shutdown(signal: string) {
     exit(1);
   }, deadlineMs).unref();
   // Stop taking requests, then let in-flight sends finish (or hand them back) within the lease.
+  stopReport?.();
   const serverStopped = server.stop();
   await dispatcher?.stop();
   await serverStopped;

@@ -13,6 +13,7 @@ import {
   bigint,
   boolean,
   check,
+  date,
   index,
   integer,
   pgTable,
@@ -165,3 +166,9 @@ export const mailingCounts = pgTable(
   },
   (t) => [primaryKey({ columns: [t.mailingId, t.status, t.shard] })],
 );
+
+/** One row per day whose daily report a replica took on (ops/report.ts; drizzle/0003_daily_reports.sql). */
+export const dailyReports = pgTable("daily_reports", {
+  day: date("day", { mode: "string" }).primaryKey(),
+  claimedAt: instant("claimed_at").notNull().defaultNow(),
+});
