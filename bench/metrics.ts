@@ -10,7 +10,7 @@
  * most expensive. Generated set-based through the messages table (the statement triggers keep
  * mailing_counts right), secondary indexes dropped during the load and rebuilt, then VACUUM ANALYZE.
  *
- *   bun bench/metrics.ts [--quick] [--clients 10000] [--mailings 1000] [--scrapes 300]
+ *   bun bench/metrics.ts [--quick] [--clients 10000] [--mailings 1000] [--scrapes 300] [--keep-db]
  */
 import { createApp } from "../src/app";
 import { systemClock } from "../src/clock";
@@ -137,10 +137,16 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
     ]);
     return result;
   } finally {
-    await db.drop();
+    if (!options.quick && process.argv.includes("--keep-db")) {
+      await db.sql.end({ timeout: 5 }).catch(() => {});
+      await db.database.close().catch(() => {});
+      console.log(`kept database: ${db.url}`);
+    } else await db.drop();
   }
 }
 
 if (import.meta.main) {
   await run({ quick: process.argv.includes("--quick") });
+  // --keep-db leaves the admin connection of tests/support/db.ts open; nothing else is pending.
+  if (process.argv.includes("--keep-db")) process.exit(0);
 }

@@ -3,11 +3,11 @@
  * and static/. Reading files is Bun's business and stays here at the edge (SPEC §1).
  */
 import { Elysia } from "elysia";
-import { fileURLToPath } from "node:url";
 import { normalize } from "node:path";
+import { resourcePath } from "../resources";
 
-const swaggerDir = fileURLToPath(new URL("../../node_modules/swagger-ui-dist/", import.meta.url));
-const staticDir = fileURLToPath(new URL("../../static/", import.meta.url));
+const swaggerDir = resourcePath("node_modules/swagger-ui-dist/");
+const staticDir = resourcePath("static/");
 const swaggerFiles = new Set(["swagger-ui-bundle.js", "swagger-ui.css"]);
 
 async function serve(dir: string, name: string, cache: string): Promise<Response | null> {
