@@ -7,8 +7,9 @@
  *   (expired, cancelled, handed back) is read from its `stats` counters at scrape time.
  * - Messages by status come from the trigger-maintained `mailing_counts` (a few rows per mailing),
  *   never from a count over `messages`. The due backlog is counted through `messages_due_idx`
- *   up to `backlogCap` rows, so its cost does not grow with the backlog; the age of the oldest due
- *   message is the first entry of that index.
+ *   up to `backlogCap` rows, so its cost does not grow with the backlog, at most every 10 s and
+ *   off the scrape's path (backlogCount); the age of the oldest due message is the first entry of
+ *   that index, read at every scrape.
  * - HTTP requests are labelled with Elysia's matched route template (`/api/v1/mailings/:id`), never
  *   the raw path; a request that matched no route is labelled `unmatched`.
  */
@@ -47,6 +48,8 @@ export class Metrics {
   private readonly backlog: Gauge;
   private readonly oldestDue: Gauge;
   private readonly dispatcherEvents: Counter<"event">;
+  private backlogAt = 0;
+  private backlogRunning: Promise<void> | null = null;
   private counters: (() => DispatcherCounters | null) | null = null;
   /** the counters as last exported, so the Prometheus counter moves by the difference */
   private exported: Partial<DispatcherCounters> = {};
@@ -54,6 +57,8 @@ export class Metrics {
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
+    /** how old the due backlog count may be (ms); tests set 0 */
+    private readonly backlogMaxAgeMs = 10_000,
   ) {
     const registers = [this.registry];
     processMetrics(registers);
@@ -85,7 +90,7 @@ export class Metrics {
       registers,
     });
     this.messages = new Gauge({ name: "notification_messages", help: "Messages by status (from mailing_counts)", labelNames: ["status"], registers });
-    this.backlog = new Gauge({ name: "notification_due_backlog", help: `Messages due now and not yet claimed (counted up to ${backlogCap})`, registers });
+    this.backlog = new Gauge({ name: "notification_due_backlog", help: `Messages due now, lapsed claims included (counted up to ${backlogCap}, at most 10 s old)`, registers });
     this.oldestDue = new Gauge({ name: "notification_oldest_due_age_seconds", help: "How long the oldest due message has been waiting (0 when none)", registers });
     this.dispatcherEvents = new Counter({
       name: "notification_dispatcher_events_total",
@@ -134,28 +139,50 @@ export class Metrics {
     return this.registry.metrics();
   }
 
+  /**
+   * The due backlog, counted at most every `backlogMaxAgeMs` and off the scrape's path once known:
+   * walking up to `backlogCap` entries of messages_due_idx takes ~28 ms on a loaded 2-core machine,
+   * more than a whole scrape may cost (bench/metrics.ts). A scrape returns the last count and starts
+   * a new one when it is older than that; the first scrape waits for it.
+   */
+  private async backlogCount(): Promise<void> {
+    const stale = Date.now() - this.backlogAt >= this.backlogMaxAgeMs;
+    if (stale && !this.backlogRunning) {
+      const at = this.clock.now().toISOString();
+      this.backlogRunning = this.database
+        .rows<{ n: number }>(sql`
+          select count(*)::int as n from (
+            select 1 from messages
+            where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz
+            limit ${backlogCap}) d`)
+        .then(([row]) => {
+          this.backlog.set(Number(row?.n ?? 0));
+          this.backlogAt = Date.now();
+        })
+        .finally(() => {
+          this.backlogRunning = null;
+        });
+    }
+    if (this.backlogAt === 0 && this.backlogRunning) await this.backlogRunning;
+  }
+
   get contentType(): string {
     return this.registry.contentType;
   }
 
   private async refresh(): Promise<void> {
     const at = this.clock.now().toISOString();
-    const [counts, due] = await Promise.all([
+    const [counts, oldest] = await Promise.all([
       this.database.rows<{ status: string; n: number }>(sql`select status, sum(n)::float8 as n from mailing_counts group by status`),
-      this.database.rows<{ backlog: number; oldest: number | null }>(sql`
-        select
-          (select count(*)::int from (
-             select 1 from messages
-             where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz
-             limit ${backlogCap}) d) as backlog,
-          (select extract(epoch from ${at}::timestamptz - next_attempt_at)::float8 from messages
-             where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz
-             order by next_attempt_at limit 1) as oldest`),
+      this.database.rows<{ age: number }>(sql`
+        select extract(epoch from ${at}::timestamptz - next_attempt_at)::float8 as age from messages
+        where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz
+        order by next_attempt_at limit 1`),
+      this.backlogCount(),
     ]);
     const byStatus = new Map(counts.map((r) => [r.status, Number(r.n)]));
     for (const status of messageStates) this.messages.set({ status }, byStatus.get(status) ?? 0);
-    this.backlog.set(Number(due[0]?.backlog ?? 0));
-    this.oldestDue.set(Math.max(0, Number(due[0]?.oldest ?? 0)));
+    this.oldestDue.set(Math.max(0, Number(oldest[0]?.age ?? 0)));
     const stats = this.counters?.();
     if (stats) {
       for (const [event, n] of Object.entries(stats) as [keyof DispatcherCounters, number][]) {
