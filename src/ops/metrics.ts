@@ -172,17 +172,24 @@ export class Metrics {
 
   private async refresh(): Promise<void> {
     const at = this.clock.now().toISOString();
-    const [counts, oldest] = await Promise.all([
-      this.database.rows<{ status: string; n: number }>(sql`select status, sum(n)::float8 as n from mailing_counts group by status`),
-      this.database.rows<{ age: number }>(sql`
-        select extract(epoch from ${at}::timestamptz - next_attempt_at)::float8 as age from messages
-        where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz
-        order by next_attempt_at limit 1`),
+    // One round trip: the counters by status, and the oldest due entry as one more row.
+    const [rows] = await Promise.all([
+      this.database.rows<{ status: string | null; n: number }>(sql`
+        select status, sum(n)::float8 as n from mailing_counts group by status
+        union all
+        select null, (select extract(epoch from ${at}::timestamptz - next_attempt_at)::float8 from messages
+          where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz
+          order by next_attempt_at limit 1)`),
       this.backlogCount(),
     ]);
-    const byStatus = new Map(counts.map((r) => [r.status, Number(r.n)]));
+    const byStatus = new Map<string, number>();
+    let oldestAge = 0;
+    for (const row of rows) {
+      if (row.status === null) oldestAge = Number(row.n ?? 0);
+      else byStatus.set(row.status, Number(row.n));
+    }
     for (const status of messageStates) this.messages.set({ status }, byStatus.get(status) ?? 0);
-    this.oldestDue.set(Math.max(0, Number(oldest[0]?.age ?? 0)));
+    this.oldestDue.set(Math.max(0, oldestAge));
     const stats = this.counters?.();
     if (stats) {
       for (const [event, n] of Object.entries(stats) as [keyof DispatcherCounters, number][]) {
