@@ -87,7 +87,8 @@ export async function createApp(deps: AppDeps) {
     .onParse(({ request, contentType }) => parseJsonBody(request, contentType))
     .onError(({ code, error, request, route }) => {
       if (route) seen.routes.set(request, route);
-      return renderError(code, error, request, deps.logger);
+      const requestId = seen.ids.get(request);
+      return renderError(code, error, request, requestId ? deps.logger.child({ request_id: requestId }) : deps.logger);
     })
     .use(
       openapi({

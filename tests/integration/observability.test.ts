@@ -108,6 +108,16 @@ for (const backend of backends()) {
       }
     });
 
+    test("LOG_LEVEL: probes log at debug only; at warn no request line is written", async () => {
+      await call("GET", "/healthz", { headers: { "x-request-id": "probe-1" } });
+      expect(requestLines().find((l) => l.request_id === "probe-1")).toMatchObject({ level: "debug", route: "/healthz" });
+      const quiet = memoryLogger("warn");
+      const app2 = await createApp({ config: { adminApiKey: adminKey }, database: db.database, clock: new FixedClock("2026-12-01T00:00:00Z"), logger: quiet, signals: silentSignals });
+      const r = await app2.handle(new Request("http://localhost/api/v1/clients", { headers: { authorization: `Bearer ${adminKey}` } }));
+      expect(r.status).toBe(200);
+      expect(quiet.lines).toEqual([]);
+    });
+
     test("no admin key, API token or metrics token appears anywhere in the log", async () => {
       const created = await call("POST", "/api/v1/tokens", { headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "ci" }) });
       expect(created.status).toBe(201);
