@@ -23,6 +23,9 @@ export function requestIdFor(header: string | null): string {
   return header && saneId.test(header) ? header : crypto.randomUUID();
 }
 
+/** Methods kept as they are in labels and logs; any other (a client can send any token) is `other`. */
+const methods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
 /** Probes polled every few seconds by load balancers and Prometheus: logged at debug level only. */
 const quiet = new Set(["/healthz", "/readyz", "/metrics"]);
 
@@ -58,9 +61,10 @@ export function observeRequests(
     const seconds = (performance.now() - started) / 1000;
     // A group's root route is registered as `/api/v1/mailings/`: label it as callers write it.
     const route = (state.routes.get(request) ?? unmatched).replace(/(.)\/$/, "$1");
-    metrics.request(request.method, route, response.status, seconds);
+    const method = methods.has(request.method) ? request.method : "other";
+    metrics.request(method, route, response.status, seconds);
     const fields = {
-      method: request.method,
+      method,
       route,
       status: response.status,
       duration_ms: Math.round(seconds * 10_000) / 10,
