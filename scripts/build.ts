@@ -48,7 +48,7 @@ const lines = [
   "const files: Record<string, string> = {",
   ...files.map((file, i) => `  ${JSON.stringify(relative(".", file))}: f${i},`),
   "};",
-  `useEmbeddedRuntime(embeddedRuntime(extractEmbedded(files, ${JSON.stringify(buildId)}), ${JSON.stringify(pgliteDir)}));`,
+  `useEmbeddedRuntime(embeddedRuntime(extractEmbedded(files, ${JSON.stringify(buildId)}, process.env), ${JSON.stringify(pgliteDir)}));`,
   'await import("../src/main");',
   "",
 ];

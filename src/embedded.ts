@@ -27,7 +27,7 @@ function cacheRoots(env: Record<string, string | undefined>): string[] {
  * unless a previous start did; returns that directory. Written to a temporary name first and
  * renamed, so a process never sees half a tree (two starting at once both end with a whole one).
  */
-export function extractEmbedded(files: Record<string, string>, buildId: string, env = process.env): string {
+export function extractEmbedded(files: Record<string, string>, buildId: string, env: Record<string, string | undefined>): string {
   let lastError: unknown;
   for (const base of cacheRoots(env)) {
     const root = join(base, "notification-service", buildId);
