@@ -14,6 +14,7 @@ import { memoryLogger } from "../../src/ops/logger";
 import { DailyReport, previousDay, startDailyReport } from "../../src/ops/report";
 import { renderReport } from "../../src/ops/report-text";
 import { backends, freshDatabase, type TestDatabase } from "../support/db";
+import { waitFor } from "../support/processes";
 
 setDefaultTimeout(60_000);
 
@@ -118,6 +119,19 @@ for (const backend of backends()) {
       expect(html).not.toContain("<b>Winter");
       expect(html).toMatch(/<td>3<\/td><td>1<\/td><td>1<\/td><td>1<\/td>/);
       expect(logger.lines.filter((l) => l.msg === "daily report sent")).toHaveLength(1);
+    });
+
+    test("the Croner job fires at REPORT_CRON and sends the report", async () => {
+      const config = { smtpUrl: `smtp://127.0.0.1:${smtp.port}`, reportCron: "* * * * * *", reportTimezone: "Europe/Moscow", reportFrom: "reports@example.com" };
+      const logger = memoryLogger();
+      const before = smtp.mails.length;
+      const stop = startDailyReport(db.database, new FixedClock("2026-12-10T08:00:00Z"), logger, config)!;
+      try {
+        await waitFor(async () => (smtp.mails.length >= before + 2 ? true : undefined), 10_000, "the scheduled report", 50);
+      } finally {
+        stop();
+      }
+      expect(logger.lines.find((l) => l.msg === "daily report sent")).toMatchObject({ day: "2026-12-09", recipients: 2 });
     });
 
     test("a send that fails gives the day back, so a later run sends it", async () => {
