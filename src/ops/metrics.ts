@@ -201,6 +201,8 @@ export class Metrics {
   }
 }
 
+let eventLoop: ReturnType<typeof monitorEventLoopDelay> | null = null;
+
 /**
  * Process memory, CPU and event-loop lag. prom-client's collectDefaultMetrics costs 12 ms per
  * scrape at the median here (67 ms p95: /proc reads, heap-space statistics), more than the whole
@@ -208,8 +210,10 @@ export class Metrics {
  * event-loop lag figures cover the time since the previous scrape.
  */
 function processMetrics(registers: Registry[]): void {
-  const loop = monitorEventLoopDelay({ resolution: 20 });
-  loop.enable();
+  // One monitor per process (the event loop is the process's), started with the first registry.
+  eventLoop ??= monitorEventLoopDelay({ resolution: 20 });
+  eventLoop.enable();
+  const loop = eventLoop;
   const memory = new Gauge({ name: "process_memory_bytes", help: "Process memory by kind (rss, heap_total, heap_used, external)", labelNames: ["kind"], registers });
   let cpuExported = 0;
   const cpu = new Counter({
