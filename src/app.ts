@@ -74,7 +74,9 @@ export async function createApp(deps: AppDeps) {
   const metrics = deps.metrics ?? new Metrics(deps.database, deps.clock);
   const seen = observed();
   const app = new Elysia()
-    // The matched route template, for the request log and metrics (ops/observe.ts).
+    // The request log line, metrics and X-Request-Id; the innermost wrap (ops/observe.ts).
+    .wrap(observeRequests(seen, deps.logger, metrics) as never)
+    // The matched route template, for the request log and metrics.
     .onTransform(({ request, route }) => void seen.routes.set(request, route))
     .onRequest(({ request }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
@@ -129,7 +131,6 @@ export async function createApp(deps: AppDeps) {
         .use(tokenRoutes(guard, services.tokens, deps.clock)),
     )
     .use(compatRoutes(guard, services));
-  app.handle = observeRequests(app.handle, seen, deps.logger, metrics);
   return app;
 }
 

@@ -2,10 +2,12 @@
  * One JSON log line and one metrics observation per HTTP request (issue 13, item 2), and the
  * request id echoed on every response, errors and 404s included.
  *
- * It wraps the app's `handle`, so it sees the response that really leaves (status of a raw
- * Response, of an error document, of an early 413) — Elysia's afterResponse hook reports 200 for
- * some of those. The matched route template is recorded by hooks (`routeRecorder`) into a WeakMap
- * keyed by the Request; a request that matched no route is labelled `unmatched`.
+ * It wraps Elysia's composed handler (`app.wrap`, which covers `app.handle` and the socket alike),
+ * so it sees the response that really leaves (status of a raw Response, of an error document, of
+ * an early 413) — Elysia's afterResponse hook reports 200 for some of those. The matched route
+ * template is recorded by the app's hooks into a WeakMap keyed by the Request, so this wrap must
+ * be the innermost (`wrap`s registered later run outside it): a wrap that replaces the Request
+ * (http/origin.ts on main) has to come after it. A request no route matched is `unmatched`.
  *
  * Logged: method, route template, status, duration, request id. Never the path or query (they can
  * carry ids or a token in a link), never a header value other than the request id.
@@ -41,12 +43,11 @@ export function observed(): Observed {
 }
 
 export function observeRequests(
-  handle: (request: Request) => Promise<Response>,
   state: Observed,
   logger: Logger,
   metrics: Metrics,
-): (request: Request) => Promise<Response> {
-  return async (request) => {
+): (handle: (request: Request) => Response | Promise<Response>) => (request: Request) => Promise<Response> {
+  return (handle) => async (request) => {
     const started = performance.now();
     const id = requestIdFor(request.headers.get("x-request-id"));
     state.ids.set(request, id);
