@@ -27,6 +27,9 @@ import { MailingService } from "./mailings/service";
 import { MailingPreview } from "./mailings/preview";
 import { healthRoutes } from "./ops/health";
 import type { Logger } from "./ops/logger";
+import { Metrics } from "./ops/metrics";
+import { metricsRoutes } from "./ops/metrics-route";
+import { observed, observeRequests } from "./ops/observe";
 import { Problem, problemResponse } from "./problems";
 import { StatsService } from "./stats/service";
 import { statsRoutes } from "./stats/routes";
@@ -38,7 +41,7 @@ import { webRoutes } from "./web";
 import type { Outbox } from "./web/routes/outbox";
 
 export type AppDeps = {
-  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl">>;
+  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken">>;
   database: Database;
   clock: Clock;
   logger: Logger;
@@ -47,6 +50,10 @@ export type AppDeps = {
   outbox?: Outbox | null;
   /** how long the open mailings stay cached at most (default 1 s; tests set it long to show nothing relies on it) */
   openMailingsTtlMs?: number;
+  /** the process's metrics (main.ts shares them with the dispatcher); default: the app's own */
+  metrics?: Metrics;
+  /** true once the process is shutting down: /readyz answers 503 */
+  stopping?: () => boolean;
 };
 
 /** The services behind the routes, shared by the API and (later) the web UI. */
@@ -83,8 +90,14 @@ export async function createApp(deps: AppDeps) {
   const guard = apiGuard(services.tokens, deps.config.adminApiKey ? await sha256Hex(deps.config.adminApiKey) : null);
   // The routes, for the 405's Allow header; filled in once they are all registered below.
   const registered: { routes: readonly { method: string; path: string }[] } = { routes: [] };
+  const metrics = deps.metrics ?? new Metrics(deps.database, deps.clock);
+  const seen = observed();
   const app = new Elysia()
+    // The request log line, metrics and X-Request-Id; the innermost wrap (ops/observe.ts).
+    .wrap(observeRequests(seen, deps.logger, metrics) as never)
     .wrap(routeByPath as never)
+    // The matched route template, for the request log and metrics.
+    .onTransform(({ request, route }) => void seen.routes.set(request, route))
     .onRequest(({ request }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
       if (length > jsonBodyLimit && !new URL(request.url).pathname.endsWith("/clients/import")) {
@@ -94,9 +107,12 @@ export async function createApp(deps: AppDeps) {
       }
     })
     .onParse(({ request, contentType }) => parseJsonBody(request, contentType))
-    .onError(({ code, error, request }) =>
-      renderError(code, error, request, deps.logger, (path) => allowedMethods(registered.routes, path)),
-    )
+    .onError(({ code, error, request, route }) => {
+      if (route) seen.routes.set(request, route);
+      const requestId = seen.ids.get(request);
+      const logger = requestId ? deps.logger.child({ request_id: requestId }) : deps.logger;
+      return renderError(code, error, request, logger, (path) => allowedMethods(registered.routes, path));
+    })
     .use(
       openapi({
         path: "/docs",
@@ -126,7 +142,8 @@ export async function createApp(deps: AppDeps) {
       }),
     )
     .use(assetRoutes())
-    .use(healthRoutes(deps.database))
+    .use(healthRoutes(deps.database, deps.stopping))
+    .use(await metricsRoutes(metrics, deps.config.metricsToken ?? null))
     .group("/api/v1", (api) =>
       api
         .use(clientRoutes(guard, services.clients, services.importer))

@@ -32,6 +32,10 @@ export type Config = {
   metricsToken: string | null;
   smtpUrl: string | null;
   reportCron: string;
+  /** the zone REPORT_CRON is read in and whose calendar day the report covers */
+  reportTimezone: string;
+  /** the daily report's From address */
+  reportFrom: string;
 };
 
 export class ConfigError extends Error {
@@ -101,6 +105,16 @@ function cronPattern(env: Env, name: string, fallback: string): string {
   return pattern;
 }
 
+function timezone(env: Env, name: string, fallback: string): string {
+  const zone = read(env, name) ?? fallback;
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+  } catch {
+    throw new ConfigError(name, `is not a known IANA time zone, got "${zone}"`);
+  }
+  return zone;
+}
+
 function flag(env: Env, name: string, fallback: boolean): boolean {
   const raw = read(env, name);
   if (raw === null) return fallback;
@@ -149,5 +163,7 @@ export function loadConfig(env: Env = process.env): Config {
     metricsToken: read(env, "METRICS_TOKEN"),
     smtpUrl: url(env, "SMTP_URL", ["smtp:", "smtps:"]),
     reportCron: cronPattern(env, "REPORT_CRON", "0 8 * * *"),
+    reportTimezone: timezone(env, "REPORT_TIMEZONE", "UTC"),
+    reportFrom: read(env, "REPORT_FROM") ?? "notification-service@localhost",
   };
 }

@@ -14,6 +14,8 @@ import { createGateway } from "./gateway/select";
 import { serveApp } from "./http/serve";
 import { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn } from "./ops/first-contact";
 import { createLogger } from "./ops/logger";
+import { Metrics } from "./ops/metrics";
+import { startDailyReport } from "./ops/report";
 
 let config: Config;
 try {
@@ -54,7 +56,8 @@ logger.info("database ready", {
   migrations_applied: migrationsApplied,
 });
 
-const gateway = createGateway(config);
+const metrics = new Metrics(database, systemClock);
+const gateway = metrics.instrument(createGateway(config));
 const dispatcher = config.worker
   ? new Dispatcher(database, gateway, systemClock, logger, {
       concurrency: config.sendConcurrency,
@@ -64,10 +67,13 @@ const dispatcher = config.worker
       sendTimeoutMs: config.providerTimeoutMs,
       retryDelaySeconds: config.retryDelaySeconds,
       tick: config.tick,
+      onClaim: (count) => metrics.claimed(count),
     })
   : null;
+metrics.watchDispatcher(() => dispatcher?.stats ?? null);
 const signals = databaseSignals(database, logger, () => dispatcher);
-const app = await createApp({ config, database, clock: systemClock, logger, signals, outbox: gateway instanceof SandboxGateway && dispatcher ? gateway : null });
+let stopping = false;
+const app = await createApp({ config, database, clock: systemClock, logger, signals, metrics, stopping: () => stopping, outbox: gateway instanceof SandboxGateway && dispatcher ? gateway : null });
 
 let server!: ReturnType<typeof serveApp>;
 try {
@@ -83,6 +89,7 @@ if (dispatcher) {
   await dispatcher.start();
   logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
 }
+const stopReport = startDailyReport(database, systemClock, logger, config);
 const baseUrl = (config.publicUrl ?? `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`).replace(/\/$/, "");
 logger.info("listening", { url: baseUrl });
 const noAccount = await database.rows<{ n: number }>(sql`select count(*)::int as n from users`).then((r) => r[0]?.n === 0, () => false);
@@ -96,7 +103,6 @@ if (await nobodyCanSignIn(database, config.adminApiKey).catch(() => false)) {
   console.error(firstCredentials(baseUrl, config.registration === "open"));
 }
 
-let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) {
     // A second signal: the operator does not want to wait; the leases cover what is unwritten.
@@ -114,6 +120,7 @@ async function shutdown(signal: string) {
     void exit(1);
   }, deadlineMs).unref();
   // Stop taking requests, then let in-flight sends finish (or hand them back) within the lease.
+  stopReport?.();
   const serverStopped = server.stop();
   await dispatcher?.stop();
   await serverStopped;

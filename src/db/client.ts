@@ -13,9 +13,8 @@ import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import journal from "../../drizzle/meta/_journal.json";
+import { pgliteAssets, resourcePath } from "../resources";
 import * as schema from "./schema";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -33,7 +32,16 @@ export async function rowsOf<T = Record<string, unknown>>(executor: Executor, qu
   return Array.isArray(result) ? result : result.rows;
 }
 
-export const migrationsFolder = fileURLToPath(new URL("../../drizzle", import.meta.url));
+export const migrationsFolder = resourcePath("drizzle");
+
+/**
+ * How many migrations drizzle/ holds, read from the journal the migrator itself reads (a JSON
+ * import of it would turn into a file path in the compiled executable, which embeds the file).
+ */
+function migrationCount(): number {
+  const journal = JSON.parse(readFileSync(`${migrationsFolder}/meta/_journal.json`, "utf8")) as { entries: unknown[] };
+  return journal.entries.length;
+}
 
 export interface Database {
   readonly kind: "pglite" | "postgres";
@@ -143,7 +151,7 @@ export function openPostgres(url: string, options: { max?: number; writeMax?: nu
       }
     },
     async migrationsApplied() {
-      return (await appliedCount(database)) >= journal.entries.length;
+      return (await appliedCount(database)) >= migrationCount();
     },
     async listen(channel, onMessage) {
       const sub = await client.listen(channel, onMessage);
@@ -204,7 +212,7 @@ export async function openPglite(dataDir: string | null, options: { client?: PGl
     mkdirSync(dataDir, { recursive: true });
     unlock = lockDataDir(dataDir);
   }
-  const client = options.client ?? (dataDir ? new PGlite(dataDir) : new PGlite());
+  const client = options.client ?? (dataDir ? new PGlite(dataDir, await pgliteAssets()) : new PGlite(await pgliteAssets()));
   await client.waitReady;
   const db = drizzlePglite({ client, schema }) as unknown as Db;
   const database: Database = {
@@ -218,7 +226,7 @@ export async function openPglite(dataDir: string | null, options: { client?: PGl
       return (await appliedCount(database)) - before;
     },
     async migrationsApplied() {
-      return (await appliedCount(database)) >= journal.entries.length;
+      return (await appliedCount(database)) >= migrationCount();
     },
     async listen(channel, onMessage) {
       return client.listen(channel, onMessage);

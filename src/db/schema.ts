@@ -13,6 +13,7 @@ import {
   bigint,
   boolean,
   check,
+  date,
   index,
   integer,
   pgTable,
@@ -190,3 +191,9 @@ export const sessions = pgTable(
   },
   (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
 );
+
+/** One row per day whose daily report a replica took on (ops/report.ts; drizzle/0003_daily_reports.sql). */
+export const dailyReports = pgTable("daily_reports", {
+  day: date("day", { mode: "string" }).primaryKey(),
+  claimedAt: instant("claimed_at").notNull().defaultNow(),
+});

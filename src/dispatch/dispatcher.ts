@@ -50,6 +50,8 @@ export type DispatcherOptions = {
   retryDelaySeconds: number;
   /** Croner pattern; null = no timer (tests drive `tick()` themselves) */
   tick: string | null;
+  /** called with the size of every non-empty claim (metrics: claim batch size) */
+  onClaim?: (count: number) => void;
 };
 
 /**
@@ -191,6 +193,7 @@ export class Dispatcher implements SignalListener {
       const claimed = await claimDue(this.database.db, this.clock.now(), want, this.options.leaseSeconds);
       if (claimed.length > 0) {
         this.stats.claimed += claimed.length;
+        this.options.onClaim?.(claimed.length);
         for (const message of claimed) this.mailings.hold(message.mailingId);
         this.claimChecks.hold(claimed, claimStartedAt, generation);
         await this.mailings.refresh(claimed.map((m) => m.mailingId)).catch((error) => {

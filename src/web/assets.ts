@@ -3,16 +3,16 @@
  * and static/. Reading files is Bun's business and stays here at the edge (SPEC §1).
  */
 import { Elysia } from "elysia";
-import { fileURLToPath } from "node:url";
 import { normalize } from "node:path";
+import { resourcePath } from "../resources";
 
-const swaggerDir = fileURLToPath(new URL("../../node_modules/swagger-ui-dist/", import.meta.url));
-const staticDir = fileURLToPath(new URL("../../static/", import.meta.url));
+const swaggerDir = resourcePath("node_modules/swagger-ui-dist/");
+const staticDir = resourcePath("static/");
 const swaggerFiles = new Set(["swagger-ui-bundle.js", "swagger-ui.css"]);
 /** Pinned packages served under /static/ from node_modules (no CDN, SPEC §9): URL name → file. */
 const packaged: Record<string, string> = {
-  "htmx.min.js": fileURLToPath(new URL("../../node_modules/htmx.org/dist/htmx.min.js", import.meta.url)),
-  "pico.min.css": fileURLToPath(new URL("../../node_modules/@picocss/pico/css/pico.min.css", import.meta.url)),
+  "htmx.min.js": resourcePath("node_modules/htmx.org/dist/htmx.min.js"),
+  "pico.min.css": resourcePath("node_modules/@picocss/pico/css/pico.min.css"),
 };
 
 async function serve(dir: string, name: string, cache: string): Promise<Response | null> {

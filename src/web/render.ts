@@ -4,10 +4,10 @@
  * the same template without the layout.
  */
 import { Eta } from "eta";
-import { fileURLToPath } from "node:url";
+import { resourcePath } from "../resources";
 import { securityHeaders } from "./security";
 
-export const templatesDir = fileURLToPath(new URL("../../templates/", import.meta.url));
+export const templatesDir = resourcePath("templates/");
 
 export const eta = new Eta({ views: templatesDir, autoEscape: true, cache: true, autoTrim: [false, "nl"] });
 

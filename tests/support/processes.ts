@@ -53,6 +53,8 @@ export type WorkerOptions = {
   /** which log lines to keep in `lines` (default: all) */
   keepLine?: (line: LogLine) => boolean;
   startTimeoutMs?: number;
+  /** what to run instead of `bun src/main.ts` (the compiled executable) */
+  command?: string[];
 };
 
 export const ADMIN_API_KEY = "scaleout-test-admin-key-0123456789";
@@ -108,7 +110,7 @@ async function startOnce(options: WorkerOptions, port: number): Promise<Worker> 
     LOG_LEVEL: "info",
     ...options.env,
   };
-  const child = Bun.spawn([process.execPath, "src/main.ts"], {
+  const child = Bun.spawn(options.command ?? [process.execPath, "src/main.ts"], {
     cwd: repoRoot,
     env,
     stdin: "ignore",

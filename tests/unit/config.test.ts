@@ -45,6 +45,8 @@ describe("§2 configuration", () => {
       metricsToken: null,
       smtpUrl: null,
       reportCron: "0 8 * * *",
+      reportTimezone: "UTC",
+      reportFrom: "notification-service@localhost",
     });
   });
 
@@ -89,6 +91,8 @@ describe("§2 configuration", () => {
       METRICS_TOKEN: "m",
       SMTP_URL: "smtp://mail.example:25",
       REPORT_CRON: "0 9 * * 1",
+      REPORT_TIMEZONE: "Europe/Moscow",
+      REPORT_FROM: "reports@example.com",
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -112,6 +116,8 @@ describe("§2 configuration", () => {
       metricsToken: "m",
       smtpUrl: "smtp://mail.example:25",
       reportCron: "0 9 * * 1",
+      reportTimezone: "Europe/Moscow",
+      reportFrom: "reports@example.com",
     });
   });
 
@@ -151,6 +157,7 @@ describe("§2 configuration", () => {
     ["SMTP_URL", "http://mail"],
     ["TICK", "every second"],
     ["REPORT_CRON", "99 * * *"],
+    ["REPORT_TIMEZONE", "Mars/Olympus"],
     ["REGISTRATION", "maybe"],
     ["WORKER", "2"],
     ["LOG_LEVEL", "loud"],
