@@ -57,7 +57,8 @@ logger.info("database ready", {
 });
 
 const metrics = new Metrics(database, systemClock);
-const gateway = metrics.instrument(createGateway(config));
+const provider = createGateway(config);
+const gateway = metrics.instrument(provider);
 const dispatcher = config.worker
   ? new Dispatcher(database, gateway, systemClock, logger, {
       concurrency: config.sendConcurrency,
@@ -73,7 +74,7 @@ const dispatcher = config.worker
 metrics.watchDispatcher(() => dispatcher?.stats ?? null);
 const signals = databaseSignals(database, logger, () => dispatcher);
 let stopping = false;
-const app = await createApp({ config, database, clock: systemClock, logger, signals, metrics, stopping: () => stopping, outbox: gateway instanceof SandboxGateway && dispatcher ? gateway : null });
+const app = await createApp({ config, database, clock: systemClock, logger, signals, metrics, stopping: () => stopping, outbox: provider instanceof SandboxGateway && dispatcher ? provider : null });
 
 let server!: ReturnType<typeof serveApp>;
 try {
@@ -92,15 +93,23 @@ if (dispatcher) {
 const stopReport = startDailyReport(database, systemClock, logger, config);
 const baseUrl = (config.publicUrl ?? `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`).replace(/\/$/, "");
 logger.info("listening", { url: baseUrl });
-const noAccount = await database.rows<{ n: number }>(sql`select count(*)::int as n from users`).then((r) => r[0]?.n === 0, () => false);
-if (noAccount) {
-  // A fresh install: say where the first (admin) account is made (SPEC §9).
-  if (config.registration === "open") logger.info("no account yet: open the register page to create the first (admin) account", { url: `${baseUrl}/register` });
-  else logger.warn("no account yet and REGISTRATION=closed: nobody can sign in until an account exists", {});
-}
-if (await nobodyCanSignIn(database, config.adminApiKey).catch(() => false)) {
-  // Once per start, while nobody can sign in; plain text on stderr, meant for a person.
-  console.error(firstCredentials(baseUrl, config.registration === "open"));
+// Signals are handled from here on: the hints below query the database, which may not answer.
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
+void startUpHints();
+
+/** What a person at a fresh install needs to know to get in (never blocks the start). */
+async function startUpHints(): Promise<void> {
+  const noAccount = await database.rows<{ n: number }>(sql`select count(*)::int as n from users`).then((r) => r[0]?.n === 0, () => false);
+  if (noAccount) {
+    // A fresh install: say where the first (admin) account is made (SPEC §9).
+    if (config.registration === "open") logger.info("no account yet: open the register page to create the first (admin) account", { url: `${baseUrl}/register` });
+    else logger.warn("no account yet and REGISTRATION=closed: nobody can sign in until an account exists", {});
+  }
+  if (await nobodyCanSignIn(database, config.adminApiKey).catch(() => false)) {
+    // Once per start, while nobody can sign in; plain text on stderr, meant for a person.
+    console.error(firstCredentials(baseUrl, config.registration === "open"));
+  }
 }
 
 async function shutdown(signal: string) {
@@ -129,5 +138,3 @@ async function shutdown(signal: string) {
   logger.info("stopped");
   await exit(0);
 }
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -215,8 +215,10 @@ for (const backend of backends()) {
       const sent = page.locator('#mailing-live [data-status="sent"]');
       await eventually("both clients sent", async () => (await sent.textContent())?.trim() === "2");
       expect(page.url()).toBe(url);
-      // Nothing left to send: finished, and the counts stop polling.
-      await page.locator(".badge-finished").first().waitFor();
+      // Nothing left to send: the counts stop polling; the mailing stays running (and says until
+      // when) because its window is still open for clients added later (SPEC §4).
+      await page.locator(".mailing-idle").waitFor();
+      expect(await page.locator(".badge-running").count()).toBe(1);
       await eventually("polling to stop", async () => (await page.locator("#mailing-live[hx-trigger]").count()) === 0);
       await checkPage("mailing");
       await page.goto(server.url + "/outbox");

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Worker, killAll, startWorker } from "../support/processes";
+import { waitFor } from "../support/wait";
 
 setDefaultTimeout(120_000);
 
@@ -42,6 +43,8 @@ describe("first start on the embedded database", () => {
     expect(first.msg).toContain("creating the embedded database");
     expect(first.data_dir).toBe(dataDir);
     expect(worker.lines.findIndex((l) => l.msg === "database ready")).toBeGreaterThan(0);
+    // The hint comes just after "listening" (it reads the database without holding up the start).
+    await waitFor(() => (worker.stderr().includes("No credentials yet") ? true : undefined), 10_000, "the first-credentials hint");
     await worker.kill("SIGTERM");
     const hints = worker.stderr().split("No credentials yet").length - 1;
     expect(hints, worker.stderr()).toBe(1);

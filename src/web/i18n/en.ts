@@ -98,6 +98,7 @@ export const en = {
   "mailing.delete": "Delete",
   "mailing.deleteConfirm": "Delete this mailing and all its messages and statistics?",
   "mailing.still": "Nothing changes on its own now.",
+  "mailing.idle": "Nothing left to send for now. It stays open until {at}: clients added or changed meanwhile that match are still sent to.",
   "mailing.messages": "Messages",
   "mailing.messagesByStatus": "Messages by status",
   "mailing.noMessages": "No messages with this status.",

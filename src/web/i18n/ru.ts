@@ -100,6 +100,7 @@ export const ru: Record<MessageKey, string> = {
   "mailing.delete": "Удалить",
   "mailing.deleteConfirm": "Удалить рассылку со всеми сообщениями и статистикой?",
   "mailing.still": "Сейчас ничего не меняется само.",
+  "mailing.idle": "Пока отправлять нечего. Рассылка открыта до {at}: клиентам, добавленным или изменённым за это время и подходящим под фильтр, сообщение ещё уйдёт.",
   "mailing.messages": "Сообщения",
   "mailing.messagesByStatus": "Сообщения по статусам",
   "mailing.noMessages": "Сообщений с таким статусом нет.",
