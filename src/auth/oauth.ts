@@ -23,6 +23,7 @@ import {
   OAuth2Client,
   OAuth2RequestError,
   type OAuth2Tokens,
+  UnexpectedResponseError,
 } from "arctic";
 import { createRemoteJWKSet, type JWTPayload, jwtVerify } from "jose";
 import type { OAuthConfig } from "../config";
@@ -223,6 +224,8 @@ export class OAuthProviders {
       if (error instanceof CallError) return { ok: false, reason: error.reason, detail: error.message };
       if (error instanceof ArcticFetchError) return { ok: false, reason: "network", detail: error.message };
       if (error instanceof OAuth2RequestError) return { ok: false, reason: "provider", detail: error.code };
+      // A 5xx from the token endpoint: the provider is down, as good as unreachable.
+      if (error instanceof UnexpectedResponseError && error.status >= 500) return { ok: false, reason: "network", detail: error.message };
       // Arctic's UnexpectedResponseError / UnexpectedErrorResponseBodyError, and anything else it throws.
       return { ok: false, reason: "unexpected", detail: (error as Error).message };
     }
