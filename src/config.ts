@@ -133,23 +133,23 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
 }
 
 /** A provider's id and secret: both or neither (one alone is a mistake worth stopping for). */
-function oauthClient(env: Env, prefix: string): OAuthClientConfig | null {
-  const clientId = read(env, `${prefix}_CLIENT_ID`);
-  const clientSecret = read(env, `${prefix}_CLIENT_SECRET`);
-  if (clientId === null && clientSecret === null) return null;
-  if (clientId === null) throw new ConfigError(`${prefix}_CLIENT_ID`, `is required when ${prefix}_CLIENT_SECRET is set`);
-  if (clientSecret === null) throw new ConfigError(`${prefix}_CLIENT_SECRET`, `is required when ${prefix}_CLIENT_ID is set`);
-  return { clientId, clientSecret };
+function oauthClient(clientId: [string, string | null], clientSecret: [string, string | null]): OAuthClientConfig | null {
+  const [idName, id] = clientId;
+  const [secretName, secret] = clientSecret;
+  if (id === null && secret === null) return null;
+  if (id === null) throw new ConfigError(idName, `is required when ${secretName} is set`);
+  if (secret === null) throw new ConfigError(secretName, `is required when ${idName} is set`);
+  return { clientId: id, clientSecret: secret };
 }
 
 function oauthConfig(env: Env): OAuthConfig {
   const issuer = url(env, "OAUTH_OIDC_ISSUER", ["http:", "https:"]);
-  const oidc = oauthClient(env, "OAUTH_OIDC");
+  const oidc = oauthClient(["OAUTH_OIDC_CLIENT_ID", read(env, "OAUTH_OIDC_CLIENT_ID")], ["OAUTH_OIDC_CLIENT_SECRET", read(env, "OAUTH_OIDC_CLIENT_SECRET")]);
   if (oidc && !issuer) throw new ConfigError("OAUTH_OIDC_ISSUER", "is required when OAUTH_OIDC_CLIENT_ID is set");
   if (issuer && !oidc) throw new ConfigError("OAUTH_OIDC_CLIENT_ID", "is required when OAUTH_OIDC_ISSUER is set");
   return {
-    github: oauthClient(env, "OAUTH_GITHUB"),
-    google: oauthClient(env, "OAUTH_GOOGLE"),
+    github: oauthClient(["OAUTH_GITHUB_CLIENT_ID", read(env, "OAUTH_GITHUB_CLIENT_ID")], ["OAUTH_GITHUB_CLIENT_SECRET", read(env, "OAUTH_GITHUB_CLIENT_SECRET")]),
+    google: oauthClient(["OAUTH_GOOGLE_CLIENT_ID", read(env, "OAUTH_GOOGLE_CLIENT_ID")], ["OAUTH_GOOGLE_CLIENT_SECRET", read(env, "OAUTH_GOOGLE_CLIENT_SECRET")]),
     oidc: oidc && issuer ? { ...oidc, issuer: issuer.replace(/\/+$/, "") } : null,
   };
 }
