@@ -8,6 +8,7 @@ import type { Database } from "../db/client";
 import { auditLog } from "../db/schema";
 import { pageOf } from "../http/params";
 import type { AuditKind } from "./kinds";
+import { peerAddress } from "../http/peer";
 
 /** One event to record. `actorUserId` null: nobody signed in (a failed sign-in, ADMIN_API_KEY). */
 export type AuditEvent = {
@@ -75,7 +76,7 @@ export class AuditLog {
   }
 }
 
-/** The address a request came from (the socket's peer; no proxy header is trusted). */
-export function requestAddress(ctx: { request: Request; server?: { requestIP(r: Request): { address: string } | null } | null }): string | null {
-  return ctx.server?.requestIP(ctx.request)?.address ?? null;
+/** The address a request came from (the socket's peer, http/peer.ts; no proxy header is trusted). */
+export function requestAddress(ctx: { request: Request }): string | null {
+  return peerAddress(ctx.request);
 }

@@ -46,7 +46,8 @@ export function accountRoutes(web: Web, clock: Clock, audit: AuditLog, oauth: OA
       web.handler<Ctx>("public", async (page, ctx) => {
         const { email, password } = formValues(ctx.body, ["email", "password"] as const);
         const emailKey = normalizeEmail(email).slice(0, 254);
-        const address = ctx.server?.requestIP(ctx.request)?.address ?? "unknown";
+        // Elysia's ctx.server is null behind serveApp: this was "unknown" for everyone, one shared budget.
+        const address = requestAddress(ctx) ?? "unknown";
         for (const [limiter, key] of [[byEmail, emailKey], [byAddress, address]] as const) {
           if (limiter.blocked(key)) {
             const seconds = limiter.retryAfterSeconds(key);

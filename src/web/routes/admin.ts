@@ -22,7 +22,7 @@ function idOf(raw: string | undefined): number | null {
 
 export function adminRoutes(web: Web, userAdmin: UserAdmin, tokens: TokenService, audit: AuditLog, clock: Clock) {
   const usersPage = async (page: Page, notice: { ok: boolean; text: string } | null = null, status = 200) =>
-    web.render(page, "./admin", { title: page.tr.t("admin.title"), users: await userAdmin.list(), notice }, status);
+    web.render(page, "./admin", { title: page.tr.t("admin.users"), users: await userAdmin.list(), notice }, status);
 
   const tokensPage = async (page: Page, cursor: number | null) => {
     const [list, users] = await Promise.all([tokens.list(page.actor!, 100, cursor), userAdmin.list()]);
