@@ -50,6 +50,8 @@ export type OAuthEndpointOverrides = {
   github?: { authorize: string; token: string; api: string };
   /** Google's issuer, whose discovery document names the rest */
   googleIssuer?: string;
+  /** how long an outside call may take (default `callTimeoutMs`) */
+  timeoutMs?: number;
 };
 
 const github = {
@@ -58,8 +60,12 @@ const github = {
   api: "https://api.github.com",
 };
 const googleIssuer = "https://accounts.google.com";
-/** Outside calls made by this module (discovery, userinfo, GitHub's API) give up after this. */
-const callTimeoutMs = 10_000;
+/**
+ * Every outside call (discovery, token, JWKS, userinfo, GitHub's API) gives up after this: under
+ * the listener's 10 s idle timeout for GET requests (http/serve.ts), so that a provider that hangs
+ * gets its refusal page instead of a reset connection.
+ */
+export const callTimeoutMs = 8_000;
 
 type Discovery = { issuer: string; authorization_endpoint: string; token_endpoint: string; jwks_uri: string; userinfo_endpoint?: string };
 
@@ -73,12 +79,12 @@ class CallError extends Error {
 }
 
 /** GET a JSON document; failures become CallErrors by cause. */
-async function getJson(url: string, accessToken?: string): Promise<Record<string, unknown>> {
+async function getJson(url: string, timeoutMs: number, accessToken?: string): Promise<Record<string, unknown>> {
   let response: Response;
   try {
     const headers: Record<string, string> = { accept: "application/json", "user-agent": "notification-service" };
     if (accessToken) headers.authorization = `Bearer ${accessToken}`;
-    response = await fetch(url, { headers, signal: AbortSignal.timeout(callTimeoutMs) });
+    response = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     throw new CallError("network", `${new URL(url).host}: ${(error as Error).message}`);
   }
@@ -108,6 +114,7 @@ class OidcProvider {
     readonly issuer: string,
     readonly clientId: string,
     private readonly clientSecret: string,
+    private readonly timeoutMs: number,
   ) {}
 
   endpoints(): Promise<Discovery> {
@@ -119,7 +126,7 @@ class OidcProvider {
   }
 
   private async discover(): Promise<Discovery> {
-    const doc = await getJson(`${this.issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`);
+    const doc = await getJson(`${this.issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`, this.timeoutMs);
     const [issuer, authorize, token, jwks] = [doc.issuer, doc.authorization_endpoint, doc.token_endpoint, doc.jwks_uri].map(str);
     if (!issuer || !authorize || !token || !jwks) throw new CallError("unexpected", "the discovery document lacks an endpoint");
     // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
@@ -140,7 +147,7 @@ class OidcProvider {
     } catch {
       throw new CallError("unexpected", "the token response has no id_token");
     }
-    this.jwks ??= createRemoteJWKSet(new URL(endpoints.jwks_uri), { timeoutDuration: callTimeoutMs });
+    this.jwks ??= createRemoteJWKSet(new URL(endpoints.jwks_uri), { timeoutDuration: this.timeoutMs });
     let claims: JWTPayload;
     try {
       ({ payload: claims } = await jwtVerify(idToken, this.jwks, {
@@ -158,7 +165,7 @@ class OidcProvider {
     let email = str(claims.email);
     let verified = claims.email_verified === true;
     if (!email && endpoints.userinfo_endpoint) {
-      const info = await getJson(endpoints.userinfo_endpoint, tokens.accessToken());
+      const info = await getJson(endpoints.userinfo_endpoint, this.timeoutMs, tokens.accessToken());
       if (info.sub !== claims.sub) throw new CallError("unexpected", "userinfo names another subject");
       email = str(info.email);
       verified = info.email_verified === true;
@@ -171,14 +178,16 @@ class OidcProvider {
 export class OAuthProviders {
   private readonly oidc: Partial<Record<"google" | "oidc", OidcProvider>> = {};
   private readonly githubEndpoints: typeof github;
+  private readonly timeoutMs: number;
 
   constructor(
     private readonly config: OAuthConfig,
     overrides: OAuthEndpointOverrides = {},
   ) {
     this.githubEndpoints = overrides.github ?? github;
-    if (config.google) this.oidc.google = new OidcProvider(overrides.googleIssuer ?? googleIssuer, config.google.clientId, config.google.clientSecret);
-    if (config.oidc) this.oidc.oidc = new OidcProvider(config.oidc.issuer, config.oidc.clientId, config.oidc.clientSecret);
+    this.timeoutMs = overrides.timeoutMs ?? callTimeoutMs;
+    if (config.google) this.oidc.google = new OidcProvider(overrides.googleIssuer ?? googleIssuer, config.google.clientId, config.google.clientSecret, this.timeoutMs);
+    if (config.oidc) this.oidc.oidc = new OidcProvider(config.oidc.issuer, config.oidc.clientId, config.oidc.clientSecret, this.timeoutMs);
   }
 
   /** The providers with credentials, in button order. */
@@ -213,12 +222,12 @@ export class OAuthProviders {
     try {
       if (pending.provider === "github") {
         const client = new OAuth2Client(this.config.github!.clientId, this.config.github!.clientSecret, redirectUri);
-        const tokens = await client.validateAuthorizationCode(this.githubEndpoints.token, code, pending.verifier);
+        const tokens = await this.limited(client.validateAuthorizationCode(this.githubEndpoints.token, code, pending.verifier));
         return { ok: true, identity: await this.githubIdentity(tokens) };
       }
       const oidc = this.oidc[pending.provider]!;
       const endpoints = await oidc.endpoints();
-      const tokens = await oidc.client(redirectUri).validateAuthorizationCode(endpoints.token_endpoint, code, pending.verifier);
+      const tokens = await this.limited(oidc.client(redirectUri).validateAuthorizationCode(endpoints.token_endpoint, code, pending.verifier));
       return { ok: true, identity: await oidc.identity(pending.provider, tokens, pending.nonce) };
     } catch (error) {
       if (error instanceof CallError) return { ok: false, reason: error.reason, detail: error.message };
@@ -231,16 +240,25 @@ export class OAuthProviders {
     }
   }
 
+  /** Arctic's token request takes no signal: past the limit the answer is given up (the request may still finish). */
+  private limited<T>(call: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new CallError("network", `no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+  }
+
   private async githubIdentity(tokens: OAuth2Tokens): Promise<Identity> {
     // GitHub answers a refused code with 200 and {"error": …}, which Arctic's generic client passes on.
     const data = tokens.data as Record<string, unknown>;
     if (typeof data.error === "string") throw new OAuth2RequestError(data.error, null, null, null);
     const accessToken = str(data.access_token);
     if (!accessToken) throw new CallError("unexpected", "the token response has no access_token");
-    const user = await getJson(`${this.githubEndpoints.api}/user`, accessToken);
+    const user = await getJson(`${this.githubEndpoints.api}/user`, this.timeoutMs, accessToken);
     if (typeof user.id !== "number") throw new CallError("unexpected", "/user has no id");
     // A JSON array, which getJson accepts as an object.
-    const emails = await getJson(`${this.githubEndpoints.api}/user/emails`, accessToken);
+    const emails = await getJson(`${this.githubEndpoints.api}/user/emails`, this.timeoutMs, accessToken);
     const list = Array.isArray(emails) ? (emails as { email?: unknown; primary?: unknown; verified?: unknown }[]) : [];
     const primary = list.find((e) => e.primary === true) ?? null;
     const email = primary ? str(primary.email) : null;

@@ -42,7 +42,7 @@ for (const backend of backends()) {
           },
         },
         null,
-        { github: fake.githubEndpoints(), googleIssuer: fake.url },
+        { github: fake.githubEndpoints(), googleIssuer: fake.url, timeoutMs: 1_000 },
       );
     });
     afterAll(async () => {
@@ -210,6 +210,7 @@ for (const backend of backends()) {
       for (const [fault, reason, status] of [
         ["token-garbage", "unexpected", 502],
         ["token-503", "network", 502],
+        ["token-hang", "network", 502],
         ["expired", "unexpected", 502],
         ["wrong-nonce", "unexpected", 502],
         ["wrong-audience", "unexpected", 502],

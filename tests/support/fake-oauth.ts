@@ -17,6 +17,7 @@ export type Fault =
   | "deny" // authorize redirects back with error=access_denied
   | "token-garbage" // the token endpoint answers 200 with HTML
   | "token-503" // the token endpoint is down
+  | "token-hang" // the token endpoint never answers
   | "expired" // the ID token expired an hour ago
   | "wrong-nonce"
   | "wrong-audience"
@@ -134,6 +135,7 @@ export async function startFakeProvider(clients: Record<string, string> = { "tes
         case "/github/login/oauth/access_token": {
           if (state.fault === "token-garbage") return new Response("<html>oops</html>", { headers: { "content-type": "text/html" } });
           if (state.fault === "token-503") return new Response("down", { status: 503 });
+          if (state.fault === "token-hang") return new Promise<Response>(() => {});
           const grant = await redeem(request);
           if (grant instanceof Response) {
             // GitHub answers a refused code with 200 and an error body.
