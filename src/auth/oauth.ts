@@ -162,6 +162,8 @@ class OidcProvider {
       throw new CallError(reason, `the ID token was refused: ${code || (error as Error).message}`);
     }
     if (claims.nonce !== nonce) throw new CallError("unexpected", "the ID token's nonce does not match");
+    // OIDC Core §3.1.3.7: a token for several audiences must name this client as its authorised party.
+    if (Array.isArray(claims.aud) && claims.aud.length > 1 && claims.azp !== this.clientId) throw new CallError("unexpected", "the ID token's azp is not this client");
     let email = str(claims.email);
     let verified = claims.email_verified === true;
     if (!email && endpoints.userinfo_endpoint) {

@@ -214,6 +214,7 @@ for (const backend of backends()) {
         ["expired", "unexpected", 502],
         ["wrong-nonce", "unexpected", 502],
         ["wrong-audience", "unexpected", 502],
+        ["extra-audience", "unexpected", 502],
         ["wrong-issuer", "unexpected", 502],
         ["bad-signature", "unexpected", 502],
       ] as const) {

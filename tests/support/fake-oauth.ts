@@ -21,6 +21,7 @@ export type Fault =
   | "expired" // the ID token expired an hour ago
   | "wrong-nonce"
   | "wrong-audience"
+  | "extra-audience" // audiences [client, another] and no azp
   | "wrong-issuer"
   | "bad-signature" // signed with a key the JWKS does not hold
   | "no-email-claim"; // the ID token has no e-mail: the app must ask userinfo
@@ -102,7 +103,7 @@ export async function startFakeProvider(clients: Record<string, string> = { "tes
       .setProtectedHeader({ alg: "RS256", kid: "k1" })
       .setSubject(grant.user.sub)
       .setIssuer(state.fault === "wrong-issuer" ? "https://evil.example" : state.url)
-      .setAudience(state.fault === "wrong-audience" ? "someone-else" : grant.clientId)
+      .setAudience(state.fault === "wrong-audience" ? "someone-else" : state.fault === "extra-audience" ? [grant.clientId, "someone-else"] : grant.clientId)
       .setIssuedAt(state.fault === "expired" ? now - 7200 : now)
       .setExpirationTime(state.fault === "expired" ? now - 3600 : now + 300)
       .sign(state.fault === "bad-signature" ? other.privateKey : privateKey);

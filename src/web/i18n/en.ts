@@ -45,7 +45,6 @@ export const en = {
   "error.csrf": "The request did not come from this site's pages and was refused. Reload the page and try again.",
   "error.notFound": "Not found.",
   "admin.title": "Administration",
-  "admin.soon": "The admin area (users, roles, audit log) comes next.",
 
   "dashboard.title": "Dashboard",
   "dashboard.totals": "Messages by status",
