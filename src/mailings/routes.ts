@@ -21,7 +21,7 @@ import type { MailingService } from "./service";
 import type { Actor } from "../auth/actor";
 import { type AuditLog, requestAddress } from "../audit/log";
 
-type Who = { actor: Actor; request: Request; server?: { requestIP(r: Request): { address: string } | null } | null };
+type Who = { actor: Actor; request: Request };
 
 /** Deleting and cancelling a mailing are audited (SPEC §9): who (null: ADMIN_API_KEY) and from where. */
 function audited(audit: AuditLog | undefined, kind: "mailing.deleted" | "mailing.cancelled", id: number, who: Who) {

@@ -13,7 +13,7 @@ import type { UserAdmin } from "../../auth/users";
 import type { Page, Web } from "../context";
 import { attempt, formValues } from "../forms";
 
-type Ctx = { request: Request; body: unknown; params: { id?: string }; query: Record<string, string | undefined>; server?: { requestIP(r: Request): { address: string } | null } | null };
+type Ctx = { request: Request; body: unknown; params: { id?: string }; query: Record<string, string | undefined> };
 
 /** A path or query id, or null (a form cannot send a bad one; a hand-made URL gets a 404). */
 function idOf(raw: string | undefined): number | null {

@@ -16,7 +16,7 @@ import { redirect } from "../render";
 import { pollSeconds } from "./dashboard";
 import { type AuditLog, requestAddress } from "../../audit/log";
 
-type Ctx = { request: Request; body: unknown; params: { id?: string }; query: Record<string, string | undefined>; server?: { requestIP(r: Request): { address: string } | null } | null };
+type Ctx = { request: Request; body: unknown; params: { id?: string }; query: Record<string, string | undefined> };
 
 const mailingStatuses: MailingStatus[] = ["scheduled", "running", "paused", "finished", "cancelled"];
 const formFields = ["text", "start_time", "end_time", "tags", "codes", "window_from", "window_to"] as const;

@@ -16,7 +16,7 @@ import { type Page, readCookies, type Web } from "../context";
 export const oauthCookie = "nst_oauth";
 const pendingMaxAgeSeconds = 600;
 
-type Ctx = { request: Request; params: { provider: string }; query: Record<string, string | undefined>; server?: { requestIP(r: Request): { address: string } | null } | null };
+type Ctx = { request: Request; params: { provider: string }; query: Record<string, string | undefined> };
 
 function encodePending(pending: PendingAuthorization): string {
   return Buffer.from(JSON.stringify(pending)).toString("base64url");

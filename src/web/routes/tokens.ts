@@ -7,7 +7,7 @@ import type { Page, Web } from "../context";
 import { parseId } from "../../http/params";
 import { type AuditLog, requestAddress } from "../../audit/log";
 
-type Ctx = { request: Request; body: unknown; params: { id?: string }; server?: { requestIP(r: Request): { address: string } | null } | null };
+type Ctx = { request: Request; body: unknown; params: { id?: string } };
 
 export function tokenPageRoutes(web: Web, tokens: TokenService, clock: Clock, audit: AuditLog) {
   const show = async (page: Page, data: Record<string, unknown> = {}, status = 200) => {
