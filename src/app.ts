@@ -8,6 +8,10 @@ import { apiGuard } from "./auth/guard";
 import { sha256Hex } from "./auth/crypto";
 import { tokenRoutes } from "./auth/routes";
 import { TokenService } from "./auth/tokens";
+import { IdentityService } from "./auth/identities";
+import { type OAuthEndpointOverrides, OAuthProviders } from "./auth/oauth";
+import { AuditLog } from "./audit/log";
+import { auditRoutes } from "./audit/routes";
 import { compatRoutes } from "./http/compat";
 import { renderError } from "./http/errors";
 import { allowedMethods } from "./http/methods";
@@ -35,13 +39,15 @@ import { StatsService } from "./stats/service";
 import { statsRoutes } from "./stats/routes";
 import { assetRoutes } from "./web/assets";
 import { SessionService } from "./auth/sessions";
-import { UserService } from "./auth/users";
+import { UserAdmin, UserService } from "./auth/users";
 import { Web } from "./web/context";
 import { webRoutes } from "./web";
 import type { Outbox } from "./web/routes/outbox";
 
 export type AppDeps = {
-  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken">>;
+  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken" | "oauth" | "adminEmails">>;
+  /** tests only: GitHub's and Google's fixed endpoints moved to a local fake (auth/oauth.ts) */
+  oauthEndpoints?: OAuthEndpointOverrides;
   database: Database;
   clock: Clock;
   logger: Logger;
@@ -80,6 +86,10 @@ export function createServices(deps: AppDeps) {
     sessions: new SessionService(deps.database, deps.clock),
     preview: new MailingPreview(deps.database, deps.clock),
     importCheck: new ImportChecker(deps.database, deps.clock),
+    audit: new AuditLog(deps.database, deps.clock),
+    userAdmin: new UserAdmin(deps.database, deps.clock),
+    identities: new IdentityService(deps.database, deps.clock, deps.config.adminEmails ?? []),
+    oauth: new OAuthProviders(deps.config.oauth ?? { github: null, google: null, oidc: null }, deps.oauthEndpoints),
     /** Stops what the services started (the open-mailings cache's LISTEN). */
     close: () => openMailings.close(),
   };
@@ -135,6 +145,7 @@ export async function createApp(deps: AppDeps) {
             { name: "mailings", description: "Mailings and their lifecycle" },
             { name: "stats", description: "Delivery statistics" },
             { name: "tokens", description: "Personal API tokens" },
+            { name: "audit", description: "The audit log of admin and security events (admins only)" },
             { name: "compatibility", description: "Routes of the original service, kept for existing callers" },
             { name: "operations", description: "Health checks" },
           ],
@@ -147,9 +158,10 @@ export async function createApp(deps: AppDeps) {
     .group("/api/v1", (api) =>
       api
         .use(clientRoutes(guard, services.clients, services.importer))
-        .use(mailingRoutes(guard, services.mailings))
+        .use(mailingRoutes(guard, services.mailings, services.audit))
         .use(statsRoutes(guard, services.stats))
-        .use(tokenRoutes(guard, services.tokens, deps.clock)),
+        .use(tokenRoutes(guard, services.tokens, deps.clock, services.audit))
+        .use(auditRoutes(guard, services.audit)),
     )
     .use(compatRoutes(guard, services))
     .use(webRoutes(new Web(services.users, services.sessions, { registration: deps.config.registration ?? "open", publicUrl: deps.config.publicUrl ?? null, sandbox: !!deps.outbox }), services, deps.clock, deps.outbox ?? null));

@@ -27,6 +27,8 @@ export type Config = {
   /** the address users reach (PUBLIC_URL); null: the address each request came to */
   publicUrl: string | null;
   adminEmails: string[];
+  /** OAuth2 sign-in providers of the web UI; null: not configured, no button */
+  oauth: OAuthConfig;
   worker: boolean;
   logLevel: "debug" | "info" | "warn" | "error";
   metricsToken: string | null;
@@ -36,6 +38,13 @@ export type Config = {
   reportTimezone: string;
   /** the daily report's From address */
   reportFrom: string;
+};
+
+export type OAuthClientConfig = { clientId: string; clientSecret: string };
+export type OAuthConfig = {
+  github: OAuthClientConfig | null;
+  google: OAuthClientConfig | null;
+  oidc: (OAuthClientConfig & { issuer: string }) | null;
 };
 
 export class ConfigError extends Error {
@@ -123,6 +132,28 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `must be 0 or 1, got "${raw}"`);
 }
 
+/** A provider's id and secret: both or neither (one alone is a mistake worth stopping for). */
+function oauthClient(clientId: [string, string | null], clientSecret: [string, string | null]): OAuthClientConfig | null {
+  const [idName, id] = clientId;
+  const [secretName, secret] = clientSecret;
+  if (id === null && secret === null) return null;
+  if (id === null) throw new ConfigError(idName, `is required when ${secretName} is set`);
+  if (secret === null) throw new ConfigError(secretName, `is required when ${idName} is set`);
+  return { clientId: id, clientSecret: secret };
+}
+
+function oauthConfig(env: Env): OAuthConfig {
+  const issuer = url(env, "OAUTH_OIDC_ISSUER", ["http:", "https:"]);
+  const oidc = oauthClient(["OAUTH_OIDC_CLIENT_ID", read(env, "OAUTH_OIDC_CLIENT_ID")], ["OAUTH_OIDC_CLIENT_SECRET", read(env, "OAUTH_OIDC_CLIENT_SECRET")]);
+  if (oidc && !issuer) throw new ConfigError("OAUTH_OIDC_ISSUER", "is required when OAUTH_OIDC_CLIENT_ID is set");
+  if (issuer && !oidc) throw new ConfigError("OAUTH_OIDC_CLIENT_ID", "is required when OAUTH_OIDC_ISSUER is set");
+  return {
+    github: oauthClient(["OAUTH_GITHUB_CLIENT_ID", read(env, "OAUTH_GITHUB_CLIENT_ID")], ["OAUTH_GITHUB_CLIENT_SECRET", read(env, "OAUTH_GITHUB_CLIENT_SECRET")]),
+    google: oauthClient(["OAUTH_GOOGLE_CLIENT_ID", read(env, "OAUTH_GOOGLE_CLIENT_ID")], ["OAUTH_GOOGLE_CLIENT_SECRET", read(env, "OAUTH_GOOGLE_CLIENT_SECRET")]),
+    oidc: oidc && issuer ? { ...oidc, issuer: issuer.replace(/\/+$/, "") } : null,
+  };
+}
+
 /** Builds the validated configuration from an environment (default: the process's). */
 export function loadConfig(env: Env = process.env): Config {
   const sendConcurrency = integer(env, "SEND_CONCURRENCY", 100, 1, 10_000);
@@ -158,6 +189,7 @@ export function loadConfig(env: Env = process.env): Config {
       .split(",")
       .map((e) => e.trim().toLowerCase())
       .filter(Boolean),
+    oauth: oauthConfig(env),
     worker: flag(env, "WORKER", true),
     logLevel: oneOf(env, "LOG_LEVEL", "info", ["debug", "info", "warn", "error"] as const),
     metricsToken: read(env, "METRICS_TOKEN"),

@@ -6,6 +6,7 @@ import { idParams, pageQuery, parseId, parsePage } from "../http/params";
 import { invalid } from "../problems";
 import type { ApiGuard } from "./guard";
 import type { TokenService } from "./tokens";
+import { type AuditLog, requestAddress } from "../audit/log";
 
 const tokenView = t.Object({
   id: t.Integer(),
@@ -17,7 +18,7 @@ const tokenView = t.Object({
   revoked_at: t.Union([t.String({ format: "date-time" }), t.Null()]),
 });
 
-export function tokenRoutes(guard: ApiGuard, service: TokenService, clock: Clock) {
+export function tokenRoutes(guard: ApiGuard, service: TokenService, clock: Clock, audit: AuditLog) {
   return new Elysia({ prefix: "/tokens", tags: ["tokens"] })
     .use(guard)
     .get(
@@ -38,6 +39,7 @@ export function tokenRoutes(guard: ApiGuard, service: TokenService, clock: Clock
         const name = ctx.body.name.trim();
         if (name.length === 0) throw invalid("name", "must not be empty");
         const created = await service.create(ctx.actor, name, clock.now());
+        await audit.record({ kind: "token.created", actorUserId: ctx.actor.userId, target: `token:${created.id}`, detail: { name, role: created.role, via: ctx.actor.kind }, ip: requestAddress(ctx) });
         ctx.set.status = 201;
         ctx.set.headers.location = `/api/v1/tokens/${created.id}`;
         return created;
@@ -53,7 +55,9 @@ export function tokenRoutes(guard: ApiGuard, service: TokenService, clock: Clock
     .delete(
       "/:id",
       async (ctx) => {
-        await service.revoke(ctx.actor, parseId(ctx.params.id), clock.now());
+        const id = parseId(ctx.params.id);
+        await service.revoke(ctx.actor, id, clock.now());
+        await audit.record({ kind: "token.revoked", actorUserId: ctx.actor.userId, target: `token:${id}`, detail: { via: ctx.actor.kind }, ip: requestAddress(ctx) });
         ctx.set.status = 204;
       },
       {

@@ -89,7 +89,8 @@ export class TokenService {
   }
 
   /**
-   * The actor behind a bearer secret, or null if it is unknown, revoked or its user disabled.
+   * The actor behind a bearer secret, or null if it is unknown, revoked or its user disabled (read
+   * on every request, so disabling takes effect at once).
    * Records the use in `last_used_at`, to the minute: at most one write per token and minute.
    */
   async authenticate(secret: string): Promise<Actor | null> {
@@ -97,7 +98,7 @@ export class TokenService {
     const db = this.database.db;
     const lookup = prepared(db, "api_tokens_authenticate", () =>
       db
-        .select({ id: apiTokens.id, role: apiTokens.role, userId: apiTokens.userId, disabled: users.disabled })
+        .select({ id: apiTokens.id, role: apiTokens.role, userId: apiTokens.userId, disabled: users.disabled, userRole: users.role })
         .from(apiTokens)
         .leftJoin(users, eq(users.id, apiTokens.userId))
         .where(and(eq(apiTokens.tokenHash, sql.placeholder("hash")), isNull(apiTokens.revokedAt)))
@@ -107,7 +108,8 @@ export class TokenService {
     const [row] = await lookup.execute({ hash: await sha256Hex(secret) });
     if (!row || row.disabled) return null;
     await this.recordUse(row.id);
-    return { kind: "token", role: row.role as Role, userId: row.userId, tokenId: row.id };
+    // A user's token acts with the user's role now (a demoted admin's tokens are operator tokens).
+    return { kind: "token", role: (row.userRole ?? row.role) as Role, userId: row.userId, tokenId: row.id };
   }
 
   /** Best effort: a failed write is logged and tried again on the token's next use, never a failed request. */

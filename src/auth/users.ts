@@ -98,3 +98,50 @@ export class UserService {
     return rows.length > 0;
   }
 }
+
+/** A row of the admin area's user list. */
+export type UserRow = User & { created_at: string; has_password: boolean };
+
+/** Outcome of an admin's change to an account. */
+export type UserChange = { ok: true; user: User } | { ok: false; reason: "not-found" | "last-admin" };
+
+/**
+ * Role changes and disabling (SPEC §9), kept apart from sign-in. The last active admin can be
+ * neither demoted nor disabled: the check and the write are one transaction that first locks every
+ * active admin's row, so two admins demoting each other at once cannot both succeed (the second
+ * waits, then re-reads the rows and sees itself as the last).
+ */
+export class UserAdmin {
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+  ) {}
+
+  async list(): Promise<UserRow[]> {
+    const rows = await this.database.db.select().from(users).orderBy(users.id);
+    return rows.map((row) => ({ ...toUser(row), created_at: row.createdAt.toISOString(), has_password: row.passwordHash !== null }));
+  }
+
+  setRole(id: number, role: Role): Promise<UserChange> {
+    return this.change(id, role === "operator", { role });
+  }
+
+  setDisabled(id: number, disabled: boolean): Promise<UserChange> {
+    return this.change(id, disabled, { disabled });
+  }
+
+  /** `removesAdmin`: the change takes away admin rights if the user is an active admin now. */
+  private change(id: number, removesAdmin: boolean, set: { role?: Role; disabled?: boolean }): Promise<UserChange> {
+    return this.database.db.transaction(async (tx) => {
+      const admins = await tx
+        .select({ id: users.id })
+        .from(users)
+        .where(sql`${users.role} = 'admin' and not ${users.disabled}`)
+        .for("update");
+      if (removesAdmin && admins.length === 1 && admins[0]!.id === id) return { ok: false as const, reason: "last-admin" as const };
+      const [row] = await tx.update(users).set({ ...set, updatedAt: this.clock.now() }).where(eq(users.id, id)).returning();
+      if (!row) return { ok: false as const, reason: "not-found" as const };
+      return { ok: true as const, user: toUser(row) };
+    });
+  }
+}

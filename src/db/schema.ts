@@ -16,6 +16,7 @@ import {
   date,
   index,
   integer,
+  jsonb,
   pgTable,
   primaryKey,
   smallint,
@@ -197,3 +198,41 @@ export const dailyReports = pgTable("daily_reports", {
   day: date("day", { mode: "string" }).primaryKey(),
   claimedAt: instant("claimed_at").notNull().defaultNow(),
 });
+
+/**
+ * OAuth identities linked to accounts (SPEC §9): one per (provider, subject). The subject is the
+ * provider's stable id, so a later sign-in finds the same user even after the e-mail changed there.
+ */
+export const identities = pgTable(
+  "identities",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    provider: text("provider").notNull(),
+    subject: text("subject").notNull(),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** the verified e-mail the provider gave when the identity was linked */
+    email: text("email").notNull(),
+    createdAt: created(),
+  },
+  (t) => [uniqueIndex("identities_provider_subject_key").on(t.provider, t.subject), index("identities_user_idx").on(t.userId)],
+);
+
+/**
+ * Admin and security events (SPEC §9), append-only: a trigger (drizzle/0005) refuses UPDATE and
+ * DELETE. `actor_user_id` is not a foreign key: the record outlives whatever it names.
+ */
+export const auditLog = pgTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey().generatedAlwaysAsIdentity(),
+    at: instant("at").notNull(),
+    actorUserId: integer("actor_user_id"),
+    kind: text("kind").notNull(),
+    target: text("target"),
+    detail: jsonb("detail").$type<Record<string, unknown>>().notNull().default(sql`'{}'::jsonb`),
+    ip: text("ip"),
+  },
+  (t) => [index("audit_log_actor_idx").on(t.actorUserId, t.id), index("audit_log_kind_idx").on(t.kind, t.id)],
+);

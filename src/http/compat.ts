@@ -12,15 +12,16 @@ import type { MailingService } from "../mailings/service";
 import { statsReads } from "../stats/routes";
 import type { StatsService } from "../stats/service";
 import { deprecated } from "./operations";
+import type { AuditLog } from "../audit/log";
 
-type Services = { clients: ClientService; mailings: MailingService; stats: StatsService };
+type Services = { clients: ClientService; mailings: MailingService; stats: StatsService; audit: AuditLog };
 
 /** Registers a path with and without its trailing slash. */
 const both = (path: string) => [path, `${path}/`] as const;
 
 export function compatRoutes(guard: ApiGuard, services: Services) {
   const clients = clientWrites(services.clients);
-  const mailings = mailingWrites(services.mailings);
+  const mailings = mailingWrites(services.mailings, services.audit);
   const stats = statsReads(services.stats);
   const app = new Elysia().use(guard);
   for (const path of both("/clients/create")) {

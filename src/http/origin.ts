@@ -9,6 +9,8 @@
  * origin long enough for the router. Nothing in the app reads the origin (only the path); the
  * caller's `Host` header is passed on unchanged. Every other request goes through untouched.
  */
+import { samePeer } from "./peer";
+
 const placeholderOrigin = "http://localhost";
 
 /** The request as Elysia's router reads it correctly: the same request, or a copy with a longer origin. */
@@ -17,7 +19,7 @@ export function routable(request: Request): Request {
   // "http://" or "https://" ends at index 6 or 7: the next slash starts the path.
   const pathStart = url.indexOf("/", 8);
   if (pathStart === -1 || pathStart >= 11) return request;
-  return new Request(placeholderOrigin + url.slice(pathStart), request);
+  return samePeer(request, new Request(placeholderOrigin + url.slice(pathStart), request));
 }
 
 /** For `app.wrap(…)`: every request reaches the router through `routable`. */

@@ -9,6 +9,8 @@
  * (Bun 1.4.5): neither `fetch` nor `error` below is called, so no problem document can be sent.
  * Only the `--max-http-header-size` flag moves that limit (tests/integration/host.test.ts).
  */
+import { notePeer } from "./peer";
+
 export type Handler = { handle(request: Request): Response | Promise<Response> };
 
 /** Longest silence allowed on a request that changes data (Bun's maximum idle timeout). */
@@ -29,6 +31,7 @@ export function serveApp(
     maxRequestBodySize: 1024 * 1024 * 1024,
     fetch(request, server) {
       if (!reads.has(request.method)) server.timeout(request, writeTimeout);
+      notePeer(request, server.requestIP(request)?.address);
       return app.handle(request);
     },
   });

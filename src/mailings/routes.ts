@@ -18,6 +18,15 @@ import {
   mailingStatuses,
 } from "./model";
 import type { MailingService } from "./service";
+import type { Actor } from "../auth/actor";
+import { type AuditLog, requestAddress } from "../audit/log";
+
+type Who = { actor: Actor; request: Request };
+
+/** Deleting and cancelling a mailing are audited (SPEC §9): who (null: ADMIN_API_KEY) and from where. */
+function audited(audit: AuditLog | undefined, kind: "mailing.deleted" | "mailing.cancelled", id: number, who: Who) {
+  return audit?.record({ kind, actorUserId: who.actor.userId, target: `mailing:${id}`, detail: { via: who.actor.kind }, ip: requestAddress(who) });
+}
 
 function parseStatus(raw: string | undefined): MailingStatus | undefined {
   if (raw === undefined || raw === "") return undefined;
@@ -28,7 +37,7 @@ function parseStatus(raw: string | undefined): MailingStatus | undefined {
 }
 
 /** The mailing writes, each a handler and its hook: mounted below and by the compatibility routes (http/compat.ts). */
-export function mailingWrites(service: MailingService) {
+export function mailingWrites(service: MailingService, audit?: AuditLog) {
   return {
     create: {
       handler: async ({ body, set }: { body: MailingCreate; set: ResponseSet }) => {
@@ -61,9 +70,11 @@ export function mailingWrites(service: MailingService) {
       },
     },
     remove: {
-      handler: async ({ params, set }: { params: { id: string }; set: ResponseSet }) => {
-        await service.remove(parseId(params.id));
-        set.status = 204;
+      handler: async (ctx: { params: { id: string }; set: ResponseSet } & Who) => {
+        const id = parseId(ctx.params.id);
+        await service.remove(id);
+        await audited(audit, "mailing.deleted", id, ctx);
+        ctx.set.status = 204;
       },
       hook: {
         params: idParams,
@@ -74,10 +85,15 @@ export function mailingWrites(service: MailingService) {
   };
 }
 
-export function mailingRoutes(guard: ApiGuard, service: MailingService) {
-  const writes = mailingWrites(service);
+export function mailingRoutes(guard: ApiGuard, service: MailingService, audit?: AuditLog) {
+  const writes = mailingWrites(service, audit);
   const action = (name: "pause" | "resume" | "cancel", summary: string) =>
-    new Elysia().post(`/:id/${name}`, ({ params }) => service[name](parseId(params.id)), {
+    new Elysia().use(guard).post(`/:id/${name}`, async (ctx) => {
+      const id = parseId(ctx.params.id);
+      const result = await service[name](id);
+      if (name === "cancel") await audited(audit, "mailing.cancelled", id, ctx);
+      return result;
+    }, {
       params: idParams,
       response: { 200: mailing, 404: problemSchema, 409: problemSchema },
       detail: { summary },

@@ -10,14 +10,18 @@ import { mailingPageRoutes } from "./routes/mailings";
 import { tokenPageRoutes } from "./routes/tokens";
 import { type Outbox, outboxRoutes } from "./routes/outbox";
 import { importRoutes } from "./routes/import";
+import { adminRoutes } from "./routes/admin";
+import { oauthRoutes } from "./routes/oauth";
 
 export function webRoutes(web: Web, services: ReturnType<typeof createServices>, clock: Clock, outbox: Outbox | null) {
   return new Elysia()
-    .use(accountRoutes(web, clock))
+    .use(accountRoutes(web, clock, services.audit, services.oauth))
+    .use(oauthRoutes(web, services.oauth, services.identities, services.audit))
+    .use(adminRoutes(web, services.userAdmin, services.tokens, services.audit, clock))
     .use(dashboardRoutes(web, services.stats, clock))
-    .use(tokenPageRoutes(web, services.tokens, clock))
+    .use(tokenPageRoutes(web, services.tokens, clock, services.audit))
     .use(clientPageRoutes(web, services.clients))
     .use(outboxRoutes(web, outbox))
     .use(importRoutes(web, services.importer, services.importCheck, clock))
-    .use(mailingPageRoutes(web, services.mailings, services.stats, services.preview, services.clients));
+    .use(mailingPageRoutes(web, services.mailings, services.stats, services.preview, services.clients, services.audit));
 }

@@ -156,10 +156,10 @@ for (const backend of backends()) {
     afterAll(() => db?.drop());
 
     test("every curl example succeeds, in order, as written", async () => {
-      // clients, mailings, statistics, tokens, compatibility routes, operations
+      // clients, mailings, statistics, tokens, audit, compatibility routes, operations
       expect(requests.length).toBeGreaterThan(30);
       for (const r of requests.filter((q) => q.url.includes("/api/v1/")).map((q) => new URL(q.url).pathname.split("/")[3])) {
-        expect(["clients", "mailings", "stats", "tokens"]).toContain(r!);
+        expect(["clients", "mailings", "stats", "tokens", "audit"]).toContain(r!);
       }
       for (const curl of requests) {
         const init: RequestInit & { duplex?: string } = { method: curl.method, headers: curl.headers, body: curl.body };

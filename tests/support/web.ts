@@ -10,6 +10,7 @@ import { silentSignals } from "../../src/dispatch/signals";
 import { memoryLogger } from "../../src/ops/logger";
 import { type Backend, freshDatabase } from "./db";
 import type { Outbox } from "../../src/web/routes/outbox";
+import type { OAuthEndpointOverrides } from "../../src/auth/oauth";
 
 export type WebReply = { status: number; headers: Headers; text: string };
 
@@ -22,12 +23,13 @@ export type WebApp = {
 
 export async function webApp(
   backend: Backend,
-  config: Partial<Pick<Config, "registration" | "publicUrl">> = {},
+  config: Partial<Pick<Config, "registration" | "publicUrl" | "oauth" | "adminEmails" | "adminApiKey">> = {},
   outbox: Outbox | null = null,
+  oauthEndpoints?: OAuthEndpointOverrides,
 ): Promise<WebApp> {
   const { database, drop } = await freshDatabase(backend);
   const clock = new FixedClock("2026-12-01T00:00:00Z");
-  const app = await createApp({ config: { adminApiKey: null, ...config }, database, clock, logger: memoryLogger(), signals: silentSignals, outbox });
+  const app = await createApp({ config: { adminApiKey: null, ...config }, database, clock, logger: memoryLogger(), signals: silentSignals, outbox, oauthEndpoints });
   return { database, clock, handle: (request) => app.handle(request), close: drop };
 }
 

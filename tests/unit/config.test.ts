@@ -40,6 +40,7 @@ describe("§2 configuration", () => {
       registration: "open",
       publicUrl: null,
       adminEmails: [],
+      oauth: { github: null, google: null, oidc: null },
       worker: true,
       logLevel: "info",
       metricsToken: null,
@@ -86,6 +87,11 @@ describe("§2 configuration", () => {
       ADMIN_API_KEY: "key",
       REGISTRATION: "closed",
       ADMIN_EMAILS: "A@example.com, b@example.com ,",
+      OAUTH_GITHUB_CLIENT_ID: "gh-id",
+      OAUTH_GITHUB_CLIENT_SECRET: "gh-secret",
+      OAUTH_OIDC_ISSUER: "https://sso.example/realms/x/",
+      OAUTH_OIDC_CLIENT_ID: "oidc-id",
+      OAUTH_OIDC_CLIENT_SECRET: "oidc-secret",
       WORKER: "0",
       LOG_LEVEL: "debug",
       METRICS_TOKEN: "m",
@@ -111,6 +117,11 @@ describe("§2 configuration", () => {
       adminApiKey: "key",
       registration: "closed",
       adminEmails: ["a@example.com", "b@example.com"],
+      oauth: {
+        github: { clientId: "gh-id", clientSecret: "gh-secret" },
+        google: null,
+        oidc: { issuer: "https://sso.example/realms/x", clientId: "oidc-id", clientSecret: "oidc-secret" },
+      },
       worker: false,
       logLevel: "debug",
       metricsToken: "m",
@@ -119,6 +130,13 @@ describe("§2 configuration", () => {
       reportTimezone: "Europe/Moscow",
       reportFrom: "reports@example.com",
     });
+  });
+
+  test("an OAuth client id without its secret (or an OIDC client without its issuer) stops the start, naming the variable", () => {
+    expect(configError({ OAUTH_GITHUB_CLIENT_ID: "x" }).message).toBe("OAUTH_GITHUB_CLIENT_SECRET: is required when OAUTH_GITHUB_CLIENT_ID is set");
+    expect(configError({ OAUTH_GOOGLE_CLIENT_SECRET: "x" }).variable).toBe("OAUTH_GOOGLE_CLIENT_ID");
+    expect(configError({ OAUTH_OIDC_CLIENT_ID: "x", OAUTH_OIDC_CLIENT_SECRET: "y" }).variable).toBe("OAUTH_OIDC_ISSUER");
+    expect(configError({ OAUTH_OIDC_ISSUER: "ftp://x" }).variable).toBe("OAUTH_OIDC_ISSUER");
   });
 
   test("GATEWAY_CONCURRENCY defaults to SEND_CONCURRENCY", () => {

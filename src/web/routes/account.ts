@@ -1,4 +1,4 @@
-/** Sign-in, registration, sign-out, the language switch and the admin placeholder (SPEC §9). */
+/** Sign-in, registration, sign-out and the language switch (SPEC §9). */
 import { Elysia } from "elysia";
 import type { Clock } from "../../clock";
 import { FailureLimiter } from "../../auth/rate-limit";
@@ -9,6 +9,8 @@ import { isLocale, langCookie } from "../i18n";
 import { redirect } from "../render";
 import { type Page, readCookies, type Web } from "../context";
 import { sessionCookie } from "../../auth/sessions";
+import { type AuditLog, requestAddress } from "../../audit/log";
+import type { OAuthProviders } from "../../auth/oauth";
 
 /** Five failed sign-ins for one e-mail within a minute, or thirty from one address. */
 export const loginLimits = { perEmail: 5, perAddress: 30, windowMs: 60_000 };
@@ -20,12 +22,12 @@ function safeBack(raw: string): string {
   return /^\/(?![/\\])/.test(raw) ? raw : "/";
 }
 
-export function accountRoutes(web: Web, clock: Clock) {
+export function accountRoutes(web: Web, clock: Clock, audit: AuditLog, oauth: OAuthProviders) {
   const byEmail = new FailureLimiter(clock, loginLimits.perEmail, loginLimits.windowMs);
   const byAddress = new FailureLimiter(clock, loginLimits.perAddress, loginLimits.windowMs);
 
   const loginPage = (page: Page, data: Record<string, unknown> = {}, status = 200, headers: Record<string, string> = {}) =>
-    web.render(page, "./login", { title: page.tr.t("login.title"), email: "", error: null, wholePage: true, ...data }, status, headers);
+    web.render(page, "./login", { title: page.tr.t("login.title"), email: "", error: null, wholePage: true, providers: oauth.enabled(), ...data }, status, headers);
 
   const registerPage = async (page: Page, data: Record<string, unknown> = {}, status = 200) => {
     const first = (await web.users.count()) === 0;
@@ -44,7 +46,8 @@ export function accountRoutes(web: Web, clock: Clock) {
       web.handler<Ctx>("public", async (page, ctx) => {
         const { email, password } = formValues(ctx.body, ["email", "password"] as const);
         const emailKey = normalizeEmail(email).slice(0, 254);
-        const address = ctx.server?.requestIP(ctx.request)?.address ?? "unknown";
+        // Elysia's ctx.server is null behind serveApp: this was "unknown" for everyone, one shared budget.
+        const address = requestAddress(ctx) ?? "unknown";
         for (const [limiter, key] of [[byEmail, emailKey], [byAddress, address]] as const) {
           if (limiter.blocked(key)) {
             const seconds = limiter.retryAfterSeconds(key);
@@ -55,9 +58,11 @@ export function accountRoutes(web: Web, clock: Clock) {
         if (!user) {
           byEmail.fail(emailKey);
           byAddress.fail(address);
+          await audit.record({ kind: "signin.failed", actorUserId: null, target: emailKey, ip: requestAddress(ctx) });
           return loginPage(page, { email, error: page.tr.t("login.failed") }, 401);
         }
         byEmail.reset(emailKey);
+        await audit.record({ kind: "signin.password", actorUserId: user.id, target: user.email, ip: requestAddress(ctx) });
         // A fresh session on every sign-in; the one this browser had (if any) ends.
         await web.sessions.destroy(readCookies(ctx.request).get(sessionCookie));
         const session = await web.sessions.create(user.id);
@@ -100,11 +105,6 @@ export function accountRoutes(web: Web, clock: Clock) {
           "set-cookie": `${langCookie}=${lang}; SameSite=Lax; Path=/; Max-Age=31536000${secure}`,
         });
       }),
-      { detail: { hide: true } },
-    )
-    .get(
-      "/admin",
-      web.handler("admin", (page) => web.render(page, "./admin", { title: page.tr.t("admin.title") })),
       { detail: { hide: true } },
     );
 }

@@ -14,6 +14,7 @@ import { attempt, fieldMessages, formValues } from "../forms";
 import type { Page, Web } from "../context";
 import { redirect } from "../render";
 import { pollSeconds } from "./dashboard";
+import { type AuditLog, requestAddress } from "../../audit/log";
 
 type Ctx = { request: Request; body: unknown; params: { id?: string }; query: Record<string, string | undefined> };
 
@@ -42,7 +43,9 @@ function formField(field: string): string {
   return field;
 }
 
-export function mailingPageRoutes(web: Web, mailings: MailingService, stats: StatsService, previews: MailingPreview, clients: ClientService) {
+export function mailingPageRoutes(web: Web, mailings: MailingService, stats: StatsService, previews: MailingPreview, clients: ClientService, audit: AuditLog) {
+  const record = (page: Page, ctx: Ctx, kind: "mailing.deleted" | "mailing.cancelled", mailingId: number) =>
+    audit.record({ kind, actorUserId: page.user!.userId, target: `mailing:${mailingId}`, ip: requestAddress(ctx) });
   const showList = async (page: Page, query: Ctx["query"], data: Record<string, unknown> = {}, status = 200) => {
     const filter = mailingStatuses.includes(query.status as MailingStatus) ? (query.status as MailingStatus) : undefined;
     const result = await mailings.list(filter, 50, id(query.cursor));
@@ -88,6 +91,7 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
       const result = mailingId === null ? null : await attempt(() => mailings[action](mailingId));
       if (!result) return web.error(page, 404, "error.notFound");
       if (!result.ok && result.problem.status === 404) return web.error(page, 404, "error.notFound");
+      if (result.ok && action === "cancel") await record(page, ctx, "mailing.cancelled", mailingId!);
       return redirect(`/mailings/${mailingId}`, page.htmx, page.headers);
     });
 
@@ -143,6 +147,7 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
         const mailingId = id(ctx.params.id);
         const result = mailingId === null ? null : await attempt(() => mailings.remove(mailingId));
         if (!result?.ok) return web.error(page, 404, "error.notFound");
+        await record(page, ctx, "mailing.deleted", mailingId!);
         return redirect("/mailings", page.htmx, page.headers);
       }),
       { detail: { hide: true } },

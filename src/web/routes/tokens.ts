@@ -5,10 +5,11 @@ import type { TokenService } from "../../auth/tokens";
 import { attempt, formValues } from "../forms";
 import type { Page, Web } from "../context";
 import { parseId } from "../../http/params";
+import { type AuditLog, requestAddress } from "../../audit/log";
 
 type Ctx = { request: Request; body: unknown; params: { id?: string } };
 
-export function tokenPageRoutes(web: Web, tokens: TokenService, clock: Clock) {
+export function tokenPageRoutes(web: Web, tokens: TokenService, clock: Clock, audit: AuditLog) {
   const show = async (page: Page, data: Record<string, unknown> = {}, status = 200) => {
     const list = await tokens.list(page.actor!, 200, null);
     return web.render(page, "./tokens", { title: page.tr.t("tokens.title"), tokens: list.items, name: "", errors: {}, created: null, ...data }, status);
@@ -23,6 +24,7 @@ export function tokenPageRoutes(web: Web, tokens: TokenService, clock: Clock) {
         const error = trimmed === "" ? "name.empty" : trimmed.length > 100 ? "name.long" : null;
         if (error) return show(page, { name, errors: { name: page.tr.t(error) } }, 422);
         const created = await tokens.create(page.actor!, trimmed, clock.now());
+        await audit.record({ kind: "token.created", actorUserId: page.user!.userId, target: `token:${created.id}`, detail: { name: trimmed, role: created.role }, ip: requestAddress(ctx) });
         return show(page, { created });
       }),
       { detail: { hide: true } },
@@ -34,6 +36,7 @@ export function tokenPageRoutes(web: Web, tokens: TokenService, clock: Clock) {
         if (id === null) return web.error(page, 404, "error.notFound");
         const result = await attempt(() => tokens.revoke(page.actor!, id, clock.now()));
         if (!result.ok) return web.error(page, 404, "error.notFound");
+        await audit.record({ kind: "token.revoked", actorUserId: page.user!.userId, target: `token:${id}`, ip: requestAddress(ctx) });
         return show(page);
       }),
       { detail: { hide: true } },

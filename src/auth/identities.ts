@@ -1,0 +1,62 @@
+/**
+ * Who an OAuth identity signs in as (SPEC §9). A linked identity (provider, subject) finds its user
+ * again whatever e-mail the provider shows now. An unlinked one needs a verified e-mail in
+ * ADMIN_EMAILS: it is linked to the account with that e-mail (made admin) or to a new admin account.
+ * Anything else is refused — outcomes as values.
+ */
+import { and, eq, sql } from "drizzle-orm";
+import type { Clock } from "../clock";
+import type { Database } from "../db/client";
+import { identities, users } from "../db/schema";
+import type { Role } from "./actor";
+import type { Identity } from "./oauth";
+import type { User } from "./users";
+
+export type Refusal = "unverified" | "not-allowed" | "disabled";
+
+export type LinkResult = { ok: true; user: User; created: boolean } | { ok: false; reason: Refusal };
+
+export class IdentityService {
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+    private readonly adminEmails: readonly string[],
+  ) {}
+
+  async signIn(identity: Identity): Promise<LinkResult> {
+    const linked = await this.linkedUser(identity);
+    if (linked) return linked.disabled ? { ok: false, reason: "disabled" } : { ok: true, user: linked, created: false };
+    if (!identity.email || !identity.emailVerified) return { ok: false, reason: "unverified" };
+    const email = identity.email.toLowerCase();
+    if (!this.adminEmails.includes(email)) return { ok: false, reason: "not-allowed" };
+    const now = this.clock.now();
+    const result = await this.database.db.transaction(async (tx) => {
+      // The account with this e-mail (any case), locked so that a concurrent registration or link waits.
+      const [existing] = await tx.select().from(users).where(sql`lower(${users.email}) = ${email}`).for("update");
+      let row = existing;
+      if (row?.disabled) return { ok: false as const, reason: "disabled" as const };
+      if (row) {
+        if (row.role !== "admin") [row] = await tx.update(users).set({ role: "admin", updatedAt: now }).where(eq(users.id, row.id)).returning();
+      } else {
+        [row] = await tx.insert(users).values({ email, passwordHash: null, role: "admin", createdAt: now, updatedAt: now }).returning();
+      }
+      // A concurrent first sign-in of the same identity may have linked it: then it wins, nothing doubles.
+      const inserted = await tx
+        .insert(identities)
+        .values({ provider: identity.provider, subject: identity.subject, userId: row!.id, email, createdAt: now })
+        .onConflictDoNothing()
+        .returning({ id: identities.id });
+      return { ok: true as const, user: { id: row!.id, email: row!.email, role: row!.role as Role, disabled: row!.disabled }, created: !existing && inserted.length > 0 };
+    });
+    return result;
+  }
+
+  private async linkedUser(identity: Identity): Promise<User | null> {
+    const [row] = await this.database.db
+      .select({ id: users.id, email: users.email, role: users.role, disabled: users.disabled })
+      .from(identities)
+      .innerJoin(users, eq(users.id, identities.userId))
+      .where(and(eq(identities.provider, identity.provider), eq(identities.subject, identity.subject)));
+    return row ? { ...row, role: row.role as Role } : null;
+  }
+}
