@@ -86,7 +86,7 @@ export function createServices(deps: AppDeps) {
     sessions: new SessionService(deps.database, deps.clock),
     preview: new MailingPreview(deps.database, deps.clock),
     importCheck: new ImportChecker(deps.database, deps.clock),
-    audit: new AuditLog(deps.database, deps.clock),
+    audit: new AuditLog(deps.database, deps.clock, deps.logger),
     userAdmin: new UserAdmin(deps.database, deps.clock),
     identities: new IdentityService(deps.database, deps.clock, deps.config.adminEmails ?? []),
     oauth: new OAuthProviders(deps.config.oauth ?? { github: null, google: null, oidc: null }, deps.oauthEndpoints),

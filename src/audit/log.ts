@@ -3,6 +3,7 @@
  * (the table's trigger refuses UPDATE and DELETE); lists read newest first with the usual cursor.
  */
 import { and, desc, eq, lt } from "drizzle-orm";
+import type { Logger } from "../ops/logger";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import { auditLog } from "../db/schema";
@@ -47,17 +48,27 @@ export class AuditLog {
   constructor(
     private readonly database: Database,
     private readonly clock: Clock,
+    private readonly logger?: Logger,
   ) {}
 
+  /**
+   * Records an event after its action has happened (not in the action's transaction). Never throws:
+   * the action stands either way, so a failed audit write must not turn its answer into a 500; it
+   * is logged as an error instead (kind and target only, never the detail).
+   */
   async record(event: AuditEvent): Promise<void> {
-    await this.database.db.insert(auditLog).values({
-      at: this.clock.now(),
-      actorUserId: event.actorUserId,
-      kind: event.kind,
-      target: event.target ?? null,
-      detail: event.detail ?? {},
-      ip: event.ip ?? null,
-    });
+    try {
+      await this.database.db.insert(auditLog).values({
+        at: this.clock.now(),
+        actorUserId: event.actorUserId,
+        kind: event.kind,
+        target: event.target ?? null,
+        detail: event.detail ?? {},
+        ip: event.ip ?? null,
+      });
+    } catch (error) {
+      this.logger?.error("audit record failed", { kind: event.kind, target: event.target ?? null, error });
+    }
   }
 
   /** Newest first; cursor = the last id seen. */
