@@ -311,7 +311,7 @@ export class Dispatcher implements SignalListener {
       return { ...base, status: "failed", lastError: result.error };
     }
     const retryDelayMs = this.options.retryDelaySeconds * 1000;
-    const next = decideRetry(this.clock.now().getTime(), retryDelayMs, message, mailing!.window, check!.timezone, this.windows);
+    const next = decideRetry(this.clock.now().getTime(), retryDelayMs, check!, mailing!.window, check!.timezone, this.windows);
     if (next.status === "expired") {
       this.stats.expired++;
       this.logger.info("send", { ...logFields, outcome: "expired", error: result.error });

@@ -76,6 +76,29 @@ for (const backend of backends()) {
       expect((await e.messages(id)).map((m) => m.status).sort()).toEqual(["cancelled", "sent"]);
     });
 
+    test("a mailing PATCHed to start later while its message is claimed: not sent before the new start, and due then", async () => {
+      const { id, first, waiting, ticking } = await oneAtTheGateway([{ phone: "79101234560" }, { phone: "79101234561" }]);
+      expect((await e.request("PATCH", `/api/v1/mailings/${id}`, { start_time: `${day}T15:00:00` })).status).toBe(200);
+      await ticking;
+      await e.dispatcher.drain();
+      expect([...e.gateway.received.keys()]).toEqual([first]);
+      const held = (await e.messages(id)).find((m) => m.id === waiting[0]!.id)!;
+      expect(held).toMatchObject({ status: "scheduled", due_at: `${day}T15:00:00Z`, attempts: 0 });
+      e.clock.set(`${day}T15:00:00Z`);
+      await e.dispatcher.drain();
+      expect(e.gateway.received.has(held.id)).toBe(true);
+    });
+
+    test("a mailing PATCHed to end earlier while its message is claimed: expired at the new end, not sent after it", async () => {
+      const { id, first, waiting, ticking } = await oneAtTheGateway([{ phone: "79101234560" }, { phone: "79101234561" }]);
+      expect((await e.request("PATCH", `/api/v1/mailings/${id}`, { end_time: `${day}T11:00:01` })).status).toBe(200);
+      e.clock.set(`${day}T11:00:02Z`);
+      await ticking;
+      await e.dispatcher.drain();
+      expect([...e.gateway.received.keys()]).toEqual([first]);
+      expect((await e.messages(id)).find((m) => m.id === waiting[0]!.id)!.status).toBe("expired");
+    });
+
     test("a client deleted while the worker holding its message is dead: after the lease runs out it is not sent", async () => {
       e = await testEngine(backend, { now: `${day}T10:00:00Z` });
       const clientId = await e.client("79101234567");

@@ -5,7 +5,7 @@ import { ClaimChecks } from "../../src/dispatch/claim-checks";
 import { ChangeSignal, Semaphore } from "../../src/dispatch/concurrency";
 import { MailingCache } from "../../src/dispatch/mailing-cache";
 
-const check: ClaimCheck = { clientMatches: true, timezone: "UTC", paused: false, cancelled: false };
+const check: ClaimCheck = { clientMatches: true, timezone: "UTC", paused: false, cancelled: false, dueAt: 0, expiresAt: Date.now() + 3_600_000 };
 const claimed = (id: number): ClaimedMessage => ({
   id,
   mailingId: 1,
