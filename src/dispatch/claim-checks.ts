@@ -7,10 +7,13 @@
  * Why not one read per message, or per group of messages just before their sends: on the loopback
  * benchmark (40,000 messages, 100 slots, PostgreSQL) a read for each group of messages reaching
  * their gateway request made ~5 messages per query and halved throughput (10,500 → 3,760/s;
- * PostgreSQL CPU 1.4 → 3.6 s). With a 100 ms bound, a client deleted less than 100 ms before the
- * send may still get it, and the message then records that it was sent (SPEC §4: a message handed
- * to the gateway records its true outcome). A mailing change (`invalidate`, on every mailing signal)
- * makes every earlier read stale at once.
+ * PostgreSQL CPU 1.4 → 3.6 s). A mailing change and a client delete or change (`invalidate`, on
+ * every mailing and client signal) make every earlier read stale at once, so in the process that
+ * made the change a message is sent only if its read followed the change. Elsewhere the change is
+ * seen when its NOTIFY arrives (milliseconds); a lost notification, or a client changed by a CSV
+ * import (which signals nothing), leaves the 100 ms bound: such a client may still get a message
+ * sent up to 100 ms after the change, and the message then records that it was sent (SPEC §4: a
+ * message handed to the gateway records its true outcome).
  */
 import type { ClaimCheck, ClaimedMessage } from "./claim";
 
