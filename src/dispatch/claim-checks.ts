@@ -61,15 +61,18 @@ export class ClaimChecks {
   }
 
   /**
-   * The row as read at most `maxAgeMs` before this call (or later); null when the row is no longer
-   * held by this claim. Throws if that read failed.
+   * The row as read at most `maxAgeMs` before this call (or later), and after every change
+   * signalled before this call; null when the row is no longer held by this claim. Throws if that
+   * read failed. A change signalled after the call does not send it round again: otherwise a steady
+   * stream of changes (one committing during every read) would hold the send back for ever.
    */
   async get(message: ClaimedMessage): Promise<ClaimCheck | null> {
     const askedAt = this.wallNow();
+    const askedGeneration = this.generation;
     for (;;) {
       const entry = this.held.get(message.id);
       if (!entry) throw new Error(`message ${message.id} is not held`);
-      if (entry.generation === this.generation && entry.readAt + this.maxAgeMs >= askedAt) {
+      if (entry.generation >= askedGeneration && entry.readAt + this.maxAgeMs >= askedAt) {
         if (entry.error !== undefined) throw entry.error;
         return entry.check;
       }

@@ -132,6 +132,22 @@ describe("ClaimChecks", () => {
     expect(reads).toHaveLength(1);
   });
 
+  test("changes signalled during every read (a stream of client PATCHes) do not starve a send: a read started after the ask answers it", async () => {
+    let reads = 0;
+    const checks: ClaimChecks = new ClaimChecks(async (claims) => {
+      reads++;
+      await Bun.sleep(1); // a query takes time, and meanwhile…
+      checks.invalidate(); // …another change commits
+      return new Map(claims.map((c) => [c.id, check]));
+    }, 60_000);
+    const message = claimed(1);
+    checks.hold([message], Date.now(), checks.readGeneration);
+    checks.invalidate();
+    const answer = await Promise.race([checks.get(message), Bun.sleep(1000).then(() => "starved" as const)]);
+    expect(answer).toEqual(check);
+    expect(reads).toBe(1);
+  });
+
   test("invalidate() (a mailing changed) makes every earlier read stale; a row not returned is no longer held", async () => {
     let answer = new Map<number, ClaimCheck>([[1, check]]);
     const checks = new ClaimChecks(async () => answer, 60_000);
