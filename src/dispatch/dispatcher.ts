@@ -198,6 +198,10 @@ export class Dispatcher implements SignalListener {
     const room = () => capacity - this.inFlight - this.queue.length;
     while (!this.stopping) {
       while (room() < step && !this.stopping) await this.changes.next();
+      // Let timers and I/O run between claims: with PGlite (in-process) and the sandbox (answers
+      // at once) every step of a send resolves as a microtask, and without this a large mailing
+      // kept the HTTP server from answering until it was all sent.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.stopping) return;
       const want = Math.min(room(), claimBatch);
       const claimStartedAt = Date.now();
