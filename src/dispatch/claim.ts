@@ -99,8 +99,9 @@ export type ClaimCheck = {
 
 /**
  * Re-reads claimed messages just before they are sent, many at once (SPEC §4, §6): re-planning
- * leaves claimed rows alone, so this is where a deleted or no longer matching client, or a paused or
- * cancelled mailing, is seen. A message absent from the answer is no longer held by its claim (its
+ * leaves claimed rows' state to the dispatcher (it moves only their due and expiry instants, read
+ * here too), so this is where a deleted or no longer matching client, or a paused or cancelled
+ * mailing, is seen. A message absent from the answer is no longer held by its claim (its
  * mailing was deleted with its messages, or another worker took it over).
  */
 export async function checkClaims(
