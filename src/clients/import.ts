@@ -186,10 +186,14 @@ export class ClientImporter {
  */
 async function sniffDelimiter(stream: Readable): Promise<{ delimiter: string; stream: Readable }> {
   const head = await readHead(stream);
-  const text = head.subarray(0, Math.max(0, head.indexOf(10)) || head.length).toString("utf8");
-  const delimiter = text.includes(",") ? "," : text.includes(";") ? ";" : text.includes("\t") ? "\t" : ",";
+  const delimiter = delimiterOf(head.subarray(0, Math.max(0, head.indexOf(10)) || head.length).toString("utf8"));
   // The whole body was shorter than a line or two: the stream has ended, hand on what was read.
   return { delimiter, stream: stream.readableEnded ? Readable.from([head]) : stream };
+}
+
+/** The separator a header line uses: a comma, else a semicolon, else a tab (a comma if none). */
+export function delimiterOf(headerLine: string): string {
+  return headerLine.includes(",") ? "," : headerLine.includes(";") ? ";" : headerLine.includes("\t") ? "\t" : ",";
 }
 
 /** Reads until the first newline (or 64 KiB), then puts what it read back at the front of the stream. */

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { auth, type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
+import { ImportChecker } from "../../src/clients/import-check";
 import { expectProblem } from "./expect-problem";
 
 import { setDefaultTimeout } from "bun:test";
@@ -175,6 +176,12 @@ for (const backend of backends()) {
         expect(await phones("79190000001")).toEqual([]);
       });
     }
+
+    test("the browser's pre-import check reads a file as the import does: a `;` separator, a malformed row skipped", async () => {
+      const checker = new ImportChecker(t.database, t.clock);
+      expect(await checker.check("phone_number;tag\r\n79230000001;a\r\n79230000002;b\r\n")).toMatchObject({ ok: true, rows: 2, valid: 2 });
+      expect(await checker.check('phone_number,tag\n79230000003,a\n79230000004,ab"c\n79230000005,b\n')).toMatchObject({ ok: true, rows: 2, valid: 2 });
+    });
 
     test("a tag is counted in characters: 64 emoji are accepted, 65 refused", async () => {
       const body = `phone_number,tag\n79210000001,${"😀".repeat(64)}\n79210000002,${"😀".repeat(65)}\n`;
