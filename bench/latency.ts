@@ -38,6 +38,7 @@ await main(async () => {
     const signals: Signals = {
       wake: () => dispatcher?.wake(),
       mailingChanged: (id) => dispatcher?.mailingChanged(id),
+      clientChanged: () => dispatcher?.clientChanged(),
     };
     const service = new MailingService(database, systemClock, signals);
     dispatcher = new Dispatcher(

@@ -75,10 +75,13 @@ export function createServices(deps: AppDeps) {
       openMailings.invalidate();
       deps.signals.mailingChanged(id);
     },
+    clientChanged() {
+      deps.signals.clientChanged();
+    },
   };
   return {
     tokens: new TokenService(deps.database, deps.clock, deps.logger),
-    clients: new ClientService(deps.database, deps.clock, openMailings),
+    clients: new ClientService(deps.database, deps.clock, openMailings, signals),
     importer: new ClientImporter(deps.database, deps.clock),
     mailings: new MailingService(deps.database, deps.clock, signals),
     stats: new StatsService(deps.database, deps.clock),

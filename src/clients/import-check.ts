@@ -8,6 +8,7 @@ import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import { loadOpenMailings } from "../mailings/repo";
 import { normalizePhone } from "./phone";
+import { delimiterOf } from "./import";
 
 export type ImportCheck =
   | { ok: true; rows: number; valid: number; matching: number; mailings: number }
@@ -24,6 +25,10 @@ export class ImportChecker {
     try {
       records = parse(csv, {
         columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
+        // As the import reads it (import.ts): the separator told from the header, malformed rows
+        // skipped (the import reports them) instead of refusing the whole file.
+        delimiter: delimiterOf(csv.slice(0, Math.max(0, csv.indexOf("\n")) || csv.length)),
+        skip_records_with_error: true,
         bom: true,
         skip_empty_lines: true,
         trim: true,

@@ -59,15 +59,18 @@ export class ClientImporter {
     const badRow = (error: CsvError) => {
       const last = Number(error.lines);
       if (error.code === "CSV_QUOTE_NOT_CLOSED") {
-        fail(parsedLines + 1, "row", `a quoted field opened here is never closed, so lines ${parsedLines + 1}–${last} could not be read; close the quote`);
+        const lost = last > parsedLines + 1 ? `lines ${parsedLines + 1}–${last}` : `line ${parsedLines + 1}`;
+        fail(parsedLines + 1, "row", `a quoted field opened here is never closed, so ${lost} could not be read; close the quote`);
       } else {
         fail(last, "row", csvProblem(error));
       }
       parsedLines = last;
     };
     const { delimiter, stream } = await sniffDelimiter(source);
+    // The header as read: a file with a header and no readable row is not an empty file.
+    let header: string[] | null = null;
     const parser = parse({
-      columns: (header: string[]) => header.map((h) => h.trim().toLowerCase()),
+      columns: (names: string[]) => (header = names.map((h) => h.trim().toLowerCase())),
       delimiter,
       bom: true,
       skip_empty_lines: true,
@@ -137,7 +140,8 @@ export class ClientImporter {
       badRow(error);
     }
     if (batch.size > 0) await this.write([...batch.values()], report);
-    if (!sawHeader) throw invalid("body", "the CSV is empty; the first line must be a header with phone_number");
+    if (!header) throw invalid("body", "the CSV is empty; the first line must be a header with phone_number");
+    if (!sawHeader && !(header as string[]).includes("phone_number")) throw missingPhoneColumn(header);
     onProgress(report);
     return report;
   }
@@ -182,10 +186,14 @@ export class ClientImporter {
  */
 async function sniffDelimiter(stream: Readable): Promise<{ delimiter: string; stream: Readable }> {
   const head = await readHead(stream);
-  const text = head.subarray(0, Math.max(0, head.indexOf(10)) || head.length).toString("utf8");
-  const delimiter = text.includes(",") ? "," : text.includes(";") ? ";" : text.includes("\t") ? "\t" : ",";
+  const delimiter = delimiterOf(head.subarray(0, Math.max(0, head.indexOf(10)) || head.length).toString("utf8"));
   // The whole body was shorter than a line or two: the stream has ended, hand on what was read.
   return { delimiter, stream: stream.readableEnded ? Readable.from([head]) : stream };
+}
+
+/** The separator a header line uses: a comma, else a semicolon, else a tab (a comma if none). */
+export function delimiterOf(headerLine: string): string {
+  return headerLine.includes(",") ? "," : headerLine.includes(";") ? ";" : headerLine.includes("\t") ? "\t" : ",";
 }
 
 /** Reads until the first newline (or 64 KiB), then puts what it read back at the front of the stream. */

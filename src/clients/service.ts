@@ -8,6 +8,7 @@ import type { Database } from "../db/client";
 import { sqlState, uniqueViolation } from "../db/errors";
 import { clients } from "../db/schema";
 import { cancelClientMessages, type PlannableMailing, planClient } from "../dispatch/plan";
+import type { Signals } from "../dispatch/signals";
 import type { OpenMailingsCache } from "../mailings/open-cache";
 import { loadOpenMailings } from "../mailings/repo";
 import { canonicalTimeZone } from "../time/wall-time";
@@ -66,6 +67,8 @@ export class ClientService {
     private readonly database: Database,
     private readonly clock: Clock,
     private readonly openMailings: OpenMailingsCache,
+    /** `clientChanged` after a client is deleted or changed: claimed sends read it again (SPEC §3) */
+    private readonly signals: Pick<Signals, "clientChanged">,
   ) {}
 
   /**
@@ -155,7 +158,10 @@ export class ClientService {
         const replan =
           row!.phoneNumber !== current.phoneNumber || row!.tag !== current.tag || row!.timezone !== current.timezone;
         if (replan) await planClient(tx, row!, await loadOpenMailings(tx, now), now);
-        return toView(row!);
+        return { view: toView(row!), replan };
+      }).then(({ view, replan }) => {
+        if (replan) this.signals.clientChanged();
+        return view;
       });
     } catch (error) {
       if (sqlState(error) === uniqueViolation) throw duplicatePhone(fields.phoneNumber!);
@@ -170,5 +176,6 @@ export class ClientService {
       if (deleted.length === 0) throw notFound("client", id);
       await cancelClientMessages(tx, id, now);
     });
+    this.signals.clientChanged();
   }
 }

@@ -92,12 +92,16 @@ export type ClaimCheck = {
   timezone: string;
   paused: boolean;
   cancelled: boolean;
+  /** the row's due and expiry instants now (epoch ms): a re-plan may have moved them since the claim */
+  dueAt: number;
+  expiresAt: number;
 };
 
 /**
  * Re-reads claimed messages just before they are sent, many at once (SPEC §4, §6): re-planning
- * leaves claimed rows alone, so this is where a deleted or no longer matching client, or a paused or
- * cancelled mailing, is seen. A message absent from the answer is no longer held by its claim (its
+ * leaves claimed rows' state to the dispatcher (it moves only their due and expiry instants, read
+ * here too), so this is where a deleted or no longer matching client, or a paused or cancelled
+ * mailing, is seen. A message absent from the answer is no longer held by its claim (its
  * mailing was deleted with its messages, or another worker took it over).
  */
 export async function checkClaims(
@@ -116,7 +120,7 @@ export async function checkClaims(
   return new Map(rows.map((r) => [r.id, checkOf(r)]));
 }
 
-type CheckRow = { client_matches: boolean; timezone: string; paused: boolean; cancelled: boolean };
+type CheckRow = { client_matches: boolean; timezone: string; paused: boolean; cancelled: boolean; check_due_ms: number; check_expires_ms: number };
 
 /**
  * A claimed row's client (`c`) and mailing (`m`), both left-joined, as a ClaimCheck; the filter is
@@ -124,10 +128,19 @@ type CheckRow = { client_matches: boolean; timezone: string; paused: boolean; ca
  */
 const checkColumns = sql`coalesce(c.timezone, '') as timezone, coalesce(m.paused, false) as paused,
   (m.id is null or m.cancelled_at is not null) as cancelled,
-  (c.id is not null and ${clientMatches(mailingColumns)}) as client_matches`;
+  (c.id is not null and ${clientMatches(mailingColumns)}) as client_matches,
+  (extract(epoch from x.due_at) * 1000)::float8 as check_due_ms,
+  (extract(epoch from x.expires_at) * 1000)::float8 as check_expires_ms`;
 
 function checkOf(r: CheckRow): ClaimCheck {
-  return { clientMatches: r.client_matches === true, timezone: r.timezone, paused: r.paused, cancelled: r.cancelled };
+  return {
+    clientMatches: r.client_matches === true,
+    timezone: r.timezone,
+    paused: r.paused,
+    cancelled: r.cancelled,
+    dueAt: Number(r.check_due_ms),
+    expiresAt: Number(r.check_expires_ms),
+  };
 }
 
 /** What a dispatcher needs to know of a mailing to send its messages. */

@@ -33,7 +33,7 @@ import { ChangeSignal, Semaphore } from "./concurrency";
 import { GroupCommit } from "./group-commit";
 import { MailingCache } from "./mailing-cache";
 import { decideBeforeSend, decideRetry } from "./presend";
-import { mailingChannel, type SignalListener, wakeChannel } from "./signals";
+import { clientChannel, mailingChannel, type SignalListener, wakeChannel } from "./signals";
 
 export type DispatcherOptions = {
   /** SEND_CONCURRENCY: messages taken for sending whose result is not yet durable */
@@ -52,6 +52,8 @@ export type DispatcherOptions = {
   tick: string | null;
   /** called with the size of every non-empty claim (metrics: claim batch size) */
   onClaim?: (count: number) => void;
+  /** how old (wall-clock ms) the pre-send read of a claimed row may be; default 100 (claim-checks.ts) */
+  checkMaxAgeMs?: number;
 };
 
 /**
@@ -110,7 +112,7 @@ export class Dispatcher implements SignalListener {
       throw new RangeError(`sendTimeoutMs ${sendTimeoutMs} leaves no time to send within a lease of ${leaseSeconds} s`);
     }
     this.gatewayRequests = new Semaphore(Math.min(gatewayConcurrency ?? concurrency, concurrency));
-    this.claimChecks = new ClaimChecks((claims) => checkClaims(database.db, claims));
+    this.claimChecks = new ClaimChecks((claims) => checkClaims(database.db, claims), options.checkMaxAgeMs);
     this.results = new GroupCommit<ClaimedMessage>(database, clock, logger, (batch) => this.release(batch.map((r) => r.owner)));
     this.mailings = new MailingCache(
       (ids) => loadMailingStates(database.db, ids),
@@ -127,6 +129,7 @@ export class Dispatcher implements SignalListener {
         if (Number.isInteger(id)) this.mailingChanged(id);
       }),
     );
+    this.unlisteners.push(await this.database.listen(clientChannel, () => this.clientChanged()));
     if (this.options.tick) {
       this.cron = new Cron(this.options.tick, { protect: true }, () => this.tick());
     }
@@ -143,6 +146,15 @@ export class Dispatcher implements SignalListener {
   mailingChanged(id: number): void {
     this.claimChecks.invalidate();
     this.mailings.changed(id);
+  }
+
+  /**
+   * Clients were deleted or changed (here or, via NOTIFY, elsewhere): a held message is checked
+   * against a read made after that before its send, so a client deleted before the send never gets
+   * it (SPEC §3); only a send already at the gateway records its outcome.
+   */
+  clientChanged(): void {
+    this.claimChecks.invalidate();
   }
 
   /** mailings whose state is cached right now (bounded by the messages held) */
@@ -186,6 +198,10 @@ export class Dispatcher implements SignalListener {
     const room = () => capacity - this.inFlight - this.queue.length;
     while (!this.stopping) {
       while (room() < step && !this.stopping) await this.changes.next();
+      // Let timers and I/O run between claims: with PGlite (in-process) and the sandbox (answers
+      // at once) every step of a send resolves as a microtask, and without this a large mailing
+      // kept the HTTP server from answering until it was all sent.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.stopping) return;
       const want = Math.min(room(), claimBatch);
       const claimStartedAt = Date.now();
@@ -311,7 +327,7 @@ export class Dispatcher implements SignalListener {
       return { ...base, status: "failed", lastError: result.error };
     }
     const retryDelayMs = this.options.retryDelaySeconds * 1000;
-    const next = decideRetry(this.clock.now().getTime(), retryDelayMs, message, mailing!.window, check!.timezone, this.windows);
+    const next = decideRetry(this.clock.now().getTime(), retryDelayMs, check!, mailing!.window, check!.timezone, this.windows);
     if (next.status === "expired") {
       this.stats.expired++;
       this.logger.info("send", { ...logFields, outcome: "expired", error: result.error });

@@ -5,8 +5,9 @@
  * clients runs in JavaScript.
  *
  * Re-planning uses the same statements: an upsert moves unsent messages (scheduled, retrying,
- * expired, cancelled) to their new due time and state, and never touches sent, failed or a claimed
- * (`sending`) message; a second statement cancels waiting messages whose client no longer matches.
+ * expired, cancelled) to their new due time and state, never touches sent or failed ones, and gives
+ * a claimed (`sending`) message only its new due and expiry instants; a second statement cancels
+ * waiting messages whose client no longer matches.
  * A claimed message is the dispatcher's: it checks the client and the mailing just before the send
  * (claim.ts `checkClaims`) and cancels it there if it was never handed to the gateway (SPEC §4, §6).
  */
@@ -52,19 +53,25 @@ export function clientMatches(filter: FilterArrays): SQL {
 }
 
 /**
- * Shared tail of the upsert: what a re-plan does to an existing message. Sent and failed messages,
- * and sends in flight, stay as they are. A retry keeps its later attempt time.
+ * Shared tail of the upsert: what a re-plan does to an existing message. Sent and failed messages
+ * stay as they are. A retry keeps its later attempt time. A claimed (`sending`) message keeps its
+ * state, lease and phone (the dispatcher's), but takes the new due and expiry instants: the check
+ * before its send reads them (claim.ts), and a hand-back or a retry keeps them, so a mailing whose
+ * start or end moved while a message was claimed neither sends it outside the new times nor keeps
+ * the old ones for later.
  */
 const onConflict = sql`
   on conflict (client_id, mailing_id) do update set
-    phone_number = excluded.phone_number,
+    phone_number = case when messages.status = 'sending' then messages.phone_number else excluded.phone_number end,
     due_at = excluded.due_at,
     expires_at = excluded.expires_at,
     status = case
+      when messages.status = 'sending' then 'sending'
       when excluded.status = 'expired' then 'expired'
       when messages.status = 'retrying' then 'retrying'
       else 'scheduled' end,
     next_attempt_at = case
+      when messages.status = 'sending' then messages.next_attempt_at
       when messages.status = 'retrying' and excluded.status <> 'expired'
         then greatest(
           case when messages.next_attempt_at = 'infinity' then excluded.next_attempt_at
@@ -72,7 +79,7 @@ const onConflict = sql`
           excluded.next_attempt_at)
       else excluded.next_attempt_at end,
     updated_at = excluded.updated_at
-  where messages.status in ('scheduled', 'retrying', 'expired', 'cancelled')`;
+  where messages.status in ('scheduled', 'retrying', 'expired', 'cancelled', 'sending')`;
 
 /**
  * Plans (or re-plans) one mailing for every matching client. Returns how many rows it touched.

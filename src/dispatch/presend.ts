@@ -22,11 +22,11 @@ export type SendDecision =
   /** its client-local end has passed, or the send window will not open again before it */
   | { action: "expire" }
   /** give it back unsent, due again at `at` (epoch ms; null = held until the mailing is resumed) */
-  | { action: "hand-back"; at: number | null; reason: "lease" | "paused" | "window" };
+  | { action: "hand-back"; at: number | null; reason: "lease" | "paused" | "not-due" | "window" };
 
 export type PreSendFacts = {
   nowMs: number;
-  message: { leaseUntil: number; expiresAt: number };
+  message: { leaseUntil: number };
   /** how much lease a send needs left: its timeout plus time to write the result */
   leaseNeededMs: number;
   /** the claimed row as re-read just now; null when this claim no longer holds it */
@@ -47,10 +47,14 @@ export function decideBeforeSend(facts: PreSendFacts, windows: WindowClock): Sen
     return { action: "hand-back", at: nowMs, reason: "lease" };
   }
   if (check.paused) return { action: "hand-back", at: null, reason: "paused" };
-  if (nowMs >= message.expiresAt) return { action: "expire" };
+  // The row's instants as read now, not as claimed: a re-plan (the mailing's start or end moved,
+  // the client's zone changed) may have moved them while the message was held.
+  const expiresAt = check.expiresAt;
+  if (nowMs >= expiresAt) return { action: "expire" };
+  if (nowMs < check.dueAt) return { action: "hand-back", at: check.dueAt, reason: "not-due" };
   if (window && !windows.isOpen(nowMs, check.timezone, window)) {
     const opening = windows.nextOpening(nowMs, check.timezone, window);
-    if (opening >= message.expiresAt) return { action: "expire" };
+    if (opening >= expiresAt) return { action: "expire" };
     return { action: "hand-back", at: opening, reason: "window" };
   }
   return { action: "send" };

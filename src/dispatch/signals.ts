@@ -7,18 +7,22 @@ import type { Logger } from "../ops/logger";
 
 export const wakeChannel = "notification_service_wake";
 export const mailingChannel = "notification_service_mailing";
+export const clientChannel = "notification_service_client";
 
 export interface Signals {
   /** Messages may be due now: claim without waiting for the tick. */
   wake(): void;
   /** A mailing was paused, cancelled, deleted or re-planned: drop claimed sends that no longer hold. */
   mailingChanged(id: number): void;
+  /** Clients were deleted or changed: claimed sends check them again before going out. */
+  clientChanged(): void;
 }
 
 /** What a local dispatcher listens with. */
 export interface SignalListener {
   wake(): void;
   mailingChanged(id: number): void;
+  clientChanged(): void;
 }
 
 /** Signals to the local dispatcher (if any) and, through NOTIFY, to every other process. */
@@ -34,8 +38,12 @@ export function databaseSignals(database: Database, logger: Logger, local: () =>
       local()?.mailingChanged(id);
       void notify(mailingChannel, String(id));
     },
+    clientChanged() {
+      local()?.clientChanged();
+      void notify(clientChannel, "");
+    },
   };
 }
 
 /** Signals that go nowhere: for an app built without a dispatcher in tests. */
-export const silentSignals: Signals = { wake() {}, mailingChanged() {} };
+export const silentSignals: Signals = { wake() {}, mailingChanged() {}, clientChanged() {} };

@@ -7,8 +7,8 @@
  *   sending    claimed by a worker; next_attempt_at holds the lease's end. Out: complete → sent,
  *              retrying, failed, expired; handed back unsent → scheduled/retrying; client gone or
  *              no longer matching, or mailing cancelled, before it reached the gateway → cancelled
- *              (decided by the dispatcher just before the send: re-planning never touches a claimed
- *              row); lease expiry → claimed again by anyone.
+ *              (decided by the dispatcher just before the send: re-planning moves only a claimed
+ *              row's due and expiry instants); lease expiry → claimed again by anyone.
  *   retrying   a send failed for a reason worth retrying; next_attempt_at is the next try.
  *              Out: claim → sending; sweep → expired; re-plan → cancelled.
  *   sent       the gateway accepted it. Final.

@@ -76,6 +76,46 @@ for (const backend of backends()) {
       expect((await e.messages(id)).map((m) => m.status).sort()).toEqual(["cancelled", "sent"]);
     });
 
+    test("a client deleted while its claimed message's pre-send read is still fresh is not sent: the delete makes that read stale", async () => {
+      // Reads stay usable for a minute here, so only the delete's signal can make the claim's read stale.
+      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { latencyMs: 150 }, dispatcher: { concurrency: 1, claimBatch: 10, checkMaxAgeMs: 60_000 } });
+      for (const phone of ["79101234560", "79101234561"]) await e.client(phone);
+      const id = await e.mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T21:00:00` });
+      e.clock.set(`${day}T11:00:00Z`);
+      const ticking = e.dispatcher.tick();
+      await until(() => e.gateway.received.size === 1, "the first send");
+      const first = [...e.gateway.received.keys()][0]!;
+      const waiting = (await e.messages(id)).find((m) => m.id !== first)!;
+      expect((await e.request("DELETE", `/api/v1/clients/${waiting.client_id}`)).status).toBe(204);
+      await ticking;
+      await e.dispatcher.drain();
+      expect([...e.gateway.received.keys()]).toEqual([first]);
+      expect((await e.messages(id)).find((m) => m.id === waiting.id)!.status).toBe("cancelled");
+    });
+
+    test("a mailing PATCHed to start later while its message is claimed: not sent before the new start, and due then", async () => {
+      const { id, first, waiting, ticking } = await oneAtTheGateway([{ phone: "79101234560" }, { phone: "79101234561" }]);
+      expect((await e.request("PATCH", `/api/v1/mailings/${id}`, { start_time: `${day}T15:00:00` })).status).toBe(200);
+      await ticking;
+      await e.dispatcher.drain();
+      expect([...e.gateway.received.keys()]).toEqual([first]);
+      const held = (await e.messages(id)).find((m) => m.id === waiting[0]!.id)!;
+      expect(held).toMatchObject({ status: "scheduled", due_at: `${day}T15:00:00Z`, attempts: 0 });
+      e.clock.set(`${day}T15:00:00Z`);
+      await e.dispatcher.drain();
+      expect(e.gateway.received.has(held.id)).toBe(true);
+    });
+
+    test("a mailing PATCHed to end earlier while its message is claimed: expired at the new end, not sent after it", async () => {
+      const { id, first, waiting, ticking } = await oneAtTheGateway([{ phone: "79101234560" }, { phone: "79101234561" }]);
+      expect((await e.request("PATCH", `/api/v1/mailings/${id}`, { end_time: `${day}T11:00:01` })).status).toBe(200);
+      e.clock.set(`${day}T11:00:02Z`);
+      await ticking;
+      await e.dispatcher.drain();
+      expect([...e.gateway.received.keys()]).toEqual([first]);
+      expect((await e.messages(id)).find((m) => m.id === waiting[0]!.id)!.status).toBe("expired");
+    });
+
     test("a client deleted while the worker holding its message is dead: after the lease runs out it is not sent", async () => {
       e = await testEngine(backend, { now: `${day}T10:00:00Z` });
       const clientId = await e.client("79101234567");

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { auth, type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
+import { ImportChecker } from "../../src/clients/import-check";
 import { expectProblem } from "./expect-problem";
 
 import { setDefaultTimeout } from "bun:test";
@@ -104,6 +105,26 @@ for (const backend of backends()) {
       ]);
     });
 
+    test("a header whose only row is malformed is not an empty file: the row is reported at its line", async () => {
+      for (const [body, message] of [
+        ['phone_number,tag\n"79220000001,open\n', "a quoted field opened here is never closed, so line 2 could not be read; close the quote"],
+        ['phone_number,tag\n79220000002,ab"c\n', 'a quote inside an unquoted field; quote the whole field and double the quotes inside it ("ab""c")'],
+      ] as const) {
+        const r = await t.request("POST", "/api/v1/clients/import", body, csv(body));
+        expect(r.status).toBe(200);
+        expect(r.body).toMatchObject({ rows: 0, created: 0, failed: 1, errors: [{ line: 2, field: "row", message }] });
+      }
+    });
+
+    test("a header with no rows imports nothing (200), and one without phone_number names the column, not an empty file", async () => {
+      const ok = await t.request("POST", "/api/v1/clients/import", "phone_number,tag\n", csv(""));
+      expect(ok.status).toBe(200);
+      expect(ok.body).toMatchObject({ rows: 0, created: 0, failed: 0 });
+      const bad = await t.request("POST", "/api/v1/clients/import", "tag,timezone\n", csv(""));
+      expectProblem(bad, 422, "phone_number");
+      expect(bad.body.detail).toContain("must name a phone_number column");
+    });
+
     test("a multipart/form-data upload with one file (a browser form, curl -F file=@clients.csv) is imported", async () => {
       const form = new FormData();
       form.append("note", "ignored");
@@ -155,6 +176,12 @@ for (const backend of backends()) {
         expect(await phones("79190000001")).toEqual([]);
       });
     }
+
+    test("the browser's pre-import check reads a file as the import does: a `;` separator, a malformed row skipped", async () => {
+      const checker = new ImportChecker(t.database, t.clock);
+      expect(await checker.check("phone_number;tag\r\n79230000001;a\r\n79230000002;b\r\n")).toMatchObject({ ok: true, rows: 2, valid: 2 });
+      expect(await checker.check('phone_number,tag\n79230000003,a\n79230000004,ab"c\n79230000005,b\n')).toMatchObject({ ok: true, rows: 2, valid: 2 });
+    });
 
     test("a tag is counted in characters: 64 emoji are accepted, 65 refused", async () => {
       const body = `phone_number,tag\n79210000001,${"😀".repeat(64)}\n79210000002,${"😀".repeat(65)}\n`;

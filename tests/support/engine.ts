@@ -46,6 +46,7 @@ export async function testEngine(
   const signals: Signals = {
     wake: () => dispatcher?.wake(),
     mailingChanged: (id) => dispatcher?.mailingChanged(id),
+    clientChanged: () => dispatcher?.clientChanged(),
   };
   const t = await testApp(backend, { now: options.now, signals });
   const gateway = startFakeGateway(options.gateway);

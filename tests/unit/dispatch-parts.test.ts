@@ -5,7 +5,7 @@ import { ClaimChecks } from "../../src/dispatch/claim-checks";
 import { ChangeSignal, Semaphore } from "../../src/dispatch/concurrency";
 import { MailingCache } from "../../src/dispatch/mailing-cache";
 
-const check: ClaimCheck = { clientMatches: true, timezone: "UTC", paused: false, cancelled: false };
+const check: ClaimCheck = { clientMatches: true, timezone: "UTC", paused: false, cancelled: false, dueAt: 0, expiresAt: Date.now() + 3_600_000 };
 const claimed = (id: number): ClaimedMessage => ({
   id,
   mailingId: 1,
@@ -130,6 +130,22 @@ describe("ClaimChecks", () => {
     expect(reads).toEqual([[1, 2, 3]]);
     expect(await checks.get(messages[1]!)).toEqual(check); // covered by that same read
     expect(reads).toHaveLength(1);
+  });
+
+  test("changes signalled during every read (a stream of client PATCHes) do not starve a send: a read started after the ask answers it", async () => {
+    let reads = 0;
+    const checks: ClaimChecks = new ClaimChecks(async (claims) => {
+      reads++;
+      await Bun.sleep(1); // a query takes time, and meanwhile…
+      checks.invalidate(); // …another change commits
+      return new Map(claims.map((c) => [c.id, check]));
+    }, 60_000);
+    const message = claimed(1);
+    checks.hold([message], Date.now(), checks.readGeneration);
+    checks.invalidate();
+    const answer = await Promise.race([checks.get(message), Bun.sleep(1000).then(() => "starved" as const)]);
+    expect(answer).toEqual(check);
+    expect(reads).toBe(1);
   });
 
   test("invalidate() (a mailing changed) makes every earlier read stale; a row not returned is no longer held", async () => {

@@ -6,13 +6,13 @@ import { WindowCache } from "../../src/time/send-window";
 
 const at = (iso: string) => Date.parse(iso);
 const now = at("2026-12-01T10:00:00Z");
-const matching: ClaimCheck = { clientMatches: true, timezone: "UTC", paused: false, cancelled: false };
+const matching: ClaimCheck = { clientMatches: true, timezone: "UTC", paused: false, cancelled: false, dueAt: at("2026-12-01T09:00:00Z"), expiresAt: at("2026-12-01T21:00:00Z") };
 const windows: WindowClock = new WindowCache();
 
 function facts(overrides: Partial<PreSendFacts> & { check?: ClaimCheck | null } = {}): PreSendFacts {
   return {
     nowMs: now,
-    message: { leaseUntil: now + 60_000, expiresAt: at("2026-12-01T21:00:00Z") },
+    message: { leaseUntil: now + 60_000 },
     leaseNeededMs: 7_000,
     check: matching,
     window: null,
@@ -40,9 +40,9 @@ describe("decideBeforeSend (SPEC §3, §4, §6)", () => {
   });
 
   test("too little lease left for a send and its write: hand back, due at once", () => {
-    const lapsed = facts({ message: { leaseUntil: now + 7_000, expiresAt: at("2026-12-01T21:00:00Z") } });
+    const lapsed = facts({ message: { leaseUntil: now + 7_000 } });
     expect(decideBeforeSend(lapsed, windows)).toEqual({ action: "hand-back", at: now, reason: "lease" });
-    const enough = facts({ message: { leaseUntil: now + 7_001, expiresAt: at("2026-12-01T21:00:00Z") } });
+    const enough = facts({ message: { leaseUntil: now + 7_001 } });
     expect(decideBeforeSend(enough, windows)).toEqual({ action: "send" });
   });
 
@@ -51,7 +51,13 @@ describe("decideBeforeSend (SPEC §3, §4, §6)", () => {
   });
 
   test("client-local end reached: expire", () => {
-    expect(decideBeforeSend(facts({ nowMs: at("2026-12-01T21:00:00Z"), message: { leaseUntil: at("2026-12-01T21:01:00Z"), expiresAt: at("2026-12-01T21:00:00Z") } }), windows)).toEqual({ action: "expire" });
+    expect(decideBeforeSend(facts({ nowMs: at("2026-12-01T21:00:00Z"), message: { leaseUntil: at("2026-12-01T21:01:00Z") } }), windows)).toEqual({ action: "expire" });
+  });
+
+  test("due and expiry come from the row as re-read, not as claimed (a re-plan may have moved them)", () => {
+    const later = { ...matching, dueAt: at("2026-12-01T15:00:00Z") };
+    expect(decideBeforeSend(facts({ check: later }), windows)).toEqual({ action: "hand-back", at: at("2026-12-01T15:00:00Z"), reason: "not-due" });
+    expect(decideBeforeSend(facts({ check: { ...matching, expiresAt: now } }), windows)).toEqual({ action: "expire" });
   });
 
   test("outside the send window in the client's zone: hand back at the next opening", () => {
@@ -62,7 +68,7 @@ describe("decideBeforeSend (SPEC §3, §4, §6)", () => {
 
   test("outside the window and it will not open before the end: expire", () => {
     const decision = decideBeforeSend(
-      facts({ window: { from: "15:00", to: "18:00" }, message: { leaseUntil: now + 60_000, expiresAt: at("2026-12-01T14:00:00Z") } }),
+      facts({ window: { from: "15:00", to: "18:00" }, check: { ...matching, expiresAt: at("2026-12-01T14:00:00Z") } }),
       windows,
     );
     expect(decision).toEqual({ action: "expire" });
