@@ -6,6 +6,7 @@
 import type { ValidationError } from "elysia";
 import { describeError, type Logger } from "../ops/logger";
 import { type FieldError, Problem, problemResponse } from "../problems";
+import { databaseUnavailable, unavailableResponse } from "./unavailable";
 
 type Schema = {
   type?: string;
@@ -171,6 +172,8 @@ export function renderError(
     }
     return problemResponse(new Problem(404, `no route for ${request.method} ${path}`));
   }
+  // The database away or a statement timed out: 503 with Retry-After, not a 500 (unavailable.ts).
+  if (databaseUnavailable(error)) return unavailableResponse(error, request, logger);
   const url = new URL(request.url);
   logger.error("unhandled error", {
     method: request.method,
