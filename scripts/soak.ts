@@ -102,7 +102,9 @@ const started = Date.now();
 const endAt = started + minutes * 60_000;
 let nextSample = started;
 let second = 0;
-console.log(`soak: ${minutes} min, worker pid ${worker.pid}, database ${dbName}; sample every ${sampleEveryMs / 1000} s`);
+const [autovacuum] = await admin`select current_setting('autovacuum') as on`;
+// Dead tuples only stay flat with autovacuum on; this machine's server runs with it off (TRAPS.md).
+console.log(`soak: ${minutes} min, worker pid ${worker.pid}, database ${dbName}; sample every ${sampleEveryMs / 1000} s; autovacuum ${autovacuum!.on}`);
 console.log("min\trss_mb\tfds\tdb_conn\tdead_tup\tsent\trequests\t5xx");
 while (Date.now() < endAt) {
   const t0 = Date.now();
