@@ -22,6 +22,10 @@ export type Config = {
   tick: string;
   retryDelaySeconds: number;
   leaseSeconds: number;
+  /** how long a database connection attempt may take (PostgreSQL) */
+  dbConnectTimeoutMs: number;
+  /** how long PostgreSQL runs one statement (or idles in a transaction) before giving up itself */
+  dbStatementTimeoutMs: number;
   adminApiKey: string | null;
   registration: "open" | "closed";
   /** the address users reach (PUBLIC_URL); null: the address each request came to */
@@ -182,6 +186,8 @@ export function loadConfig(env: Env = process.env): Config {
     tick: cronPattern(env, "TICK", "* * * * * *"),
     retryDelaySeconds: integer(env, "RETRY_DELAY_SECONDS", 300, 0, 30 * 86_400),
     leaseSeconds,
+    dbConnectTimeoutMs: integer(env, "DB_CONNECT_TIMEOUT_MS", 2_000, 100, 600_000),
+    dbStatementTimeoutMs: integer(env, "DB_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000),
     adminApiKey: read(env, "ADMIN_API_KEY"),
     registration: oneOf(env, "REGISTRATION", "open", ["open", "closed"] as const),
     publicUrl: url(env, "PUBLIC_URL", ["http:", "https:"]),

@@ -91,6 +91,10 @@ if (dispatcher) {
   logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
 }
 const stopReport = startDailyReport(database, systemClock, logger, config);
+// Before anything else awaits the database: a signal that came while a start-up query hung (the
+// database cut off right after "listening") killed the process with the default action.
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
 const baseUrl = (config.publicUrl ?? `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`).replace(/\/$/, "");
 logger.info("listening", { url: baseUrl });
 // Signals are handled from here on: the hints below query the database, which may not answer.

@@ -114,12 +114,45 @@ export function preparing(client: postgres.Sql, limit = 500): postgres.Sql {
   return wrap(client);
 }
 
+export type PostgresOptions = {
+  max?: number;
+  writeMax?: number;
+  /** a connection attempt gives up after this (default 2 s; postgres.js's own default is 30 s) */
+  connectTimeoutMs?: number;
+  /** PostgreSQL cancels a statement, or ends a transaction left idle, after this (default 30 s) */
+  statementTimeoutMs?: number;
+};
+
+/**
+ * Bounds on waiting for the database (issue 14 item 2). The server enforces the statement and
+ * idle-in-transaction timeouts itself, so a request the service gave up on is also given up by
+ * PostgreSQL: its transaction rolls back instead of committing after the caller got a 503.
+ */
+function bounds(options: PostgresOptions) {
+  const statementTimeout = options.statementTimeoutMs ?? 30_000;
+  return {
+    connect_timeout: (options.connectTimeoutMs ?? 2_000) / 1000,
+    // postgres.js waits before each new connection attempt of a pool for (0.5–1) × 3^failures / 100 s,
+    // up to 20 s, with the failures counted pool-wide: after a few seconds of outage a request (or the
+    // dispatcher's result write) waited up to 20 s for an attempt, during the outage and after it.
+    // Capped at 0.5 s: refused connections are cheap, and the service notices the server's return.
+    backoff: (failures: number) => Math.min(0.01 * 2 ** failures, 0.5),
+    connection: {
+      statement_timeout: statementTimeout,
+      idle_in_transaction_session_timeout: statementTimeout,
+    } as Record<string, number>,
+  };
+}
+
 /** Opens PostgreSQL through postgres.js. */
-export function openPostgres(url: string, options: { max?: number; writeMax?: number } = {}): Database {
+export function openPostgres(url: string, options: PostgresOptions = {}): Database {
+  const bounded = bounds(options);
   const client = postgres(url, {
     max: options.max ?? 10,
     onnotice: () => {},
-    connection: { application_name: "notification-service" },
+    connect_timeout: bounded.connect_timeout,
+    backoff: bounded.backoff,
+    connection: { application_name: "notification-service", ...bounded.connection },
   });
   const db = drizzlePostgres({ client: preparing(client), schema }) as unknown as Db;
   // Opened on demand and closed when idle: most of the time it holds a connection or two.
@@ -127,7 +160,9 @@ export function openPostgres(url: string, options: { max?: number; writeMax?: nu
     max: options.writeMax ?? options.max ?? 10,
     idle_timeout: 30,
     onnotice: () => {},
-    connection: { application_name: "notification-service (client writes)" },
+    connect_timeout: bounded.connect_timeout,
+    backoff: bounded.backoff,
+    connection: { application_name: "notification-service (client writes)", ...bounded.connection },
   });
   const writes = drizzlePostgres({ client: preparing(writesClient), schema }) as unknown as Db;
   const database: Database = {
@@ -154,8 +189,23 @@ export function openPostgres(url: string, options: { max?: number; writeMax?: nu
       return (await appliedCount(database)) >= migrationCount();
     },
     async listen(channel, onMessage) {
-      const sub = await client.listen(channel, onMessage);
-      return () => sub.unlisten();
+      // postgres.js keeps trying to (re)connect its LISTEN connection while the server is away, and a
+      // new listen() waits for that without end: give up after the connect timeout (callers fall
+      // back to polling), and drop the subscription should it still come through later.
+      const pending = client.listen(channel, onMessage);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          pending.then((sub) => sub.unlisten(), () => {}).catch(() => {});
+          reject(Object.assign(new Error(`LISTEN ${channel}: no connection within ${bounded.connect_timeout * 1000 + 1000} ms`), { code: "CONNECT_TIMEOUT" }));
+        }, bounded.connect_timeout * 1000 + 1000);
+      });
+      try {
+        const sub = await Promise.race([pending, late]);
+        return () => sub.unlisten();
+      } finally {
+        clearTimeout(timer);
+      }
     },
     async notify(channel, payload) {
       await client.notify(channel, payload);
@@ -246,6 +296,10 @@ export async function openPglite(dataDir: string | null, options: { client?: PGl
 export async function openDatabase(config: {
   databaseUrl: string | null;
   dataDir: string;
+  dbConnectTimeoutMs?: number;
+  dbStatementTimeoutMs?: number;
 }): Promise<Database> {
-  return config.databaseUrl ? openPostgres(config.databaseUrl) : openPglite(config.dataDir);
+  return config.databaseUrl
+    ? openPostgres(config.databaseUrl, { connectTimeoutMs: config.dbConnectTimeoutMs, statementTimeoutMs: config.dbStatementTimeoutMs })
+    : openPglite(config.dataDir);
 }

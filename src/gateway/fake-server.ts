@@ -6,7 +6,9 @@
  * It records every message id it received (and how often), so a test can prove "exactly once".
  * GET /received answers `{"total": n, "unique": n, "duplicates": [[id, count], …]}`; POST /reset forgets.
  * Failures answer 503 (retryable); `--reject-rate` answers 400 (permanent); hangs never answer;
- * garbage answers 200 with a body that is not JSON.
+ * garbage answers 200 with a body that is not JSON. Hostile answers (issue 14): `--reset-rate` breaks
+ * the connection after the status line, `--drip-rate` answers 200 one byte every 100 ms for a minute,
+ * `--huge-rate` answers 200 with `--huge-bytes` (64 MiB) of body, streamed.
  */
 export type FakeGatewayOptions = {
   port?: number;
@@ -16,6 +18,14 @@ export type FakeGatewayOptions = {
   rejectRate?: number;
   hangRate?: number;
   garbageRate?: number;
+  /** share of sends whose connection breaks after the status line (the gateway got the request) */
+  resetRate?: number;
+  /** share of sends answered 200 one byte every 100 ms for a minute (past any sane timeout) */
+  dripRate?: number;
+  /** share of sends answered 200 with a body of `hugeBytes` */
+  hugeRate?: number;
+  /** size of a huge body (default 64 MiB), streamed in 64 KiB chunks, never held whole */
+  hugeBytes?: number;
   /** When set, requests without `Authorization: Bearer <token>` get 401. */
   token?: string;
   random?: () => number;
@@ -102,7 +112,44 @@ export function startFakeGateway(options: FakeGatewayOptions = {}): FakeGateway 
     if (roll < (edge += opts.rejectRate ?? 0)) return Response.json({ code: 2, message: "rejected" }, { status: 400 });
     accepted.set(id, (accepted.get(id) ?? 0) + 1);
     if (roll < (edge += opts.garbageRate ?? 0)) return new Response("<html>\u0000garbage", { status: 200 });
+    if (roll < (edge += opts.resetRate ?? 0)) return new Response(broken(), { status: 200 });
+    if (roll < (edge += opts.dripRate ?? 0)) return new Response(drip(), { status: 200 });
+    if (roll < (edge += opts.hugeRate ?? 0)) return new Response(huge(opts.hugeBytes ?? 64 * 1024 * 1024), { status: 200 });
     return Response.json({ code: 0, message: "OK" });
+  }
+
+  /** A body that fails after its first bytes: Bun drops the connection mid-answer. */
+  function broken(): ReadableStream<Uint8Array> {
+    return new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"code":0,'));
+        setTimeout(() => controller.error(new Error("connection reset by the fake gateway")), 5);
+      },
+    });
+  }
+
+  function drip(): ReadableStream<Uint8Array> {
+    let sent = 0;
+    return new ReadableStream({
+      async pull(controller) {
+        await Bun.sleep(100);
+        if (++sent > 600) controller.close();
+        else controller.enqueue(new Uint8Array([32]));
+      },
+    });
+  }
+
+  function huge(bytes: number): ReadableStream<Uint8Array> {
+    const chunk = new Uint8Array(64 * 1024).fill(120);
+    let left = bytes;
+    return new ReadableStream({
+      pull(controller) {
+        if (left <= 0) return controller.close();
+        const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+        left -= piece.length;
+        controller.enqueue(piece);
+      },
+    });
   }
 
   return {
@@ -145,6 +192,10 @@ if (import.meta.main) {
     rejectRate: num("reject-rate", 0),
     hangRate: num("hang-rate", 0),
     garbageRate: num("garbage-rate", 0),
+    resetRate: num("reset-rate", 0),
+    dripRate: num("drip-rate", 0),
+    hugeRate: num("huge-rate", 0),
+    hugeBytes: num("huge-bytes", 64 * 1024 * 1024),
     token: flag(args, "token"),
   });
   console.log(JSON.stringify({ level: "info", msg: "fake gateway listening", url: gateway.url }));

@@ -10,6 +10,30 @@ export type HttpGatewayOptions = { baseUrl: string; token: string; timeoutMs: nu
 
 const retryable = (status: number) => status === 408 || status === 429 || status >= 500;
 
+/** Answers longer than this are cut off: the status is what counts. */
+export const maxAnswerBytes = 64 * 1024;
+
+/**
+ * Reads the body to free the connection; its content does not matter (garbage is fine on 2xx).
+ * Never held whole: a gateway answering 64 MiB to each of SEND_CONCURRENCY sends made
+ * `arrayBuffer()` hold them all at once (issue 14 item 3); past maxAnswerBytes the rest is
+ * cancelled (the connection is closed instead of reused).
+ */
+async function discardBody(response: Response): Promise<void> {
+  const reader = response.body?.getReader();
+  if (!reader) return;
+  let read = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    read += value.byteLength;
+    if (read > maxAnswerBytes) {
+      await reader.cancel().catch(() => {});
+      return;
+    }
+  }
+}
+
 export class HttpGateway implements Gateway {
   readonly name = "http";
   private readonly base: string;
@@ -40,8 +64,7 @@ export class HttpGateway implements Gateway {
         body: `{"id":${message.id},"phone":${message.phone},"text":${JSON.stringify(message.text)}}`,
         signal: controller.signal,
       });
-      // Read the body to free the connection; its content does not matter (garbage is fine on 2xx).
-      await response.arrayBuffer();
+      await discardBody(response);
       if (response.ok) return { outcome: "sent" };
       const error = `gateway answered HTTP ${response.status}`;
       return retryable(response.status) ? { outcome: "retry", error } : { outcome: "failed", error };

@@ -4,9 +4,9 @@
  * is a 400; errors nobody expected are logged with context and become a 500 that leaks nothing.
  */
 import type { ValidationError } from "elysia";
-import { databaseUnavailable } from "../db/errors";
 import { describeError, type Logger } from "../ops/logger";
 import { type FieldError, Problem, problemResponse } from "../problems";
+import { databaseUnavailable, unavailableResponse } from "./unavailable";
 
 type Schema = {
   type?: string;
@@ -172,15 +172,9 @@ export function renderError(
     }
     return problemResponse(new Problem(404, `no route for ${request.method} ${path}`));
   }
+  // The database away or a statement timed out: 503 with Retry-After, not a 500 (unavailable.ts).
+  if (databaseUnavailable(error)) return unavailableResponse(error, request, logger);
   const url = new URL(request.url);
-  if (databaseUnavailable(error)) {
-    // Not a bug of this request: the database is away (restarting, unreachable). Say so and when
-    // to try again, instead of a 500 (SPEC §8).
-    logger.warn("database unavailable", { method: request.method, path: url.pathname, error: describeError(error) });
-    return problemResponse(
-      new Problem(503, "the database is unavailable; try again shortly", [], { "retry-after": "5" }),
-    );
-  }
   logger.error("unhandled error", {
     method: request.method,
     path: url.pathname,

@@ -37,6 +37,8 @@ export async function testEngine(
   options: {
     now?: string;
     gateway?: FakeGatewayOptions;
+    /** the HTTP gateway's timeout per send (default 2000 ms) */
+    gatewayTimeoutMs?: number;
     dispatcher?: Partial<DispatcherOptions>;
     /** what the dispatcher sees of the database (e.g. one that fails on demand); the app uses the real one */
     dispatcherDatabase?: (database: Database) => Database;
@@ -52,7 +54,7 @@ export async function testEngine(
   const gateway = startFakeGateway(options.gateway);
   dispatcher = new Dispatcher(
     options.dispatcherDatabase ? options.dispatcherDatabase(t.database) : t.database,
-    new HttpGateway({ baseUrl: gateway.url, token: "gw-token", timeoutMs: 2000 }),
+    new HttpGateway({ baseUrl: gateway.url, token: "gw-token", timeoutMs: options.gatewayTimeoutMs ?? 2000 }),
     t.clock,
     t.logger,
     { concurrency: 10, claimBatch: 50, leaseSeconds: 60, retryDelaySeconds: 300, tick: null, ...options.dispatcher },

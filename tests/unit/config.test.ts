@@ -36,6 +36,8 @@ describe("§2 configuration", () => {
       tick: "* * * * * *",
       retryDelaySeconds: 300,
       leaseSeconds: 60,
+      dbConnectTimeoutMs: 2000,
+      dbStatementTimeoutMs: 30_000,
       adminApiKey: null,
       registration: "open",
       publicUrl: null,

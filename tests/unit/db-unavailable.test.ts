@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
-import { databaseUnavailable } from "../../src/db/errors";
+import { databaseUnavailable, retryAfterSeconds } from "../../src/http/unavailable";
 import { renderError } from "../../src/http/errors";
 import { memoryLogger } from "../../src/ops/logger";
 
@@ -30,7 +30,7 @@ describe("database unreachable", () => {
     const logger = memoryLogger();
     const response = renderError("UNKNOWN", error, new Request("http://localhost/api/v1/clients"), logger);
     expect(response.status).toBe(503);
-    expect(response.headers.get("retry-after")).toBe("5");
+    expect(response.headers.get("retry-after")).toBe(String(retryAfterSeconds));
     expect(response.headers.get("content-type")).toContain("application/problem+json");
     expect(await response.json()).toMatchObject({ status: 503, title: "Service Unavailable" });
   });

@@ -33,7 +33,7 @@ describe("documentation", () => {
     expect(variablesRead().sort()).toEqual(
       [
         "PORT", "HOST", "DATABASE_URL", "DATA_DIR", "PROVIDER_URL", "PROVIDER_TOKEN", "PROVIDER_TIMEOUT_MS",
-        "SANDBOX_FAILURE_RATE", "SEND_CONCURRENCY", "GATEWAY_CONCURRENCY", "CLAIM_BATCH", "TICK", "RETRY_DELAY_SECONDS", "LEASE_SECONDS", "ADMIN_API_KEY",
+        "SANDBOX_FAILURE_RATE", "SEND_CONCURRENCY", "GATEWAY_CONCURRENCY", "CLAIM_BATCH", "TICK", "RETRY_DELAY_SECONDS", "LEASE_SECONDS", "DB_CONNECT_TIMEOUT_MS", "DB_STATEMENT_TIMEOUT_MS", "ADMIN_API_KEY",
         "REGISTRATION", "PUBLIC_URL", "ADMIN_EMAILS", "WORKER", "LOG_LEVEL", "METRICS_TOKEN", "SMTP_URL", "REPORT_CRON",
         "REPORT_TIMEZONE", "REPORT_FROM", "OAUTH_GITHUB_CLIENT_ID", "OAUTH_GITHUB_CLIENT_SECRET", "OAUTH_GOOGLE_CLIENT_ID",
         "OAUTH_GOOGLE_CLIENT_SECRET", "OAUTH_OIDC_ISSUER", "OAUTH_OIDC_CLIENT_ID", "OAUTH_OIDC_CLIENT_SECRET",
@@ -65,6 +65,8 @@ describe("documentation", () => {
       TICK: defaults.tick,
       RETRY_DELAY_SECONDS: String(defaults.retryDelaySeconds),
       LEASE_SECONDS: String(defaults.leaseSeconds),
+      DB_CONNECT_TIMEOUT_MS: String(defaults.dbConnectTimeoutMs),
+      DB_STATEMENT_TIMEOUT_MS: String(defaults.dbStatementTimeoutMs),
       REGISTRATION: defaults.registration,
       WORKER: defaults.worker ? "1" : "0",
       LOG_LEVEL: defaults.logLevel,

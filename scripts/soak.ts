@@ -1,0 +1,137 @@
+/**
+ * Soak (issue 14 item 7): one worker process under a steady load — API writes, UI and API reads,
+ * dispatch through the fake gateway — for a configurable time, sampling its RSS, open file
+ * descriptors (/proc/PID/fd), database connections (pg_stat_activity) and dead tuples
+ * (pg_stat_user_tables) over time.
+ *
+ *   bun run soak                     # 30 minutes
+ *   SOAK_MINUTES=2 bun run soak      # a short run
+ *   DATABASE_URL=postgres://…/postgres (default: the local server); a database soak_<pid> is made and dropped
+ *
+ * Prints one line per sample and a verdict: the last third's average against the first third's
+ * (after a warm-up of one sample interval).
+ */
+import postgres from "postgres";
+import { readdirSync, readFileSync } from "node:fs";
+import { startFakeGateway } from "../src/gateway/fake-server";
+import { ADMIN_API_KEY, startWorker } from "../tests/support/processes";
+
+const minutes = Number(process.env.SOAK_MINUTES ?? 30);
+const sampleEveryMs = Number(process.env.SOAK_SAMPLE_SECONDS ?? 15) * 1000;
+const serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const dbName = `soak_${process.pid}`;
+
+const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+await admin.unsafe(`create database ${dbName}`);
+const url = new URL(serverUrl);
+url.pathname = `/${dbName}`;
+const db = postgres(url.toString(), { max: 2, onnotice: () => {} });
+const gateway = startFakeGateway({ latencyMs: 20, failRate: 0.05 });
+const worker = await startWorker({
+  name: "soak",
+  databaseUrl: url.toString(),
+  providerUrl: gateway.url,
+  env: { LOG_LEVEL: "warn", SEND_CONCURRENCY: "50", RETRY_DELAY_SECONDS: "5" },
+});
+
+const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${worker.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_API_KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) as any }));
+
+// A browser session for the UI reads.
+const registered = await fetch(`${worker.url}/register`, {
+  method: "POST",
+  redirect: "manual",
+  headers: { origin: worker.url, "content-type": "application/x-www-form-urlencoded" },
+  body: new URLSearchParams({ email: "soak@example.com", password: "correct horse battery" }),
+});
+const cookie = (registered.headers.getSetCookie()[0] ?? "").split(";")[0]!;
+
+const wall = (offsetHours: number) => new Date(Date.now() + offsetHours * 3_600_000).toISOString().slice(0, 19);
+let phone = 0;
+let errors = 0;
+let requests = 0;
+const count = (status: number) => {
+  requests++;
+  if (status >= 500) errors++;
+};
+
+/** One second of load: 20 client writes, a few edits and deletes, reads, and a mailing every 10 s. */
+async function loadSecond(second: number) {
+  const tag = `t${second % 10}`;
+  const created: number[] = [];
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      const r = await api("POST", "/api/v1/clients", { phone_number: `7912${String(++phone).padStart(7, "0")}`, tag, timezone: "Europe/Moscow" });
+      count(r.status);
+      if (r.status === 201) created.push(r.body.id);
+    }),
+  );
+  for (const id of created.slice(0, 3)) count((await api("PATCH", `/api/v1/clients/${id}`, { tag: `${tag}x` })).status);
+  for (const id of created.slice(3, 5)) count((await api("DELETE", `/api/v1/clients/${id}`)).status);
+  count((await api("GET", "/api/v1/clients?limit=50")).status);
+  count((await api("GET", "/api/v1/stats")).status);
+  for (const page of ["/", "/clients", "/mailings"]) {
+    const r = await fetch(`${worker.url}${page}`, { headers: { cookie, accept: "text/html" } });
+    await r.text();
+    count(r.status);
+  }
+  if (second % 10 === 0) {
+    const r = await api("POST", "/api/v1/mailings", { text: `soak ${second}`, start_time: wall(-24), end_time: wall(24), tags_filter: [tag] });
+    count(r.status);
+  }
+}
+
+type Sample = { at: number; rssMb: number; fds: number; connections: number; deadTuples: number; sent: number; requests: number; errors: number };
+const samples: Sample[] = [];
+
+async function sample(): Promise<Sample> {
+  const status = readFileSync(`/proc/${worker.pid}/status`, "utf8");
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const fds = readdirSync(`/proc/${worker.pid}/fd`).length;
+  const [c] = await admin`select count(*)::int as n from pg_stat_activity where datname = ${dbName} and application_name like 'notification-service%'`;
+  const [d] = await db`select coalesce(sum(n_dead_tup), 0)::int as n from pg_stat_user_tables`;
+  const [s] = await db`select count(*)::int as n from messages where status = 'sent'`;
+  return { at: Date.now(), rssMb: Math.round(rssKb / 1024), fds, connections: c!.n, deadTuples: d!.n, sent: s!.n, requests, errors };
+}
+
+const started = Date.now();
+const endAt = started + minutes * 60_000;
+let nextSample = started;
+let second = 0;
+const [autovacuum] = await admin`select current_setting('autovacuum') as on`;
+// Dead tuples only stay flat with autovacuum on; this machine's server runs with it off (TRAPS.md).
+console.log(`soak: ${minutes} min, worker pid ${worker.pid}, database ${dbName}; sample every ${sampleEveryMs / 1000} s; autovacuum ${autovacuum!.on}`);
+console.log("min\trss_mb\tfds\tdb_conn\tdead_tup\tsent\trequests\t5xx");
+while (Date.now() < endAt) {
+  const t0 = Date.now();
+  await loadSecond(second++);
+  if (Date.now() >= nextSample) {
+    const s = await sample();
+    samples.push(s);
+    console.log([((s.at - started) / 60_000).toFixed(1), s.rssMb, s.fds, s.connections, s.deadTuples, s.sent, s.requests, s.errors].join("\t"));
+    nextSample += sampleEveryMs;
+  }
+  const left = 1000 - (Date.now() - t0);
+  if (left > 0) await Bun.sleep(left);
+}
+
+const body = samples.slice(1);
+const third = Math.max(1, Math.floor(body.length / 3));
+const avg = (xs: Sample[], k: keyof Sample) => xs.reduce((a, s) => a + (s[k] as number), 0) / xs.length;
+const verdict = (["rssMb", "fds", "connections", "deadTuples"] as const).map((k) => {
+  const first = avg(body.slice(0, third), k);
+  const last = avg(body.slice(-third), k);
+  return `${k}: first third ${first.toFixed(1)}, last third ${last.toFixed(1)} (${first > 0 ? (((last - first) / first) * 100).toFixed(0) : "n/a"} %)`;
+});
+console.log(`soak done: ${requests} requests, ${errors} answered 5xx, ${samples.at(-1)?.sent ?? 0} messages sent\n${verdict.join("\n")}`);
+
+await worker.kill("SIGTERM");
+await gateway.stop();
+await db.end();
+await admin.unsafe(`drop database if exists ${dbName} with (force)`);
+await admin.end();
+process.exit(errors > 0 ? 1 : 0);

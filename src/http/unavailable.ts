@@ -1,0 +1,85 @@
+/**
+ * The database is away (stopped, unreachable, out of connection slots) or gave up on a statement
+ * (DB_STATEMENT_TIMEOUT_MS): every request that needed it is answered 503 with Retry-After, never a
+ * 500 and never a hang (issue 14 item 2). API callers get an RFC 9457 document; a browser asking
+ * for a page gets a 503 page in the UI's style.
+ *
+ * Whether a write committed: PostgreSQL rolls back a statement it cancelled and a transaction whose
+ * connection broke, so a 503 means "not written" — except for a COMMIT the server completed just as
+ * the connection broke, whose acknowledgement never arrived (inherent to any client of a database;
+ * RELIABILITY.md). Retrying a create then answers 409 for a duplicate phone number.
+ */
+import { sqlState } from "../db/errors";
+import type { Logger } from "../ops/logger";
+import { Problem, problemResponse } from "../problems";
+import { eta, htmlResponse } from "../web/render";
+import { isLocale, negotiate, translator } from "../web/i18n";
+
+/** Seconds a client should wait before trying again. */
+export const retryAfterSeconds = 2;
+
+/** postgres.js's own codes and the socket errors it passes on, for a connection that failed or broke. */
+const connectionCodes = new Set([
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+
+/**
+ * SQLSTATEs that mean "not now" rather than "wrong": connection exceptions (08…), insufficient
+ * resources (53…, such as 53300 too many connections), the server shutting down or starting
+ * (57P01–57P03), a statement cancelled by statement_timeout (57014) and a transaction ended by
+ * idle_in_transaction_session_timeout (25P03).
+ */
+function transientState(state: string): boolean {
+  return state.startsWith("08") || state.startsWith("53") || ["57P01", "57P02", "57P03", "57014", "25P03"].includes(state);
+}
+
+/** True when `error` (or a cause, Drizzle wraps the driver's error) says the database is unavailable. */
+export function databaseUnavailable(error: unknown): boolean {
+  const state = sqlState(error);
+  if (state !== null) return transientState(state);
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current && typeof current === "object"; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && connectionCodes.has(code)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** A page, not an API call: the UI's paths are outside /api and browsers ask for HTML. */
+function wantsPage(request: Request): boolean {
+  const path = new URL(request.url).pathname;
+  if (path.startsWith("/api/") || path.startsWith("/docs")) return false;
+  return (request.headers.get("accept") ?? "").includes("text/html") || request.headers.get("hx-request") === "true";
+}
+
+function langOf(request: Request): string | null {
+  const cookie = request.headers.get("cookie") ?? "";
+  return /(?:^|;\s*)nst_lang=([a-z]+)/.exec(cookie)?.[1] ?? null;
+}
+
+export function unavailableResponse(error: unknown, request: Request, logger: Logger): Response {
+  const url = new URL(request.url);
+  logger.warn("database unavailable; answered 503", { method: request.method, path: url.pathname, code: sqlState(error) ?? (error as { code?: unknown })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code ?? null });
+  const headers = { "retry-after": String(retryAfterSeconds) };
+  if (!wantsPage(request)) {
+    return problemResponse(new Problem(503, `the database is unavailable right now; try again in ${retryAfterSeconds} s`), headers);
+  }
+  const chosen = langOf(request);
+  const tr = translator(isLocale(chosen) ? chosen : negotiate(request.headers.get("accept-language")));
+  const title = tr.t("error.unavailable");
+  const htmx = request.headers.get("hx-request") === "true";
+  const body = eta.render("./error", { title, message: title, fragment: htmx, tr, t: tr.t, user: null, csrf: null, path: url.pathname, locale: tr.locale, registrationOpen: false, sandbox: false });
+  return htmlResponse(body, 503, headers);
+}
