@@ -29,7 +29,7 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
     attempts: c.attempts,
     status: c.status,
     next_attempt_at: c.nextAttemptAt ?? null,
-    last_error: c.lastError ?? null,
+    last_error: storableError(c.lastError),
     unsent: c.unsent ?? false,
   }));
   const rows = await rowsOf<{ id: number }>(
@@ -65,4 +65,13 @@ export async function expireOverdue(ex: Executor, now: Date): Promise<number> {
         select count(*)::int as n from expired`,
   );
   return row?.n ?? 0;
+}
+
+/**
+ * A gateway's error text as PostgreSQL can store it: without NUL characters (text and jsonb refuse
+ * them, and the whole batch would fail) and at most 1,000 characters.
+ */
+export function storableError(text: string | null | undefined): string | null {
+  if (text === null || text === undefined) return null;
+  return text.replaceAll("\u0000", "").slice(0, 1000);
 }

@@ -7,10 +7,16 @@
  * While the database is away a batch is retried every second (nothing new is claimed meanwhile:
  * the slots stay taken). Once the dispatcher is stopping, `abandon()` ends the retries: those
  * messages stay `sending` and their leases hand them to another worker (SPEC §6 shutdown).
+ *
+ * An error that is not the database being away (a data or constraint error: retrying cannot help)
+ * would otherwise hold its slots, and with them all sending, for ever. Such a batch is split in
+ * halves until the row at fault stands alone; that row is given up (logged with its id: its lease
+ * hands it to a worker again) and the others are written.
  */
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import type { Logger } from "../ops/logger";
+import { databaseUnavailable } from "../db/errors";
 import { type Completion, completeBatch } from "./complete";
 
 const maxRows = 2000;
@@ -50,25 +56,32 @@ export class GroupCommit<T> {
     try {
       while (this.pending.length > 0) {
         const batch = this.pending.splice(0, maxRows);
-        this.onWritten(batch, await this.writeBatch(batch.map((r) => r.completion)));
+        const givenUp = await this.writeBatch(batch.map((r) => r.completion));
+        if (givenUp.size === 0) this.onWritten(batch, true);
+        else {
+          const written = batch.filter((r) => !givenUp.has(r.completion));
+          if (written.length > 0) this.onWritten(written, true);
+          this.onWritten(batch.filter((r) => givenUp.has(r.completion)), false);
+        }
       }
     } finally {
       this.writing = false;
     }
   }
 
-  /** True once written; false if given up. */
-  private async writeBatch(completions: Completion[]): Promise<boolean> {
+  /** Writes the batch; returns the completions given up (abandoned, or refused for good). */
+  private async writeBatch(completions: Completion[]): Promise<Set<Completion>> {
     for (;;) {
       if (this.abandoned) {
         this.logger.warn("results not written; their leases will hand them to a worker", { count: completions.length });
-        return false;
+        return new Set(completions);
       }
       try {
         await completeBatch(this.database.db, completions, this.clock.now());
-        return true;
+        return new Set();
       } catch (error) {
-        this.logger.error("writing results failed; retrying", { count: completions.length, error: String(error) });
+        if (!databaseUnavailable(error)) return this.writeApart(completions, error);
+        this.logger.error("writing results failed; retrying", { count: completions.length, error });
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, retryAfterMs);
           this.wakeRetry = () => {
@@ -79,5 +92,22 @@ export class GroupCommit<T> {
         this.wakeRetry = null;
       }
     }
+  }
+
+  /** A batch refused for a reason retrying cannot fix: its halves are written on their own. */
+  private async writeApart(completions: Completion[], error: unknown): Promise<Set<Completion>> {
+    if (completions.length === 1) {
+      const [completion] = completions;
+      this.logger.error("a result was refused by the database; its lease will hand the message to a worker again", {
+        message_id: completion!.id,
+        status: completion!.status,
+        error,
+      });
+      return new Set(completions);
+    }
+    const middle = Math.ceil(completions.length / 2);
+    const first = await this.writeBatch(completions.slice(0, middle));
+    const second = await this.writeBatch(completions.slice(middle));
+    return new Set([...first, ...second]);
   }
 }
