@@ -29,7 +29,8 @@ export function faultyDatabase(database: Database): { database: Database; contro
       if (prop !== "execute") return Reflect.get(target, prop, receiver);
       return (query: SQL) => {
         const text = sqlText(query);
-        if (control.fails(text)) return Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5432 (test)"));
+        // As postgres.js reports a refused connection: the socket error's code travels with it.
+        if (control.fails(text)) return Promise.reject(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432 (test)"), { code: "ECONNREFUSED" }));
         const result = Promise.resolve(target.execute(query));
         if (control.watch(text)) result.then(() => control.after(), () => {});
         return result;
