@@ -10,6 +10,9 @@ export type Config = {
   host: string;
   databaseUrl: string | null;
   dataDir: string;
+  /** the adapter sends go through (PROVIDER) and its credentials */
+  provider: ProviderConfig;
+  /** the probe's or an adapter's base URL (PROVIDER_URL); null: the adapter's public API */
   providerUrl: string | null;
   providerToken: string;
   providerTimeoutMs: number;
@@ -37,6 +40,14 @@ export type Config = {
   /** the daily report's From address */
   reportFrom: string;
 };
+
+export const providerNames = ["probe", "sandbox", "twilio", "smsru", "smsc"] as const;
+
+export type ProviderConfig =
+  | { name: "probe" | "sandbox" }
+  | { name: "twilio"; accountSid: string; authToken: string; from: string }
+  | { name: "smsru"; apiId: string; from: string | null }
+  | { name: "smsc"; login: string; password: string; sender: string | null };
 
 export class ConfigError extends Error {
   constructor(
@@ -123,6 +134,37 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   throw new ConfigError(name, `must be 0 or 1, got "${raw}"`);
 }
 
+function required(env: Env, name: string, provider: string): string {
+  const value = read(env, name);
+  if (value === null) throw new ConfigError(name, `must be set when PROVIDER=${provider}`);
+  return value;
+}
+
+/** PROVIDER and the credentials of the adapter it names (README "Sending through a real provider"). */
+function providerConfig(env: Env, providerUrl: string | null): ProviderConfig {
+  const name = oneOf(env, "PROVIDER", providerUrl ? "probe" : "sandbox", providerNames);
+  switch (name) {
+    case "probe":
+      if (!providerUrl) throw new ConfigError("PROVIDER_URL", "must be set when PROVIDER=probe");
+      return { name };
+    case "sandbox":
+      return { name };
+    case "twilio": {
+      const accountSid = required(env, "TWILIO_ACCOUNT_SID", name);
+      if (!/^AC[0-9a-fA-F]{32}$/.test(accountSid)) throw new ConfigError("TWILIO_ACCOUNT_SID", "must be AC followed by 32 hexadecimal digits");
+      const from = required(env, "TWILIO_FROM", name);
+      if (!/^(\+\d{6,15}|MG[0-9a-fA-F]{32}|[A-Za-z0-9 ]{1,11})$/.test(from)) {
+        throw new ConfigError("TWILIO_FROM", "must be an E.164 number (+15005550006), a messaging service SID (MG…) or an alphanumeric sender ID");
+      }
+      return { name, accountSid, authToken: required(env, "TWILIO_AUTH_TOKEN", name), from };
+    }
+    case "smsru":
+      return { name, apiId: required(env, "SMSRU_API_ID", name), from: read(env, "SMSRU_FROM") };
+    case "smsc":
+      return { name, login: required(env, "SMSC_LOGIN", name), password: required(env, "SMSC_PASSWORD", name), sender: read(env, "SMSC_SENDER") };
+  }
+}
+
 /** Builds the validated configuration from an environment (default: the process's). */
 export function loadConfig(env: Env = process.env): Config {
   const sendConcurrency = integer(env, "SEND_CONCURRENCY", 100, 1, 10_000);
@@ -136,12 +178,14 @@ export function loadConfig(env: Env = process.env): Config {
   if (providerTimeoutMs * 2 > leaseSeconds * 1000) {
     throw new ConfigError("PROVIDER_TIMEOUT_MS", `must be at most half of LEASE_SECONDS (${leaseSeconds} s), got ${providerTimeoutMs} ms`);
   }
+  const providerUrl = url(env, "PROVIDER_URL", ["http:", "https:"]);
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
     host: read(env, "HOST") ?? "0.0.0.0",
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     dataDir: read(env, "DATA_DIR") ?? "./data",
-    providerUrl: url(env, "PROVIDER_URL", ["http:", "https:"]),
+    provider: providerConfig(env, providerUrl),
+    providerUrl,
     providerToken: read(env, "PROVIDER_TOKEN") ?? "",
     providerTimeoutMs,
     sandboxFailureRate: fraction(env, "SANDBOX_FAILURE_RATE", 0),
