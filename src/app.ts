@@ -38,10 +38,11 @@ import { SessionService } from "./auth/sessions";
 import { UserService } from "./auth/users";
 import { Web } from "./web/context";
 import { webRoutes } from "./web";
+import { webhookRoutes } from "./webhooks/routes";
 import type { Outbox } from "./web/routes/outbox";
 
 export type AppDeps = {
-  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken">>;
+  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken" | "provider" | "webhookToken">>;
   database: Database;
   clock: Clock;
   logger: Logger;
@@ -152,6 +153,7 @@ export async function createApp(deps: AppDeps) {
         .use(tokenRoutes(guard, services.tokens, deps.clock)),
     )
     .use(compatRoutes(guard, services))
+    .use(webhookRoutes(deps.database, deps.clock, { provider: deps.config.provider ?? { name: "sandbox" }, webhookToken: deps.config.webhookToken ?? null, publicUrl: deps.config.publicUrl ?? null }))
     .use(webRoutes(new Web(services.users, services.sessions, { registration: deps.config.registration ?? "open", publicUrl: deps.config.publicUrl ?? null, sandbox: !!deps.outbox }), services, deps.clock, deps.outbox ?? null));
   registered.routes = app.routes;
   // `close()` stops the services' listeners; call it before closing the database the app was built on.

@@ -15,6 +15,8 @@ export type Config = {
   /** the probe's or an adapter's base URL (PROVIDER_URL); null: the adapter's public API */
   providerUrl: string | null;
   providerToken: string;
+  /** the secret path segment of the SMS.ru and SMSC.ru receipt webhooks; null: those are off */
+  webhookToken: string | null;
   providerTimeoutMs: number;
   /** share of sandbox sends that fail (retryably), for demos; 0 with a real gateway */
   sandboxFailureRate: number;
@@ -165,6 +167,14 @@ function providerConfig(env: Env, providerUrl: string | null): ProviderConfig {
   }
 }
 
+function webhookToken(env: Env): string | null {
+  const token = read(env, "WEBHOOK_TOKEN");
+  if (token !== null && !/^[A-Za-z0-9_-]{16,}$/.test(token)) {
+    throw new ConfigError("WEBHOOK_TOKEN", "must be at least 16 letters, digits, - or _ (it is a path segment and a secret)");
+  }
+  return token;
+}
+
 /** Builds the validated configuration from an environment (default: the process's). */
 export function loadConfig(env: Env = process.env): Config {
   const sendConcurrency = integer(env, "SEND_CONCURRENCY", 100, 1, 10_000);
@@ -187,6 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
     provider: providerConfig(env, providerUrl),
     providerUrl,
     providerToken: read(env, "PROVIDER_TOKEN") ?? "",
+    webhookToken: webhookToken(env),
     providerTimeoutMs,
     sandboxFailureRate: fraction(env, "SANDBOX_FAILURE_RATE", 0),
     sendConcurrency,

@@ -141,6 +141,8 @@ export const messages = pgTable(
     nextAttemptAt: instant("next_attempt_at").notNull(),
     sentAt: instant("sent_at"),
     lastError: text("last_error"),
+    /** `{provider}:{the provider's id}` of an accepted send; delivery receipts find the message by it */
+    providerMessageId: text("provider_message_id"),
     createdAt: created(),
     updatedAt: updated(),
   },
@@ -154,6 +156,7 @@ export const messages = pgTable(
       .on(t.expiresAt)
       .where(sql`status in (${stateList(waitingStates)})`),
     index("messages_mailing_status_idx").on(t.mailingId, t.status, t.id),
+    index("messages_provider_message_idx").on(t.providerMessageId).where(sql`provider_message_id is not null`),
     check("messages_status_check", sql`${t.status} in (${stateList(messageStates)})`),
   ],
 );
@@ -190,6 +193,23 @@ export const sessions = pgTable(
     createdAt: created(),
   },
   (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
+);
+
+/**
+ * Delivery receipts (webhooks/) not yet applied to their message: one that arrived before the send's
+ * result was written waits here, and the dispatcher's tick applies it once the message is `sent`
+ * (dispatch/receipts.ts). Receipts naming no message of ours are forgotten after 3 days.
+ */
+export const deliveryReceipts = pgTable(
+  "delivery_receipts",
+  {
+    /** `{provider}:{the provider's id}`, as in messages.provider_message_id */
+    providerMessageId: text("provider_message_id").primaryKey(),
+    status: text("status").$type<"delivered" | "undelivered">().notNull(),
+    reason: text("reason"),
+    receivedAt: instant("received_at").notNull().defaultNow(),
+  },
+  (t) => [check("delivery_receipts_status_check", sql`${t.status} in ('delivered', 'undelivered')`)],
 );
 
 /** One row per day whose daily report a replica took on (ops/report.ts; drizzle/0003_daily_reports.sql). */

@@ -31,6 +31,7 @@ import { type ClaimCheck, type ClaimedMessage, checkClaims, claimDue, loadMailin
 import { type Completion, expireOverdue } from "./complete";
 import { ChangeSignal, Semaphore } from "./concurrency";
 import { GroupCommit } from "./group-commit";
+import { applyPendingReceipts } from "./receipts";
 import { MailingCache } from "./mailing-cache";
 import { decideBeforeSend, decideRetry } from "./presend";
 import { mailingChannel, type SignalListener, wakeChannel } from "./signals";
@@ -176,6 +177,7 @@ export class Dispatcher implements SignalListener {
 
   private async tickOnce(): Promise<void> {
     const expired = await expireOverdue(this.database.db, this.clock.now());
+    await applyPendingReceipts(this.database.db, this.clock.now());
     if (expired > 0) {
       this.stats.expired += expired;
       this.logger.info("messages expired", { count: expired });
@@ -303,6 +305,7 @@ export class Dispatcher implements SignalListener {
     if (result.outcome === "sent") {
       this.stats.sent++;
       this.logger.info("send", { ...logFields, outcome: "sent" });
+      if (result.providerId) return { ...base, status: "sent", providerMessageId: `${this.gateway.name}:${result.providerId}` };
       return { ...base, status: "sent" };
     }
     if (result.outcome === "failed") {

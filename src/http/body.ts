@@ -21,6 +21,9 @@ const formTypes = ["application/x-www-form-urlencoded", "multipart/form-data"];
 export async function parseJsonBody(request: Request, contentType: string): Promise<unknown> {
   const path = new URL(request.url).pathname;
   const isApi = path.startsWith("/api/") || /^\/(clients|mailing|stats)\//.test(path);
+  // Webhooks read their form fields themselves: Twilio's signature covers every field, and SMS.ru
+  // repeats `data[]` keys.
+  if (path.startsWith("/webhooks/")) return await readLimited(request, jsonBodyLimit);
   if (!isApi) {
     if (formTypes.some((t) => contentType.startsWith(t))) return undefined; // Elysia parses forms
   }

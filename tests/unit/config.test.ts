@@ -29,6 +29,7 @@ describe("§2 configuration", () => {
       provider: { name: "sandbox" },
       providerUrl: null,
       providerToken: "",
+      webhookToken: null,
       providerTimeoutMs: 10_000,
       sandboxFailureRate: 0,
       sendConcurrency: 100,

@@ -59,6 +59,8 @@ export const en = {
   "status.scheduled": "scheduled",
   "status.sending": "sending",
   "status.sent": "sent",
+  "status.delivered": "delivered",
+  "status.undelivered": "not delivered",
   "status.retrying": "retrying",
   "status.failed": "failed",
   "status.expired": "expired",

@@ -61,6 +61,8 @@ export const ru: Record<MessageKey, string> = {
   "status.scheduled": "запланировано",
   "status.sending": "отправляется",
   "status.sent": "отправлено",
+  "status.delivered": "доставлено",
+  "status.undelivered": "не доставлено",
   "status.retrying": "повтор",
   "status.failed": "ошибка",
   "status.expired": "просрочено",
