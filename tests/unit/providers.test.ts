@@ -141,3 +141,29 @@ describe("smsc", () => {
     expect(await gone.send(message)).toMatchObject({ outcome: "retry", error: expect.stringContaining("unreachable") });
   });
 });
+
+describe("delivery callbacks read as their docs describe them", () => {
+  test("SMSC: status 1 delivered, 20/22/… undelivered with the error; 0 (with the operator) is no receipt", async () => {
+    const { smscReceipts } = await import("../../src/webhooks/receipts");
+    expect(smscReceipts(new URLSearchParams({ id: "117", phone: "79101459028", status: "1", err: "0" }))).toEqual([
+      { providerMessageId: "smsc:117", status: "delivered", reason: null },
+    ]);
+    expect(smscReceipts(new URLSearchParams({ id: "118", phone: "79101459028", status: "20", err: "253" }))).toEqual([
+      { providerMessageId: "smsc:118", status: "undelivered", reason: "SMSC 20: cannot be delivered (error 253)" },
+    ]);
+    expect(smscReceipts(new URLSearchParams({ id: "119", status: "0" }))).toEqual([]);
+  });
+
+  test("SMS.ru: several data[] entries in one callback; other kinds and in-transit codes are no receipts", async () => {
+    const { smsRuReceipts } = await import("../../src/webhooks/receipts");
+    const fields = new URLSearchParams();
+    fields.append("data[0]", "sms_status\n000000-1\n103\n1764583200");
+    fields.append("data[1]", "sms_status\n000000-2\n102\n1764583200");
+    fields.append("data[2]", "callcheck_status\n000000-3\n401\n1764583200");
+    fields.append("data[3]", "sms_status\n000000-4\n150\n1764583200");
+    expect(smsRuReceipts(fields)).toEqual([
+      { providerMessageId: "smsru:000000-1", status: "delivered", reason: null },
+      { providerMessageId: "smsru:000000-4", status: "undelivered", reason: "SMS.ru 150: no route to the number" },
+    ]);
+  });
+});
