@@ -16,6 +16,7 @@ import {
   date,
   index,
   integer,
+  jsonb,
   pgTable,
   primaryKey,
   smallint,
@@ -84,6 +85,8 @@ export const clients = pgTable(
     operatorCode: text("operator_code").notNull(),
     tag: text("tag").notNull().default(""),
     timezone: text("timezone").notNull().default("UTC"),
+    /** free-form string values for personalised text (`{{name}}`), at most 20 (clients/attributes.ts) */
+    attributes: jsonb("attributes").$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
     createdAt: created(),
     updatedAt: updated(),
   },

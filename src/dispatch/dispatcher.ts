@@ -32,6 +32,7 @@ import { type Completion, expireOverdue } from "./complete";
 import { ChangeSignal, Semaphore } from "./concurrency";
 import { GroupCommit } from "./group-commit";
 import { applyPendingReceipts } from "./receipts";
+import { render } from "../mailings/template";
 import { MailingCache } from "./mailing-cache";
 import { decideBeforeSend, decideRetry } from "./presend";
 import { mailingChannel, type SignalListener, wakeChannel } from "./signals";
@@ -298,8 +299,14 @@ export class Dispatcher implements SignalListener {
       case "send":
         break;
     }
+    const template = mailing!.text;
+    if (message.values === null && template.includes("{{")) {
+      // The text gained placeholders after the claim read none: claimed again, with the values.
+      return this.handBack(message, nowMs);
+    }
+    const text = message.values === null ? template : render(template, { ...message.values, phone_number: message.phone });
     const started = performance.now();
-    const result = await this.gateway.send({ id: message.id, phone: message.phone, text: mailing!.text }, this.abort.signal);
+    const result = await this.gateway.send({ id: message.id, phone: message.phone, text }, this.abort.signal);
     const latencyMs = Math.round((performance.now() - started) * 10) / 10;
     const logFields = { ...ids(message), attempt: message.attempts, latency_ms: latencyMs };
     if (result.outcome === "sent") {
