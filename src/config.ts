@@ -18,6 +18,8 @@ export type Config = {
   /** the secret path segment of the SMS.ru and SMSC.ru receipt webhooks; null: those are off */
   webhookToken: string | null;
   providerTimeoutMs: number;
+  /** PROVIDER_RATE, PROVIDER_BURST: the send-rate cap across all processes; null: none */
+  providerRate: { perSecond: number; burst: number } | null;
   /** share of sandbox sends that fail (retryably), for demos; 0 with a real gateway */
   sandboxFailureRate: number;
   sendConcurrency: number;
@@ -167,6 +169,12 @@ function providerConfig(env: Env, providerUrl: string | null): ProviderConfig {
   }
 }
 
+function rateOf(env: Env): Config["providerRate"] {
+  const perSecond = integer(env, "PROVIDER_RATE", 0, 0, 100_000);
+  const burst = integer(env, "PROVIDER_BURST", Math.max(1, perSecond), 1, 1_000_000);
+  return perSecond === 0 ? null : { perSecond, burst };
+}
+
 function webhookToken(env: Env): string | null {
   const token = read(env, "WEBHOOK_TOKEN");
   if (token !== null && !/^[A-Za-z0-9_-]{16,}$/.test(token)) {
@@ -199,6 +207,7 @@ export function loadConfig(env: Env = process.env): Config {
     providerToken: read(env, "PROVIDER_TOKEN") ?? "",
     webhookToken: webhookToken(env),
     providerTimeoutMs,
+    providerRate: rateOf(env),
     sandboxFailureRate: fraction(env, "SANDBOX_FAILURE_RATE", 0),
     sendConcurrency,
     gatewayConcurrency,

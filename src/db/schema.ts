@@ -14,6 +14,7 @@ import {
   boolean,
   check,
   date,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -213,6 +214,42 @@ export const deliveryReceipts = pgTable(
     receivedAt: instant("received_at").notNull().defaultNow(),
   },
   (t) => [check("delivery_receipts_status_check", sql`${t.status} in ('delivered', 'undelivered')`)],
+);
+
+/**
+ * The shared send-rate token bucket (PROVIDER_RATE, PROVIDER_BURST; dispatch/rate.ts): one row,
+ * taken from by every worker's claim, so the cap holds across processes. `paused_until` is set by
+ * a gateway's 429 Retry-After: no process sends before it.
+ */
+export const sendRate = pgTable(
+  "send_rate",
+  {
+    id: smallint("id").primaryKey(),
+    tokens: doublePrecision("tokens").notNull(),
+    refilledAt: instant("refilled_at").notNull(),
+    pausedUntil: instant("paused_until").notNull(),
+  },
+  (t) => [check("send_rate_single_row", sql`${t.id} = 1`)],
+);
+
+/**
+ * Answers kept for `Idempotency-Key` (http/idempotency.ts): per caller and route, the key, a hash of
+ * the request, and the first successful answer, for 24 hours. A row without a status is a request
+ * still running.
+ */
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    /** SHA-256 of the caller's credentials and the route: one caller's keys never answer another */
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    requestHash: text("request_hash").notNull(),
+    status: smallint("status"),
+    contentType: text("content_type"),
+    body: text("body"),
+    createdAt: created(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.key] }), index("idempotency_keys_created_idx").on(t.createdAt)],
 );
 
 /** One row per day whose daily report a replica took on (ops/report.ts; drizzle/0003_daily_reports.sql). */

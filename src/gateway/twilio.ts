@@ -13,7 +13,7 @@
  *   region not enabled, …): failed for good, with Twilio's code and message.
  */
 import { type Answer, exchange, form, formHeaders, jsonOf } from "./exchange";
-import type { Gateway, OutgoingMessage, SendResult } from "./gateway";
+import { type Gateway, type OutgoingMessage, retryAfterMs, type SendResult } from "./gateway";
 
 export type TwilioOptions = {
   accountSid: string;
@@ -60,6 +60,10 @@ function twilioResult(answer: Answer): SendResult {
   }
   const detail = typeof body?.code === "number" ? ` (Twilio ${body.code}: ${String(body.message ?? "").slice(0, 200)})` : "";
   const error = `gateway answered HTTP ${answer.status}${detail}`;
-  const retryable = [401, 403, 404, 408, 429].includes(answer.status) || answer.status >= 500;
+  if (answer.status === 429) {
+    const pause = retryAfterMs(answer.headers.get("retry-after"), Date.now());
+    return pause === undefined ? { outcome: "retry", error } : { outcome: "retry", error, retryAfterMs: pause };
+  }
+  const retryable = [401, 403, 404, 408].includes(answer.status) || answer.status >= 500;
   return retryable ? { outcome: "retry", error } : { outcome: "failed", error };
 }

@@ -31,6 +31,7 @@ describe("§2 configuration", () => {
       providerToken: "",
       webhookToken: null,
       providerTimeoutMs: 10_000,
+      providerRate: null,
       sandboxFailureRate: 0,
       sendConcurrency: 100,
       gatewayConcurrency: 100,
@@ -164,6 +165,14 @@ describe("§2 configuration", () => {
     for (const [env, variable] of cases) expect(configError(env).variable, JSON.stringify(env)).toBe(variable);
     expect(configError({ PROVIDER: "twilio", TWILIO_ACCOUNT_SID: `AC${"0".repeat(32)}`, TWILIO_AUTH_TOKEN: "hunter2", TWILIO_FROM: "bad-sender!" }).message)
       .not.toContain("hunter2");
+  });
+
+  test("PROVIDER_RATE and PROVIDER_BURST: no cap by default; the burst defaults to the rate", () => {
+    expect(loadConfig({}).providerRate).toBeNull();
+    expect(loadConfig({ PROVIDER_RATE: "200" }).providerRate).toEqual({ perSecond: 200, burst: 200 });
+    expect(loadConfig({ PROVIDER_RATE: "200", PROVIDER_BURST: "10" }).providerRate).toEqual({ perSecond: 200, burst: 10 });
+    expect(configError({ PROVIDER_RATE: "fast" }).variable).toBe("PROVIDER_RATE");
+    expect(configError({ PROVIDER_RATE: "10", PROVIDER_BURST: "0" }).variable).toBe("PROVIDER_BURST");
   });
 
   const bad: [string, string][] = [
