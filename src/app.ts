@@ -12,6 +12,7 @@ import { compatRoutes } from "./http/compat";
 import { renderError } from "./http/errors";
 import { allowedMethods } from "./http/methods";
 import { routeByPath } from "./http/origin";
+import { idempotency } from "./http/idempotency";
 import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
 import { clientRoutes } from "./clients/routes";
@@ -97,6 +98,8 @@ export async function createApp(deps: AppDeps) {
     // The request log line, metrics and X-Request-Id; the innermost wrap (ops/observe.ts).
     .wrap(observeRequests(seen, deps.logger, metrics) as never)
     .wrap(routeByPath as never)
+    // Idempotency-Key on the create routes: replays answer before routing (http/idempotency.ts).
+    .wrap(idempotency(deps.database, deps.clock) as never)
     // The matched route template, for the request log and metrics.
     .onTransform(({ request, route }) => void seen.routes.set(request, route))
     .onRequest(({ request }) => {
