@@ -1,3 +1,9 @@
+CREATE TABLE "blocklist" (
+	"phone_number" text PRIMARY KEY NOT NULL,
+	"reason" text DEFAULT '' NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "delivery_receipts" (
 	"provider_message_id" text PRIMARY KEY NOT NULL,
 	"status" text NOT NULL,

@@ -40,6 +40,8 @@ import { UserService } from "./auth/users";
 import { Web } from "./web/context";
 import { webRoutes } from "./web";
 import { webhookRoutes } from "./webhooks/routes";
+import { blocklistRoutes } from "./blocklist/routes";
+import { BlocklistService } from "./blocklist/service";
 import type { Outbox } from "./web/routes/outbox";
 
 export type AppDeps = {
@@ -81,6 +83,7 @@ export function createServices(deps: AppDeps) {
     users: new UserService(deps.database, deps.clock),
     sessions: new SessionService(deps.database, deps.clock),
     preview: new MailingPreview(deps.database, deps.clock),
+    blocklist: new BlocklistService(deps.database, deps.clock, deps.logger),
     importCheck: new ImportChecker(deps.database, deps.clock),
     /** Stops what the services started (the open-mailings cache's LISTEN). */
     close: () => openMailings.close(),
@@ -104,7 +107,7 @@ export async function createApp(deps: AppDeps) {
     .onTransform(({ request, route }) => void seen.routes.set(request, route))
     .onRequest(({ request }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
-      if (length > jsonBodyLimit && !new URL(request.url).pathname.endsWith("/clients/import")) {
+      if (length > jsonBodyLimit && !/\/(clients|blocklist)\/import$/.test(new URL(request.url).pathname)) {
         return problemResponse(
           new Problem(413, `the body is larger than ${jsonBodyLimit} bytes`, [{ field: "body", message: "too large" }]),
         );
@@ -139,6 +142,7 @@ export async function createApp(deps: AppDeps) {
             { name: "mailings", description: "Mailings and their lifecycle" },
             { name: "stats", description: "Delivery statistics" },
             { name: "tokens", description: "Personal API tokens" },
+            { name: "blocklist", description: "Opted-out phones: no mailing sends to them" },
             { name: "compatibility", description: "Routes of the original service, kept for existing callers" },
             { name: "operations", description: "Health checks" },
           ],
@@ -153,10 +157,11 @@ export async function createApp(deps: AppDeps) {
         .use(clientRoutes(guard, services.clients, services.importer))
         .use(mailingRoutes(guard, services.mailings))
         .use(statsRoutes(guard, services.stats))
-        .use(tokenRoutes(guard, services.tokens, deps.clock)),
+        .use(tokenRoutes(guard, services.tokens, deps.clock))
+        .use(blocklistRoutes(guard, services.blocklist)),
     )
     .use(compatRoutes(guard, services))
-    .use(webhookRoutes(deps.database, deps.clock, { provider: deps.config.provider ?? { name: "sandbox" }, webhookToken: deps.config.webhookToken ?? null, publicUrl: deps.config.publicUrl ?? null }))
+    .use(webhookRoutes(deps.database, deps.clock, { provider: deps.config.provider ?? { name: "sandbox" }, webhookToken: deps.config.webhookToken ?? null, publicUrl: deps.config.publicUrl ?? null }, services.blocklist))
     .use(webRoutes(new Web(services.users, services.sessions, { registration: deps.config.registration ?? "open", publicUrl: deps.config.publicUrl ?? null, sandbox: !!deps.outbox }), services, deps.clock, deps.outbox ?? null));
   registered.routes = app.routes;
   // `close()` stops the services' listeners; call it before closing the database the app was built on.

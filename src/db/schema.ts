@@ -252,6 +252,13 @@ export const idempotencyKeys = pgTable(
   (t) => [primaryKey({ columns: [t.scope, t.key] }), index("idempotency_keys_created_idx").on(t.createdAt)],
 );
 
+/** Phones that opted out (blocklist/): no mailing sends to them; their messages are cancelled. */
+export const blocklist = pgTable("blocklist", {
+  phoneNumber: text("phone_number").primaryKey(),
+  reason: text("reason").notNull().default(""),
+  createdAt: created(),
+});
+
 /** One row per day whose daily report a replica took on (ops/report.ts; drizzle/0003_daily_reports.sql). */
 export const dailyReports = pgTable("daily_reports", {
   day: date("day", { mode: "string" }).primaryKey(),

@@ -128,11 +128,13 @@ type CheckRow = { client_matches: boolean; timezone: string; paused: boolean; ca
 
 /**
  * A claimed row's client (`c`) and mailing (`m`), both left-joined, as a ClaimCheck; the filter is
- * plan.ts's. A row whose mailing is gone (messages have no foreign key) reads as cancelled.
+ * plan.ts's, and a phone on the blocklist no longer matches. A row whose mailing is gone (messages
+ * have no foreign key) reads as cancelled.
  */
 const checkColumns = sql`coalesce(c.timezone, '') as timezone, coalesce(m.paused, false) as paused,
   (m.id is null or m.cancelled_at is not null) as cancelled,
-  (c.id is not null and ${clientMatches(mailingColumns)}) as client_matches`;
+  (c.id is not null and ${clientMatches(mailingColumns)}
+    and not exists (select 1 from blocklist b where b.phone_number = x.phone_number)) as client_matches`;
 
 function checkOf(r: CheckRow): ClaimCheck {
   return { clientMatches: r.client_matches === true, timezone: r.timezone, paused: r.paused, cancelled: r.cancelled };

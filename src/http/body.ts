@@ -29,7 +29,7 @@ export async function parseJsonBody(request: Request, contentType: string): Prom
   }
   // The CSV import reads the body itself, as a stream (Elysia's `parse: "none"` does not apply
   // once an app-wide parser is registered, so the stream is handed over wrapped).
-  if (path.endsWith("/clients/import")) return new StreamedBody(request.body);
+  if (path.endsWith("/clients/import") || path.endsWith("/blocklist/import")) return new StreamedBody(request.body);
   const text = await readLimited(request, jsonBodyLimit);
   // No body (POST …/pause, DELETE): an empty object, so that routes with a schema answer 422
   // naming the missing fields and routes without one do not care.

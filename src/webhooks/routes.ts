@@ -3,7 +3,9 @@
  * token: each request carries its own proof — Twilio's `X-Twilio-Signature` (keyed by the auth
  * token), or for SMS.ru and SMSC.ru, which sign nothing, a secret path segment
  * (`/webhooks/smsru/{WEBHOOK_TOKEN}`). A request without a valid proof changes nothing: 403 for a
- * bad signature, 404 for a wrong or unconfigured path.
+ * bad signature, 404 for a wrong or unconfigured path. An inbound Twilio reply of STOP (the number's
+ * messaging webhook set to the same URL) puts the sender on the blocklist; SMS.ru and SMSC.ru
+ * deliver no inbound messages here.
  */
 import { Elysia } from "elysia";
 import type { Clock } from "../clock";
@@ -11,6 +13,8 @@ import type { ProviderConfig } from "../config";
 import type { Database } from "../db/client";
 import { type Receipt, recordReceipt } from "../dispatch/receipts";
 import { constantTimeEqual } from "../auth/crypto";
+import type { BlocklistService } from "../blocklist/service";
+import { normalizePhone } from "../clients/phone";
 import { smscReceipts, smsRuReceipts, twilioReceipts, twilioSignatureValid } from "./receipts";
 
 export type WebhookConfig = { provider: ProviderConfig; webhookToken: string | null; publicUrl: string | null };
@@ -20,7 +24,10 @@ function fieldsOf(body: unknown): URLSearchParams {
   return new URLSearchParams(typeof body === "string" ? body : "");
 }
 
-export function webhookRoutes(database: Database, clock: Clock, config: WebhookConfig) {
+/** Twilio's standard opt-out keywords (and Russian "стоп"), as a whole reply, any case. */
+const stopWords = new Set(["stop", "stopall", "unsubscribe", "cancel", "end", "quit", "стоп"]);
+
+export function webhookRoutes(database: Database, clock: Clock, config: WebhookConfig, blocklist: BlocklistService) {
   const apply = async (receipts: Receipt[]) => {
     for (const receipt of receipts) await recordReceipt(database.db, receipt, clock.now());
   };
@@ -36,6 +43,13 @@ export function webhookRoutes(database: Database, clock: Clock, config: WebhookC
       const url = config.publicUrl ? `${config.publicUrl.replace(/\/+$/, "")}${new URL(request.url).pathname}` : request.url;
       if (!twilioSignatureValid(twilioToken, url, fields, request.headers.get("x-twilio-signature"))) {
         return new Response("invalid signature", { status: 403 });
+      }
+      // An inbound reply (the number's messaging webhook pointed here): STOP puts the sender on the blocklist.
+      const from = fields.get("From");
+      if (!fields.has("MessageStatus") && from && stopWords.has((fields.get("Body") ?? "").trim().toLowerCase())) {
+        const phone = normalizePhone(from);
+        if (phone.ok) await blocklist.block(phone.phone, "replied STOP (Twilio)", "twilio");
+        return new Response("", { status: 204 });
       }
       await apply(twilioReceipts(fields));
       return new Response("", { status: 204 });
