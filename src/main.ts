@@ -93,6 +93,10 @@ if (dispatcher) {
 const stopReport = startDailyReport(database, systemClock, logger, config);
 const baseUrl = (config.publicUrl ?? `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`).replace(/\/$/, "");
 logger.info("listening", { url: baseUrl });
+// Before anything else is awaited: a start-up query stuck on an unreachable database must not
+// leave the process without its handlers (a SIGTERM would then kill it outright).
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));
 const noAccount = await database.rows<{ n: number }>(sql`select count(*)::int as n from users`).then((r) => r[0]?.n === 0, () => false);
 if (noAccount) {
   // A fresh install: say where the first (admin) account is made (SPEC §9).
@@ -130,5 +134,4 @@ async function shutdown(signal: string) {
   logger.info("stopped");
   await exit(0);
 }
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+
