@@ -115,6 +115,7 @@ export const en = {
   "mailings.error.window_from": "Enter a time (HH:MM).",
   "mailings.error.window_to": "Enter a time (HH:MM) other than the start.",
 
+  "preview.sms": "Longest text: {characters} characters in {encoding}, {segments} SMS.",
   "preview.title": "Where and when it lands",
   "preview.empty": "Enter a start and an end to see how many clients match and when each time zone's group starts.",
   "preview.total": "{n} clients match.",

@@ -117,6 +117,7 @@ export const ru: Record<MessageKey, string> = {
   "mailings.error.window_from": "Укажите время (ЧЧ:ММ).",
   "mailings.error.window_to": "Укажите время (ЧЧ:ММ), отличное от начала.",
 
+  "preview.sms": "Самый длинный текст: {characters} символов в {encoding}, {segments} SMS.",
   "preview.title": "Куда и когда уйдёт",
   "preview.empty": "Укажите начало и окончание, чтобы увидеть, сколько клиентов подходит и когда начнётся отправка в каждом часовом поясе.",
   "preview.total": "Подходит клиентов: {n}.",
