@@ -16,6 +16,7 @@ import { compatRoutes } from "./http/compat";
 import { renderError } from "./http/errors";
 import { allowedMethods } from "./http/methods";
 import { routeByPath } from "./http/origin";
+import { idempotency } from "./http/idempotency";
 import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
 import { clientRoutes } from "./clients/routes";
@@ -42,10 +43,13 @@ import { SessionService } from "./auth/sessions";
 import { UserAdmin, UserService } from "./auth/users";
 import { Web } from "./web/context";
 import { webRoutes } from "./web";
+import { webhookRoutes } from "./webhooks/routes";
+import { blocklistRoutes } from "./blocklist/routes";
+import { BlocklistService } from "./blocklist/service";
 import type { Outbox } from "./web/routes/outbox";
 
 export type AppDeps = {
-  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken" | "oauth" | "adminEmails">>;
+  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken" | "oauth" | "adminEmails" | "provider" | "webhookToken">>;
   /** tests only: GitHub's and Google's fixed endpoints moved to a local fake (auth/oauth.ts) */
   oauthEndpoints?: OAuthEndpointOverrides;
   database: Database;
@@ -79,6 +83,7 @@ export function createServices(deps: AppDeps) {
       deps.signals.clientChanged();
     },
   };
+  const audit = new AuditLog(deps.database, deps.clock, deps.logger);
   return {
     tokens: new TokenService(deps.database, deps.clock, deps.logger),
     clients: new ClientService(deps.database, deps.clock, openMailings, signals),
@@ -88,8 +93,9 @@ export function createServices(deps: AppDeps) {
     users: new UserService(deps.database, deps.clock),
     sessions: new SessionService(deps.database, deps.clock),
     preview: new MailingPreview(deps.database, deps.clock),
+    blocklist: new BlocklistService(deps.database, deps.clock, deps.logger, audit),
     importCheck: new ImportChecker(deps.database, deps.clock),
-    audit: new AuditLog(deps.database, deps.clock, deps.logger),
+    audit,
     userAdmin: new UserAdmin(deps.database, deps.clock),
     identities: new IdentityService(deps.database, deps.clock, deps.config.adminEmails ?? []),
     oauth: new OAuthProviders(deps.config.oauth ?? { github: null, google: null, oidc: null }, deps.oauthEndpoints),
@@ -109,11 +115,13 @@ export async function createApp(deps: AppDeps) {
     // The request log line, metrics and X-Request-Id; the innermost wrap (ops/observe.ts).
     .wrap(observeRequests(seen, deps.logger, metrics) as never)
     .wrap(routeByPath as never)
+    // Idempotency-Key on the create routes: replays answer before routing (http/idempotency.ts).
+    .wrap(idempotency(deps.database, deps.clock) as never)
     // The matched route template, for the request log and metrics.
     .onTransform(({ request, route }) => void seen.routes.set(request, route))
     .onRequest(({ request }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
-      if (length > jsonBodyLimit && !new URL(request.url).pathname.endsWith("/clients/import")) {
+      if (length > jsonBodyLimit && !/\/(clients|blocklist)\/import$/.test(new URL(request.url).pathname)) {
         return problemResponse(
           new Problem(413, `the body is larger than ${jsonBodyLimit} bytes`, [{ field: "body", message: "too large" }]),
         );
@@ -149,6 +157,7 @@ export async function createApp(deps: AppDeps) {
             { name: "stats", description: "Delivery statistics" },
             { name: "tokens", description: "Personal API tokens" },
             { name: "audit", description: "The audit log of admin and security events (admins only)" },
+            { name: "blocklist", description: "Opted-out phones: no mailing sends to them" },
             { name: "compatibility", description: "Routes of the original service, kept for existing callers" },
             { name: "operations", description: "Health checks" },
           ],
@@ -164,9 +173,11 @@ export async function createApp(deps: AppDeps) {
         .use(mailingRoutes(guard, services.mailings, services.audit))
         .use(statsRoutes(guard, services.stats))
         .use(tokenRoutes(guard, services.tokens, deps.clock, services.audit))
-        .use(auditRoutes(guard, services.audit)),
+        .use(auditRoutes(guard, services.audit))
+        .use(blocklistRoutes(guard, services.blocklist)),
     )
     .use(compatRoutes(guard, services))
+    .use(webhookRoutes(deps.database, deps.clock, { provider: deps.config.provider ?? { name: "sandbox" }, webhookToken: deps.config.webhookToken ?? null, publicUrl: deps.config.publicUrl ?? null }, services.blocklist))
     .use(webRoutes(new Web(services.users, services.sessions, { registration: deps.config.registration ?? "open", publicUrl: deps.config.publicUrl ?? null, sandbox: !!deps.outbox }), services, deps.clock, deps.outbox ?? null));
   registered.routes = app.routes;
   // `close()` stops the services' listeners; call it before closing the database the app was built on.

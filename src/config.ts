@@ -10,9 +10,16 @@ export type Config = {
   host: string;
   databaseUrl: string | null;
   dataDir: string;
+  /** the adapter sends go through (PROVIDER) and its credentials */
+  provider: ProviderConfig;
+  /** the probe's or an adapter's base URL (PROVIDER_URL); null: the adapter's public API */
   providerUrl: string | null;
   providerToken: string;
+  /** the secret path segment of the SMS.ru and SMSC.ru receipt webhooks; null: those are off */
+  webhookToken: string | null;
   providerTimeoutMs: number;
+  /** PROVIDER_RATE, PROVIDER_BURST: the send-rate cap across all processes; null: none */
+  providerRate: { perSecond: number; burst: number } | null;
   /** share of sandbox sends that fail (retryably), for demos; 0 with a real gateway */
   sandboxFailureRate: number;
   sendConcurrency: number;
@@ -50,6 +57,14 @@ export type OAuthConfig = {
   google: OAuthClientConfig | null;
   oidc: (OAuthClientConfig & { issuer: string }) | null;
 };
+
+export const providerNames = ["probe", "sandbox", "twilio", "smsru", "smsc"] as const;
+
+export type ProviderConfig =
+  | { name: "probe" | "sandbox" }
+  | { name: "twilio"; accountSid: string; authToken: string; from: string }
+  | { name: "smsru"; apiId: string; from: string | null }
+  | { name: "smsc"; login: string; password: string; sender: string | null };
 
 export class ConfigError extends Error {
   constructor(
@@ -158,6 +173,51 @@ function oauthConfig(env: Env): OAuthConfig {
   };
 }
 
+function required(env: Env, name: string, provider: string): string {
+  const value = read(env, name);
+  if (value === null) throw new ConfigError(name, `must be set when PROVIDER=${provider}`);
+  return value;
+}
+
+/** PROVIDER and the credentials of the adapter it names (README "Sending through a real provider"). */
+function providerConfig(env: Env, providerUrl: string | null): ProviderConfig {
+  const name = oneOf(env, "PROVIDER", providerUrl ? "probe" : "sandbox", providerNames);
+  switch (name) {
+    case "probe":
+      if (!providerUrl) throw new ConfigError("PROVIDER_URL", "must be set when PROVIDER=probe");
+      return { name };
+    case "sandbox":
+      return { name };
+    case "twilio": {
+      const accountSid = required(env, "TWILIO_ACCOUNT_SID", name);
+      if (!/^AC[0-9a-fA-F]{32}$/.test(accountSid)) throw new ConfigError("TWILIO_ACCOUNT_SID", "must be AC followed by 32 hexadecimal digits");
+      const from = required(env, "TWILIO_FROM", name);
+      if (!/^(\+\d{6,15}|MG[0-9a-fA-F]{32}|[A-Za-z0-9 ]{1,11})$/.test(from)) {
+        throw new ConfigError("TWILIO_FROM", "must be an E.164 number (+15005550006), a messaging service SID (MG…) or an alphanumeric sender ID");
+      }
+      return { name, accountSid, authToken: required(env, "TWILIO_AUTH_TOKEN", name), from };
+    }
+    case "smsru":
+      return { name, apiId: required(env, "SMSRU_API_ID", name), from: read(env, "SMSRU_FROM") };
+    case "smsc":
+      return { name, login: required(env, "SMSC_LOGIN", name), password: required(env, "SMSC_PASSWORD", name), sender: read(env, "SMSC_SENDER") };
+  }
+}
+
+function rateOf(env: Env): Config["providerRate"] {
+  const perSecond = integer(env, "PROVIDER_RATE", 0, 0, 100_000);
+  const burst = integer(env, "PROVIDER_BURST", Math.max(1, perSecond), 1, 1_000_000);
+  return perSecond === 0 ? null : { perSecond, burst };
+}
+
+function webhookToken(env: Env): string | null {
+  const token = read(env, "WEBHOOK_TOKEN");
+  if (token !== null && !/^[A-Za-z0-9_-]{16,}$/.test(token)) {
+    throw new ConfigError("WEBHOOK_TOKEN", "must be at least 16 letters, digits, - or _ (it is a path segment and a secret)");
+  }
+  return token;
+}
+
 /** Builds the validated configuration from an environment (default: the process's). */
 export function loadConfig(env: Env = process.env): Config {
   const sendConcurrency = integer(env, "SEND_CONCURRENCY", 100, 1, 10_000);
@@ -171,14 +231,18 @@ export function loadConfig(env: Env = process.env): Config {
   if (providerTimeoutMs * 2 > leaseSeconds * 1000) {
     throw new ConfigError("PROVIDER_TIMEOUT_MS", `must be at most half of LEASE_SECONDS (${leaseSeconds} s), got ${providerTimeoutMs} ms`);
   }
+  const providerUrl = url(env, "PROVIDER_URL", ["http:", "https:"]);
   return {
     port: integer(env, "PORT", 3000, 0, 65535),
     host: read(env, "HOST") ?? "0.0.0.0",
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
     dataDir: read(env, "DATA_DIR") ?? "./data",
-    providerUrl: url(env, "PROVIDER_URL", ["http:", "https:"]),
+    provider: providerConfig(env, providerUrl),
+    providerUrl,
     providerToken: read(env, "PROVIDER_TOKEN") ?? "",
+    webhookToken: webhookToken(env),
     providerTimeoutMs,
+    providerRate: rateOf(env),
     sandboxFailureRate: fraction(env, "SANDBOX_FAILURE_RATE", 0),
     sendConcurrency,
     gatewayConcurrency,

@@ -69,6 +69,7 @@ const dispatcher = config.worker
       retryDelaySeconds: config.retryDelaySeconds,
       tick: config.tick,
       onClaim: (count) => metrics.claimed(count),
+      rate: config.providerRate,
     })
   : null;
 metrics.watchDispatcher(() => dispatcher?.stats ?? null);

@@ -14,6 +14,8 @@ export const auditKinds = [
   "token.revoked",
   "mailing.deleted",
   "mailing.cancelled",
+  "blocklist.added",
+  "blocklist.removed",
 ] as const;
 
 export type AuditKind = (typeof auditKinds)[number];

@@ -6,7 +6,7 @@
 import type { ClientFilter } from "./repo";
 import type { ClientService } from "./service";
 
-export const exportColumns = ["phone_number", "operator_code", "tag", "timezone", "created_at"] as const;
+export const exportColumns = ["phone_number", "operator_code", "tag", "timezone", "attributes", "created_at"] as const;
 const pageSize = 1000;
 
 /**
@@ -30,7 +30,7 @@ export function exportClients(service: ClientService, filter: ClientFilter): Rea
         return;
       }
       const page = await service.list(filter, pageSize, cursor);
-      const lines = page.items.map((c) => [c.phone_number, c.operator_code, c.tag, c.timezone, c.created_at].map(csvField).join(",") + "\r\n");
+      const lines = page.items.map((c) => [c.phone_number, c.operator_code, c.tag, c.timezone, Object.keys(c.attributes).length > 0 ? JSON.stringify(c.attributes) : "", c.created_at].map(csvField).join(",") + "\r\n");
       if (lines.length > 0) controller.enqueue(encoder.encode(lines.join("")));
       cursor = page.next_cursor;
       if (cursor === null) controller.close();

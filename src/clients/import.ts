@@ -4,8 +4,9 @@
  * so a million rows never sit in memory at once.
  *
  * The header names the columns: `phone_number` (required), `tag`, `timezone`, `operator_code`,
- * separated by commas or semicolons (told from the header). A row whose phone is already known
- * updates that client's tag and time zone. Invalid rows, and rows that are not valid CSV (a stray
+ * `attributes` (a JSON object of strings, as the export writes it), separated by commas or
+ * semicolons (told from the header). A row whose phone is already known updates that client's tag
+ * and time zone, and its attributes when the file has an `attributes` column (an empty cell: none). Invalid rows, and rows that are not valid CSV (a stray
  * quote), are skipped and reported (line, field, message); the others are imported.
  */
 import { pipeline, Readable } from "node:stream";
@@ -18,6 +19,7 @@ import { loadOpenMailings } from "../mailings/repo";
 import { canonicalTimeZone } from "../time/wall-time";
 import { invalid, type FieldError } from "../problems";
 import { tagLengthMessage, tagTooLong } from "./model";
+import { checkAttributes } from "./attributes";
 import { normalizePhone } from "./phone";
 
 export type ImportError = FieldError & { line: number };
@@ -33,7 +35,7 @@ export type ImportReport = {
   errors: ImportError[];
 };
 
-type Row = { phone_number: string; operator_code: string; tag: string; timezone: string };
+type Row = { phone_number: string; operator_code: string; tag: string; timezone: string; attributes: Record<string, string> | null };
 
 const batchSize = 5000;
 const maxErrors = 100;
@@ -94,11 +96,13 @@ export class ClientImporter {
     pipeline(stream, parser, () => {});
     let batch = new Map<string, Row>();
     let sawHeader = false;
+    let withAttributes = false;
     try {
       for await (const { record, info } of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
         if (!sawHeader) {
           sawHeader = true;
           if (!("phone_number" in record)) throw missingPhoneColumn(Object.keys(record));
+          withAttributes = "attributes" in record;
         }
         report.rows++;
         const line = info.lines;
@@ -124,11 +128,20 @@ export class ClientImporter {
           fail(line, "timezone", `"${zoneName}" is not an IANA time zone`);
           continue;
         }
+        let attributes: Record<string, string> | null = null;
+        if ((record.attributes ?? "").trim() !== "") {
+          const checked = parseAttributes(record.attributes!);
+          if ("errors" in checked) {
+            fail(line, checked.errors[0]!.field, checked.errors[0]!.message);
+            continue;
+          }
+          attributes = checked.value;
+        }
         // A phone repeated inside one batch: the later row wins (one upsert cannot touch a row twice).
         if (batch.has(phone.phone)) report.duplicates++;
-        batch.set(phone.phone, { phone_number: phone.phone, operator_code: phone.operatorCode, tag, timezone });
+        batch.set(phone.phone, { phone_number: phone.phone, operator_code: phone.operatorCode, tag, timezone, attributes });
         if (batch.size >= batchSize) {
-          await this.write([...batch.values()], report);
+          await this.write([...batch.values()], report, withAttributes);
           batch = new Map();
           onProgress(report);
         }
@@ -139,14 +152,14 @@ export class ClientImporter {
       if (!(error instanceof CsvError)) throw error;
       badRow(error);
     }
-    if (batch.size > 0) await this.write([...batch.values()], report);
+    if (batch.size > 0) await this.write([...batch.values()], report, withAttributes);
     if (!header) throw invalid("body", "the CSV is empty; the first line must be a header with phone_number");
     if (!sawHeader && !(header as string[]).includes("phone_number")) throw missingPhoneColumn(header);
     onProgress(report);
     return report;
   }
 
-  private async write(rows: Row[], report: ImportReport): Promise<void> {
+  private async write(rows: Row[], report: ImportReport, withAttributes: boolean): Promise<void> {
     const now = this.clock.now();
     const at = now.toISOString();
     // The writes pool (see Database.writes): a batch waiting for a planning holds none of the others.
@@ -154,13 +167,15 @@ export class ClientImporter {
       const written = await rowsOf<{ id: number; timezone: string; created: boolean }>(
         tx,
         sql`
-        insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
-        select r.phone_number, r.operator_code, r.tag, r.timezone, ${at}::timestamptz, ${at}::timestamptz
+        insert into clients (phone_number, operator_code, tag, timezone, attributes, created_at, updated_at)
+        select r.phone_number, r.operator_code, r.tag, r.timezone, coalesce(r.attributes, '{}'::jsonb), ${at}::timestamptz, ${at}::timestamptz
         from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb)
-          as r(phone_number text, operator_code text, tag text, timezone text)
+          as r(phone_number text, operator_code text, tag text, timezone text, attributes jsonb)
         on conflict (phone_number) do update
-          set tag = excluded.tag, timezone = excluded.timezone, updated_at = excluded.updated_at
+          set tag = excluded.tag, timezone = excluded.timezone, updated_at = excluded.updated_at,
+            attributes = case when ${withAttributes} then excluded.attributes else clients.attributes end
           where clients.tag is distinct from excluded.tag or clients.timezone is distinct from excluded.timezone
+            or (${withAttributes} and clients.attributes is distinct from excluded.attributes)
         returning id, timezone, (xmax = 0) as created`,
       );
       const created = written.filter((w) => w.created);
@@ -241,4 +256,15 @@ function csvProblem(error: CsvError): string {
     default:
       return `not valid CSV: ${error.message}`;
   }
+}
+
+/** An `attributes` cell: a JSON object of strings (clients/attributes.ts). */
+function parseAttributes(cell: string): ReturnType<typeof checkAttributes> {
+  let value: unknown;
+  try {
+    value = JSON.parse(cell);
+  } catch {
+    return { errors: [{ field: "attributes", message: 'must be a JSON object of strings, such as {"name":"Anna"}' }] };
+  }
+  return checkAttributes(value);
 }

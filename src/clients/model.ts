@@ -29,6 +29,10 @@ export function tagTooLong(tag: string): boolean {
 }
 
 const tag = t.String({ description: `Free-form tag of at most ${tagMaxLength} characters, may be empty` });
+const attributes = t.Record(t.String(), t.String(), {
+  description: "Values for personalised text: {{name}} in a mailing's text is this client's attributes.name. At most 20 keys (letters, digits, _), values ≤ 256 characters",
+  examples: [{ name: "Anna", city: "Kazan" }],
+});
 const timezone = t.String({ maxLength: 64, title: "an IANA time zone name", description: "IANA time zone name", examples: ["Europe/Moscow"] });
 
 export const clientCreate = t.Object(
@@ -37,8 +41,9 @@ export const clientCreate = t.Object(
     operator_code: t.Optional(operatorCode),
     tag: t.Optional(tag),
     timezone: t.Optional(timezone),
+    attributes: t.Optional(attributes),
   },
-  { examples: [{ phone_number: 9101459028, tag: "vip", timezone: "Europe/Moscow" }] },
+  { examples: [{ phone_number: 9101459028, tag: "vip", timezone: "Europe/Moscow", attributes: { name: "Anna" } }] },
 );
 
 export const clientPatch = t.Object(
@@ -47,6 +52,7 @@ export const clientPatch = t.Object(
     operator_code: t.Optional(operatorCode),
     tag: t.Optional(tag),
     timezone: t.Optional(timezone),
+    attributes: t.Optional(attributes),
   },
   { examples: [{ tag: "gold", timezone: "Asia/Vladivostok" }] },
 );
@@ -57,6 +63,7 @@ export const client = t.Object({
   operator_code: t.String({ examples: ["910"] }),
   tag: t.String(),
   timezone: t.String(),
+  attributes: t.Record(t.String(), t.String()),
   created_at: t.String({ format: "date-time" }),
   updated_at: t.String({ format: "date-time" }),
 });

@@ -16,6 +16,7 @@ export function toView(row: ClientRow): ClientView {
     operator_code: row.operatorCode,
     tag: row.tag,
     timezone: row.timezone,
+    attributes: row.attributes ?? {},
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
@@ -43,7 +44,7 @@ export type ClientFilter = { tag?: string; operatorCode?: string; q?: string };
  */
 export async function insertClient(
   db: Db,
-  values: { phoneNumber: string; operatorCode: string; tag: string; timezone: string; createdAt: Date; updatedAt: Date },
+  values: { phoneNumber: string; operatorCode: string; tag: string; timezone: string; attributes: Record<string, string>; createdAt: Date; updatedAt: Date },
 ): Promise<ClientRow | null> {
   // Raw SQL: Drizzle's insert-select would name the generated id column. Run as a named prepared
   // statement like every other (db/client.ts).
@@ -54,20 +55,21 @@ export async function insertClient(
     operator_code: string;
     tag: string;
     timezone: string;
+    attributes: Record<string, string> | string;
     created_at: string | Date;
     updated_at: string | Date;
   }>(
     db,
-    sql`insert into clients (phone_number, operator_code, tag, timezone, created_at, updated_at)
+    sql`insert into clients (phone_number, operator_code, tag, timezone, attributes, created_at, updated_at)
       select ${values.phoneNumber}::text, ${values.operatorCode}::text, ${values.tag}::text, ${values.timezone}::text,
-        ${created}::timestamptz, ${values.updatedAt.toISOString()}::timestamptz
+        ${JSON.stringify(values.attributes)}::text::jsonb, ${created}::timestamptz, ${values.updatedAt.toISOString()}::timestamptz
       where not exists (
         select 1 from mailings m
         where m.cancelled_at is null and m.ends_at > ${created}::timestamptz
           and (cardinality(m.tags_filter) = 0 or ${values.tag}::text = any(m.tags_filter))
           and (cardinality(m.codes_filter) = 0 or ${values.operatorCode}::text = any(m.codes_filter)))
       on conflict (phone_number) do nothing
-      returning id, phone_number, operator_code, tag, timezone, created_at, updated_at`,
+      returning id, phone_number, operator_code, tag, timezone, attributes, created_at, updated_at`,
   );
   if (!row) return null;
   return {
@@ -76,6 +78,8 @@ export async function insertClient(
     operatorCode: row.operator_code,
     tag: row.tag,
     timezone: row.timezone,
+    // postgres.js parses jsonb; PGlite too, but a text-cast driver would not: accept both.
+    attributes: typeof row.attributes === "string" ? JSON.parse(row.attributes) : row.attributes,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
   };

@@ -14,11 +14,12 @@ import { loadOpenMailings } from "../mailings/repo";
 import { canonicalTimeZone } from "../time/wall-time";
 import { type FieldError, invalidFields, notFound, Problem } from "../problems";
 import { type ClientCreate, type ClientPatch, type ClientView, tagLengthMessage, tagTooLong } from "./model";
+import { checkAttributes } from "./attributes";
 import { normalizePhone } from "./phone";
 import { type ClientFilter, findClient, findClientByPhone, getClient, insertClient, listClients, toView } from "./repo";
 import { pageOf } from "../http/params";
 
-type Fields = { phoneNumber?: string; operatorCode?: string; tag?: string; timezone?: string };
+type Fields = { phoneNumber?: string; operatorCode?: string; tag?: string; timezone?: string; attributes?: Record<string, string> };
 
 /** operator_code given without a phone: checked against the stored phone by the caller. */
 type Checked = { fields: Fields; codeToCheck: string | null };
@@ -51,6 +52,11 @@ function validate(input: ClientPatch, requirePhone: boolean): Checked {
     const zone = canonicalTimeZone(input.timezone);
     if (zone) out.timezone = zone;
     else errors.push({ field: "timezone", message: `"${input.timezone}" is not an IANA time zone` });
+  }
+  if (input.attributes !== undefined) {
+    const checked = checkAttributes(input.attributes);
+    if ("errors" in checked) errors.push(...checked.errors);
+    else out.attributes = checked.value;
   }
   if (errors.length > 0) throw invalidFields(errors);
   return { fields: out, codeToCheck };
@@ -88,6 +94,7 @@ export class ClientService {
       operatorCode: fields.operatorCode!,
       tag: fields.tag ?? "",
       timezone: fields.timezone ?? "UTC",
+      attributes: fields.attributes ?? {},
       createdAt: now,
       updatedAt: now,
     };

@@ -14,6 +14,7 @@ import {
   boolean,
   check,
   date,
+  doublePrecision,
   index,
   integer,
   jsonb,
@@ -85,6 +86,8 @@ export const clients = pgTable(
     operatorCode: text("operator_code").notNull(),
     tag: text("tag").notNull().default(""),
     timezone: text("timezone").notNull().default("UTC"),
+    /** free-form string values for personalised text (`{{name}}`), at most 20 (clients/attributes.ts) */
+    attributes: jsonb("attributes").$type<Record<string, string>>().notNull().default(sql`'{}'::jsonb`),
     createdAt: created(),
     updatedAt: updated(),
   },
@@ -142,6 +145,8 @@ export const messages = pgTable(
     nextAttemptAt: instant("next_attempt_at").notNull(),
     sentAt: instant("sent_at"),
     lastError: text("last_error"),
+    /** `{provider}:{the provider's id}` of an accepted send; delivery receipts find the message by it */
+    providerMessageId: text("provider_message_id"),
     createdAt: created(),
     updatedAt: updated(),
   },
@@ -155,6 +160,7 @@ export const messages = pgTable(
       .on(t.expiresAt)
       .where(sql`status in (${stateList(waitingStates)})`),
     index("messages_mailing_status_idx").on(t.mailingId, t.status, t.id),
+    index("messages_provider_message_idx").on(t.providerMessageId).where(sql`provider_message_id is not null`),
     check("messages_status_check", sql`${t.status} in (${stateList(messageStates)})`),
   ],
 );
@@ -192,6 +198,66 @@ export const sessions = pgTable(
   },
   (t) => [index("sessions_user_idx").on(t.userId), index("sessions_expires_idx").on(t.expiresAt)],
 );
+
+/**
+ * Delivery receipts (webhooks/) not yet applied to their message: one that arrived before the send's
+ * result was written waits here, and the dispatcher's tick applies it once the message is `sent`
+ * (dispatch/receipts.ts). Receipts naming no message of ours are forgotten after 3 days.
+ */
+export const deliveryReceipts = pgTable(
+  "delivery_receipts",
+  {
+    /** `{provider}:{the provider's id}`, as in messages.provider_message_id */
+    providerMessageId: text("provider_message_id").primaryKey(),
+    status: text("status").$type<"delivered" | "undelivered">().notNull(),
+    reason: text("reason"),
+    receivedAt: instant("received_at").notNull().defaultNow(),
+  },
+  (t) => [check("delivery_receipts_status_check", sql`${t.status} in ('delivered', 'undelivered')`)],
+);
+
+/**
+ * The shared send-rate token bucket (PROVIDER_RATE, PROVIDER_BURST; dispatch/rate.ts): one row,
+ * taken from by every worker's claim, so the cap holds across processes. `paused_until` is set by
+ * a gateway's 429 Retry-After: no process sends before it.
+ */
+export const sendRate = pgTable(
+  "send_rate",
+  {
+    id: smallint("id").primaryKey(),
+    tokens: doublePrecision("tokens").notNull(),
+    refilledAt: instant("refilled_at").notNull(),
+    pausedUntil: instant("paused_until").notNull(),
+  },
+  (t) => [check("send_rate_single_row", sql`${t.id} = 1`)],
+);
+
+/**
+ * Answers kept for `Idempotency-Key` (http/idempotency.ts): per caller and route, the key, a hash of
+ * the request, and the first successful answer, for 24 hours. A row without a status is a request
+ * still running.
+ */
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    /** SHA-256 of the caller's credentials and the route: one caller's keys never answer another */
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    requestHash: text("request_hash").notNull(),
+    status: smallint("status"),
+    contentType: text("content_type"),
+    body: text("body"),
+    createdAt: created(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.key] }), index("idempotency_keys_created_idx").on(t.createdAt)],
+);
+
+/** Phones that opted out (blocklist/): no mailing sends to them; their messages are cancelled. */
+export const blocklist = pgTable("blocklist", {
+  phoneNumber: text("phone_number").primaryKey(),
+  reason: text("reason").notNull().default(""),
+  createdAt: created(),
+});
 
 /** One row per day whose daily report a replica took on (ops/report.ts; drizzle/0003_daily_reports.sql). */
 export const dailyReports = pgTable("daily_reports", {

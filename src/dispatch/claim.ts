@@ -28,6 +28,11 @@ export type ClaimedMessage = {
   waitingStatus: "scheduled" | "retrying";
   /** its client and mailing as the claim statement saw them (re-read later by claim-checks.ts) */
   check: ClaimCheck;
+  /**
+   * The client's placeholder values (attributes and tag) when the mailing's text had placeholders
+   * at claim time; null otherwise (nothing is read for a plain text).
+   */
+  values: Record<string, string> | null;
 };
 
 type Row = {
@@ -38,6 +43,7 @@ type Row = {
   attempts: number;
   expires_ms: number;
   waiting_status: "scheduled" | "retrying";
+  vals: Record<string, string> | null;
 } & CheckRow;
 
 export async function claimDue(
@@ -69,6 +75,7 @@ export async function claimDue(
       (extract(epoch from x.expires_at) * 1000)::float8 as expires_ms,
       case when due.status <> 'sending' then due.status
            when x.last_error is null then 'scheduled' else 'retrying' end as waiting_status,
+      case when strpos(m.text, '{{') > 0 then coalesce(c.attributes, '{}'::jsonb) || jsonb_build_object('tag', c.tag) end as vals,
       ${checkColumns}`,
   );
   return rows.map((r) => ({
@@ -81,6 +88,7 @@ export async function claimDue(
     leaseUntil: now.getTime() + leaseSeconds * 1000,
     waitingStatus: r.waiting_status,
     check: checkOf(r),
+    values: typeof r.vals === "string" ? JSON.parse(r.vals) : r.vals,
   }));
 }
 
@@ -124,11 +132,13 @@ type CheckRow = { client_matches: boolean; timezone: string; paused: boolean; ca
 
 /**
  * A claimed row's client (`c`) and mailing (`m`), both left-joined, as a ClaimCheck; the filter is
- * plan.ts's. A row whose mailing is gone (messages have no foreign key) reads as cancelled.
+ * plan.ts's, and a phone on the blocklist no longer matches. A row whose mailing is gone (messages
+ * have no foreign key) reads as cancelled.
  */
 const checkColumns = sql`coalesce(c.timezone, '') as timezone, coalesce(m.paused, false) as paused,
   (m.id is null or m.cancelled_at is not null) as cancelled,
-  (c.id is not null and ${clientMatches(mailingColumns)}) as client_matches,
+  (c.id is not null and ${clientMatches(mailingColumns)}
+    and not exists (select 1 from blocklist b where b.phone_number = x.phone_number)) as client_matches,
   (extract(epoch from x.due_at) * 1000)::float8 as check_due_ms,
   (extract(epoch from x.expires_at) * 1000)::float8 as check_expires_ms`;
 

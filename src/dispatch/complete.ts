@@ -18,6 +18,8 @@ export type Completion = {
   lastError?: string | null;
   /** true when nothing was sent under this claim (handed back, expired, cancelled): its attempt is taken back */
   unsent?: boolean;
+  /** for sent: `{provider}:{id}` when the provider named its message (delivery receipts find it by that) */
+  providerMessageId?: string;
 };
 
 /** Applies a batch of completions; returns how many rows were still held by their claim. */
@@ -31,6 +33,8 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
     next_attempt_at: c.nextAttemptAt ?? null,
     last_error: storableError(c.lastError),
     unsent: c.unsent ?? false,
+    // Absent (not null) without one: the probe's payload stays as short as before.
+    ...(c.providerMessageId ? { provider_message_id: c.providerMessageId } : {}),
   }));
   const rows = await rowsOf<{ id: number }>(
     ex,
@@ -41,9 +45,10 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
         next_attempt_at = coalesce(r.next_attempt_at, m.next_attempt_at),
         sent_at = case when r.status = 'sent' then ${at}::timestamptz else m.sent_at end,
         last_error = case when r.status = 'sent' then null else coalesce(r.last_error, m.last_error) end,
+        provider_message_id = coalesce(r.provider_message_id, m.provider_message_id),
         updated_at = ${at}::timestamptz
     from jsonb_to_recordset(${JSON.stringify(payload)}::text::jsonb)
-      as r(id int, attempts int, status text, next_attempt_at timestamptz, last_error text, unsent boolean)
+      as r(id int, attempts int, status text, next_attempt_at timestamptz, last_error text, unsent boolean, provider_message_id text)
     where m.id = r.id and m.status = 'sending' and m.attempts = r.attempts
     returning m.id`,
   );

@@ -31,6 +31,9 @@ import { type ClaimCheck, type ClaimedMessage, checkClaims, claimDue, loadMailin
 import { type Completion, expireOverdue } from "./complete";
 import { ChangeSignal, Semaphore } from "./concurrency";
 import { GroupCommit } from "./group-commit";
+import { applyPendingReceipts } from "./receipts";
+import { type RateOptions, SendRate } from "./rate";
+import { render } from "../mailings/template";
 import { MailingCache } from "./mailing-cache";
 import { decideBeforeSend, decideRetry } from "./presend";
 import { clientChannel, mailingChannel, type SignalListener, wakeChannel } from "./signals";
@@ -54,6 +57,8 @@ export type DispatcherOptions = {
   onClaim?: (count: number) => void;
   /** how old (wall-clock ms) the pre-send read of a claimed row may be; default 100 (claim-checks.ts) */
   checkMaxAgeMs?: number;
+  /** PROVIDER_RATE / PROVIDER_BURST: the send-rate cap shared by all processes (rate.ts); null: none */
+  rate?: RateOptions | null;
 };
 
 /**
@@ -85,6 +90,10 @@ export class Dispatcher implements SignalListener {
   private readonly mailings: MailingCache;
   private readonly abort = new AbortController();
   private readonly windows = new WindowCache();
+  /** the shared bucket and pause (rate.ts) */
+  private readonly rate: SendRate;
+  /** a gateway's 429 Retry-After, here or in another process: nothing is sent before (epoch ms) */
+  private pausedUntilMs = 0;
   readonly stats: DispatcherStats = { claimed: 0, sent: 0, retried: 0, failed: 0, expired: 0, dropped: 0 };
 
   /**
@@ -111,6 +120,7 @@ export class Dispatcher implements SignalListener {
       // Every message would be handed back unsent, for ever (loadConfig refuses such a setting).
       throw new RangeError(`sendTimeoutMs ${sendTimeoutMs} leaves no time to send within a lease of ${leaseSeconds} s`);
     }
+    this.rate = new SendRate(database.db, options.rate ?? { perSecond: 0, burst: 0 });
     this.gatewayRequests = new Semaphore(Math.min(gatewayConcurrency ?? concurrency, concurrency));
     this.claimChecks = new ClaimChecks((claims) => checkClaims(database.db, claims), options.checkMaxAgeMs);
     this.results = new GroupCommit<ClaimedMessage>(database, clock, logger, (batch) => this.release(batch.map((r) => r.owner)));
@@ -188,11 +198,15 @@ export class Dispatcher implements SignalListener {
 
   private async tickOnce(): Promise<void> {
     const expired = await expireOverdue(this.database.db, this.clock.now());
+    await applyPendingReceipts(this.database.db, this.clock.now());
     if (expired > 0) {
       this.stats.expired += expired;
       this.logger.info("messages expired", { count: expired });
     }
     const { concurrency, claimBatch } = this.options;
+    const limited = !!this.options.rate;
+    // Without a rate cap the bucket is not read per claim; another process's 429 is heard once a tick.
+    if (!limited) this.pausedUntilMs = Math.max(this.pausedUntilMs, await this.rate.pausedUntil());
     const capacity = concurrency + claimBatch;
     const step = Math.min(claimBatch, concurrency);
     const room = () => capacity - this.inFlight - this.queue.length;
@@ -203,7 +217,20 @@ export class Dispatcher implements SignalListener {
       // kept the HTTP server from answering until it was all sent.
       await new Promise<void>((resolve) => setImmediate(resolve));
       if (this.stopping) return;
-      const want = Math.min(room(), claimBatch);
+      let want = Math.min(room(), claimBatch);
+      // Paused by a 429: nothing is claimed; a tick after the pause ends claims again.
+      if (this.pausedUntilMs > this.clock.now().getTime()) return;
+      if (limited) {
+        const grant = await this.rate.take(want, this.clock.now());
+        this.pausedUntilMs = Math.max(this.pausedUntilMs, grant.pausedUntilMs);
+        if (this.pausedUntilMs > this.clock.now().getTime()) return;
+        if (grant.granted === 0) {
+          // Out of tokens: wait for the next one (or a freed slot) and take again.
+          await this.wait(grant.retryAtMs - this.clock.now().getTime());
+          continue;
+        }
+        want = grant.granted;
+      }
       const claimStartedAt = Date.now();
       const generation = this.claimChecks.readGeneration;
       const claimed = await claimDue(this.database.db, this.clock.now(), want, this.options.leaseSeconds);
@@ -219,6 +246,7 @@ export class Dispatcher implements SignalListener {
         this.queue.push(...claimed);
         this.pump();
       }
+      if (limited && claimed.length < want) await this.rate.giveBack(want - claimed.length);
       if (claimed.length < want) return;
     }
   }
@@ -312,13 +340,21 @@ export class Dispatcher implements SignalListener {
       case "send":
         break;
     }
+    if (this.pausedUntilMs > nowMs) return this.handBack(message, this.pausedUntilMs);
+    const template = mailing!.text;
+    if (message.values === null && template.includes("{{")) {
+      // The text gained placeholders after the claim read none: claimed again, with the values.
+      return this.handBack(message, nowMs);
+    }
+    const text = message.values === null ? template : render(template, { ...message.values, phone_number: message.phone });
     const started = performance.now();
-    const result = await this.gateway.send({ id: message.id, phone: message.phone, text: mailing!.text }, this.abort.signal);
+    const result = await this.gateway.send({ id: message.id, phone: message.phone, text }, this.abort.signal);
     const latencyMs = Math.round((performance.now() - started) * 10) / 10;
     const logFields = { ...ids(message), attempt: message.attempts, latency_ms: latencyMs };
     if (result.outcome === "sent") {
       this.stats.sent++;
       this.logger.info("send", { ...logFields, outcome: "sent" });
+      if (result.providerId) return { ...base, status: "sent", providerMessageId: `${this.gateway.name}:${result.providerId}` };
       return { ...base, status: "sent" };
     }
     if (result.outcome === "failed") {
@@ -326,7 +362,17 @@ export class Dispatcher implements SignalListener {
       this.logger.info("send", { ...logFields, outcome: "failed", error: result.error });
       return { ...base, status: "failed", lastError: result.error };
     }
-    const retryDelayMs = this.options.retryDelaySeconds * 1000;
+    let retryDelayMs = this.options.retryDelaySeconds * 1000;
+    if (result.retryAfterMs !== undefined) {
+      // The provider asked every sender to wait: this process at once, the others through the row.
+      retryDelayMs = result.retryAfterMs;
+      const until = this.clock.now().getTime() + result.retryAfterMs;
+      if (until > this.pausedUntilMs) {
+        this.pausedUntilMs = until;
+        this.logger.warn("gateway asked to slow down; sending paused", { retry_after_ms: result.retryAfterMs });
+        await this.rate.pause(until).catch((error) => this.logger.warn("sharing the pause failed", { error: String(error) }));
+      }
+    }
     const next = decideRetry(this.clock.now().getTime(), retryDelayMs, check!, mailing!.window, check!.timezone, this.windows);
     if (next.status === "expired") {
       this.stats.expired++;
@@ -348,6 +394,13 @@ export class Dispatcher implements SignalListener {
       nextAttemptAt: atMs === null ? "infinity" : new Date(atMs).toISOString(),
       unsent: true,
     };
+  }
+
+  /** Waits `ms` (at least 5), or until something changes (a slot freed, stop): the caller looks again. */
+  private async wait(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(5, ms)))), this.changes.next()]);
+    clearTimeout(timer);
   }
 
   /** Resolves when nothing is queued or in flight (every result durable, or given up at stop). */

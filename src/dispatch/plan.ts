@@ -52,6 +52,10 @@ export function clientMatches(filter: FilterArrays): SQL {
     and (cardinality(${filter.codes}) = 0 or c.operator_code = any(${filter.codes})))`;
 }
 
+/** The client `c`'s phone is on the blocklist (opted out): its messages are planned `cancelled`. */
+export const optedOut = sql`exists (select 1 from blocklist b where b.phone_number = c.phone_number)`;
+export const optedOutReason = "opted out (blocklist)";
+
 /**
  * Shared tail of the upsert: what a re-plan does to an existing message. Sent and failed messages
  * stay as they are. A retry keeps its later attempt time. A claimed (`sending`) message keeps its
@@ -67,9 +71,10 @@ const onConflict = sql`
     expires_at = excluded.expires_at,
     status = case
       when messages.status = 'sending' then 'sending'
-      when excluded.status = 'expired' then 'expired'
+      when excluded.status in ('expired', 'cancelled') then excluded.status
       when messages.status = 'retrying' then 'retrying'
       else 'scheduled' end,
+    last_error = case when excluded.status = 'cancelled' and messages.status <> 'sending' then excluded.last_error else messages.last_error end,
     next_attempt_at = case
       when messages.status = 'sending' then messages.next_attempt_at
       when messages.status = 'retrying' and excluded.status <> 'expired'
@@ -115,9 +120,11 @@ export async function planMailing(
     ),
     f as (select ${filter.tags} as tags, ${filter.codes} as codes),
     planned as (
-    insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
+    insert into messages (mailing_id, client_id, phone_number, status, last_error, due_at, expires_at, next_attempt_at, created_at, updated_at)
     select ${mailing.id}, c.id, c.phone_number,
-      case when z.due_at >= z.expires_at or z.expires_at <= ${nowIso}::timestamptz then 'expired' else 'scheduled' end,
+      case when ${optedOut} then 'cancelled'
+           when z.due_at >= z.expires_at or z.expires_at <= ${nowIso}::timestamptz then 'expired' else 'scheduled' end,
+      case when ${optedOut} then ${optedOutReason} end,
       z.due_at, z.expires_at,
       case when ${mailing.paused} then 'infinity'::timestamptz else z.due_at end,
       ${nowIso}::timestamptz, ${nowIso}::timestamptz
@@ -195,9 +202,11 @@ export async function planClients(
         select * from jsonb_to_recordset(${JSON.stringify(plans)}::text::jsonb)
           as p(mailing_id int, zone text, due_at timestamptz, expires_at timestamptz)
       )
-      insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at, created_at, updated_at)
+      insert into messages (mailing_id, client_id, phone_number, status, last_error, due_at, expires_at, next_attempt_at, created_at, updated_at)
       select p.mailing_id, c.id, c.phone_number,
-        case when p.due_at >= p.expires_at or p.expires_at <= ${nowIso}::timestamptz then 'expired' else 'scheduled' end,
+        case when ${optedOut} then 'cancelled'
+             when p.due_at >= p.expires_at or p.expires_at <= ${nowIso}::timestamptz then 'expired' else 'scheduled' end,
+        case when ${optedOut} then ${optedOutReason} end,
         p.due_at, p.expires_at,
         case when m.paused then 'infinity'::timestamptz else p.due_at end,
         ${nowIso}::timestamptz, ${nowIso}::timestamptz

@@ -4,7 +4,7 @@
  * 5xx are worth retrying; any other status is a permanent refusal. The timeout covers the whole
  * exchange, body included, so a gateway that hangs mid-answer cannot hold a send slot.
  */
-import type { Gateway, OutgoingMessage, SendResult } from "./gateway";
+import { type Gateway, type OutgoingMessage, retryAfterMs, type SendResult } from "./gateway";
 
 export type HttpGatewayOptions = { baseUrl: string; token: string; timeoutMs: number };
 
@@ -67,6 +67,10 @@ export class HttpGateway implements Gateway {
       await discardBody(response);
       if (response.ok) return { outcome: "sent" };
       const error = `gateway answered HTTP ${response.status}`;
+      if (response.status === 429) {
+        const pause = retryAfterMs(response.headers.get("retry-after"), Date.now());
+        return pause === undefined ? { outcome: "retry", error } : { outcome: "retry", error, retryAfterMs: pause };
+      }
       return retryable(response.status) ? { outcome: "retry", error } : { outcome: "failed", error };
     } catch (error) {
       if (timedOut) return { outcome: "retry", error: `gateway timed out after ${this.options.timeoutMs} ms` };

@@ -21,12 +21,15 @@ const formTypes = ["application/x-www-form-urlencoded", "multipart/form-data"];
 export async function parseJsonBody(request: Request, contentType: string): Promise<unknown> {
   const path = new URL(request.url).pathname;
   const isApi = path.startsWith("/api/") || /^\/(clients|mailing|stats)\//.test(path);
+  // Webhooks read their form fields themselves: Twilio's signature covers every field, and SMS.ru
+  // repeats `data[]` keys.
+  if (path.startsWith("/webhooks/")) return await readLimited(request, jsonBodyLimit);
   if (!isApi) {
     if (formTypes.some((t) => contentType.startsWith(t))) return undefined; // Elysia parses forms
   }
   // The CSV import reads the body itself, as a stream (Elysia's `parse: "none"` does not apply
   // once an app-wide parser is registered, so the stream is handed over wrapped).
-  if (path.endsWith("/clients/import")) return new StreamedBody(request.body);
+  if (path.endsWith("/clients/import") || path.endsWith("/blocklist/import")) return new StreamedBody(request.body);
   const text = await readLimited(request, jsonBodyLimit);
   // No body (POST …/pause, DELETE): an empty object, so that routes with a schema answer 422
   // naming the missing fields and routes without one do not care.

@@ -84,6 +84,16 @@ export const mailing = t.Object({
     description: "When end_time passes in the last time zone (UTC−12): the mailing is finished from then on, and clients added later are no longer planned",
     examples: ["2026-12-02T09:00:00.000Z"],
   }),
+  sms: t.Optional(
+    t.Object(
+      {
+        encoding: t.UnionEnum(["GSM-7", "UCS-2"]),
+        characters: t.Integer(),
+        segments: t.Integer(),
+      },
+      { description: "The SMS length of the text's longest rendering for the matching clients: GSM-7 160 characters (153 per part), UCS-2 (any Cyrillic) 70 (67 per part). In single-mailing answers only" },
+    ),
+  ),
   created_at: t.String({ format: "date-time" }),
   updated_at: t.String({ format: "date-time" }),
 });

@@ -10,6 +10,8 @@ import { clients } from "../db/schema";
 import { isClockTime, type SendWindow } from "../time/send-window";
 import { parseWallTime } from "../time/wall-time";
 import { planZones } from "../time/zone-plan";
+import { longestRendering } from "./personalise";
+import type { SmsLength } from "./template";
 
 export type PreviewInput = { start_time: string; end_time: string; tags: string[]; codes: string[]; window: SendWindow | null };
 
@@ -35,6 +37,12 @@ export class MailingPreview {
     private readonly database: Database,
     private readonly clock: Clock,
   ) {}
+
+  /** The SMS length of the text's longest rendering for the clients the filters match (personalise.ts). */
+  sms(text: string, tags: string[], codes: string[]): Promise<SmsLength | null> {
+    if (text.trim() === "") return Promise.resolve(null);
+    return longestRendering(this.database.db, text, { tagsFilter: tags, codesFilter: codes.filter((c) => /^\d{3}$/.test(c)) });
+  }
 
   async preview(input: PreviewInput): Promise<Preview | null> {
     const start = parseWallTime(input.start_time);

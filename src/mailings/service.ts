@@ -30,6 +30,7 @@ import {
 } from "../time/wall-time";
 import { isClockTime } from "../time/send-window";
 import { pageOf } from "../http/params";
+import { longestRendering, unknownPlaceholders } from "./personalise";
 
 type Tx = Parameters<Parameters<Database["db"]["transaction"]>[0]>[0];
 
@@ -162,6 +163,8 @@ export class MailingService {
   async create(input: MailingCreate): Promise<MailingView> {
     const now = this.clock.now();
     const valid = validate(input, now, true);
+    const unknown = await unknownPlaceholders(this.database.db, valid.text, valid);
+    if (unknown.length > 0) throw invalidFields(unknown);
     const id = await this.database.db.transaction(async (tx) => {
       const [row] = await tx
         .insert(mailings)
@@ -175,10 +178,11 @@ export class MailingService {
     return view;
   }
 
+  /** One mailing, with the SMS length of its longest rendering (lists leave that out). */
   async get(id: number): Promise<MailingView> {
     const row = await getMailing(this.database.db, id, this.clock.now());
     if (!row) throw notFound("mailing", id);
-    return toView(row);
+    return { ...toView(row), sms: await longestRendering(this.database.db, row.text, row) };
   }
 
   async list(status: MailingStatus | undefined, limit: number, cursor: number | null) {
@@ -195,6 +199,10 @@ export class MailingService {
       const merged = { ...asInput(current), ...stripUndefined(patch) };
       const timesChanged = patch.start_time !== undefined || patch.end_time !== undefined;
       const valid = validate(merged, now, timesChanged);
+      if (patch.text !== undefined || patch.tags_filter !== undefined || patch.codes_filter !== undefined) {
+        const unknown = await unknownPlaceholders(tx, valid.text, valid);
+        if (unknown.length > 0) throw invalidFields(unknown);
+      }
       const [row] = await tx
         .update(mailings)
         .set({ ...columns(valid), updatedAt: now })

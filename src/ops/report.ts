@@ -48,7 +48,7 @@ export class DailyReport {
     const { day, from, to } = previousDay(now, this.config.reportTimezone);
     const rows = await this.database.rows<ReportRow & { total: number }>(sql`
       select m.id as mailing_id, m.text,
-        coalesce(sum(c.n) filter (where c.status = 'sent'), 0)::int as sent,
+        coalesce(sum(c.n) filter (where c.status in ('sent', 'delivered', 'undelivered')), 0)::int as sent,
         coalesce(sum(c.n) filter (where c.status = 'failed'), 0)::int as failed,
         coalesce(sum(c.n) filter (where c.status = 'expired'), 0)::int as expired,
         coalesce(sum(c.n) filter (where c.status = 'cancelled'), 0)::int as cancelled,

@@ -1,5 +1,6 @@
 /** Statistics shapes (SPEC §5): every counted status is a key, zeros included. */
 import { t } from "elysia";
+import { messageStates } from "../dispatch/states";
 import { mailing } from "../mailings/model";
 
 export const byStatus = t.Object({
@@ -9,6 +10,9 @@ export const byStatus = t.Object({
   retrying: t.Integer(),
   failed: t.Integer(),
   expired: t.Integer(),
+  /** of the sent ones, those the provider reports delivered / not delivered (issue 15) */
+  delivered: t.Integer(),
+  undelivered: t.Integer(),
 });
 
 export const overallStats = t.Object({
@@ -27,7 +31,7 @@ export const overallStats = t.Object({
   ),
 });
 
-export const messageStatus = t.UnionEnum(["scheduled", "sending", "retrying", "sent", "failed", "expired", "cancelled"]);
+export const messageStatus = t.UnionEnum([...messageStates]);
 
 export const statsMessage = t.Object({
   id: t.Integer(),

@@ -6,7 +6,7 @@ import { eq, sql, type SQL } from "drizzle-orm";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import { mailings } from "../db/schema";
-import { type CountedState, countedStates, emptyCounts, messageStates, type MessageState } from "../dispatch/states";
+import { type CountedState, countedStates, emptyCounts, messageStates, statsCounts, type MessageState } from "../dispatch/states";
 import type { MailingStatus } from "../mailings/model";
 import { getMailingWithCounts, statusExpression, toView } from "../mailings/repo";
 import { pageOf } from "../http/params";
@@ -47,15 +47,14 @@ export class StatsService {
       from mailings
       left join (select c.mailing_id, ${pivot} from mailing_counts c group by c.mailing_id) k on k.mailing_id = mailings.id
       order by mailings.id`);
-    const total = emptyCounts();
+    const overall = emptyCounts();
     const byMailing = rows.map((m) => {
-      const c = emptyCounts();
-      let sum = 0;
+      const states = emptyCounts();
       for (const s of countedStates) {
-        c[s] = m[s];
-        total[s] += m[s];
-        sum += m[s];
+        states[s] = m[s];
+        overall[s] += m[s];
       }
+      const { counts: c, total: sum } = statsCounts(states);
       return {
         mailing_id: m.id,
         text: m.text,
@@ -66,7 +65,7 @@ export class StatsService {
         by_status: c,
       };
     });
-    return { mailings: rows.length, messages: total, by_mailing: byMailing };
+    return { mailings: rows.length, messages: statsCounts(overall).counts, by_mailing: byMailing };
   }
 
   async forMailing(id: number, status: MessageState | undefined, limit: number, cursor: number | null) {
@@ -77,11 +76,12 @@ export class StatsService {
       this.messages(id, status, limit, cursor),
     ]);
     if (!row) throw notFound("mailing", id);
-    const counts = emptyCounts();
-    for (const s of countedStates) counts[s] = row.counts[s] ?? 0;
+    const states = emptyCounts();
+    for (const s of countedStates) states[s] = row.counts[s] ?? 0;
+    const { counts, total } = statsCounts(states);
     return {
       mailing: toView(row),
-      total: countedStates.reduce((sum, s) => sum + counts[s], 0),
+      total,
       by_status: counts,
       messages: page.items.map((m) => ({
         id: m.id,

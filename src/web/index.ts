@@ -8,6 +8,7 @@ import { clientPageRoutes } from "./routes/clients";
 import { dashboardRoutes } from "./routes/dashboard";
 import { mailingPageRoutes } from "./routes/mailings";
 import { tokenPageRoutes } from "./routes/tokens";
+import { blocklistPageRoutes } from "./routes/blocklist";
 import { type Outbox, outboxRoutes } from "./routes/outbox";
 import { importRoutes } from "./routes/import";
 import { adminRoutes } from "./routes/admin";
@@ -20,6 +21,7 @@ export function webRoutes(web: Web, services: ReturnType<typeof createServices>,
     .use(adminRoutes(web, services.userAdmin, services.tokens, services.audit, clock))
     .use(dashboardRoutes(web, services.stats, clock))
     .use(tokenPageRoutes(web, services.tokens, clock, services.audit))
+    .use(blocklistPageRoutes(web, services.blocklist))
     .use(clientPageRoutes(web, services.clients))
     .use(outboxRoutes(web, outbox))
     .use(importRoutes(web, services.importer, services.importCheck, clock))

@@ -30,6 +30,7 @@ for (const backend of backends()) {
         operator_code: "900",
         tag: "",
         timezone: "UTC",
+        attributes: {},
         created_at: "2026-12-01T00:00:00.000Z",
         updated_at: "2026-12-01T00:00:00.000Z",
       });

@@ -30,7 +30,7 @@ for (const backend of backends()) {
       expect(e.gateway.received.get(m!.id)).toBe(1);
       expect(e.gateway.bodies[0]).toMatchObject({ id: m!.id, phone: 79101234567, text: "hello" });
       const stats = await e.request("GET", "/api/v1/stats");
-      expect(stats.body.messages).toEqual({ scheduled: 0, sending: 0, sent: 1, retrying: 0, failed: 0, expired: 0 });
+      expect(stats.body.messages).toEqual({ scheduled: 0, sending: 0, sent: 1, retrying: 0, failed: 0, expired: 0, delivered: 0, undelivered: 0 });
     });
 
     test("each send attempt is one JSON log line with mailing_id, message_id, client_id, attempt, outcome, latency", async () => {

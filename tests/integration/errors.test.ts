@@ -18,8 +18,8 @@ import { setDefaultTimeout } from "bun:test";
 // the per-test timeout (5 s) for every file, so each file sets its own.
 setDefaultTimeout(60_000);
 
-type BodyKind = "clientCreate" | "clientPatch" | "mailingCreate" | "mailingPatch" | "tokenCreate" | "none";
-type Route = { method: "POST" | "PATCH" | "DELETE"; path: string; body: BodyKind; target?: "client" | "mailing" | "token" };
+type BodyKind = "clientCreate" | "clientPatch" | "mailingCreate" | "mailingPatch" | "tokenCreate" | "blockCreate" | "none";
+type Route = { method: "POST" | "PATCH" | "DELETE"; path: string; body: BodyKind; target?: "client" | "mailing" | "token" | "blocked" };
 
 const routes: Route[] = [
   { method: "POST", path: "/api/v1/clients", body: "clientCreate" },
@@ -33,6 +33,8 @@ const routes: Route[] = [
   { method: "POST", path: "/api/v1/mailings/{id}/cancel", body: "none", target: "mailing" },
   { method: "POST", path: "/api/v1/tokens", body: "tokenCreate" },
   { method: "DELETE", path: "/api/v1/tokens/{id}", body: "none", target: "token" },
+  { method: "POST", path: "/api/v1/blocklist", body: "blockCreate" },
+  { method: "DELETE", path: "/api/v1/blocklist/{id}", body: "none", target: "blocked" },
   ...["", "/"].flatMap((slash): Route[] => [
     { method: "POST", path: `/clients/create${slash}`, body: "clientCreate" },
     { method: "PATCH", path: `/clients/update/{id}${slash}`, body: "clientPatch", target: "client" },
@@ -195,6 +197,12 @@ function bodyCases(kind: BodyKind): Case[] {
       return mailingFields({});
     case "tokenCreate":
       return [{ label: "missing name", body: {}, status: 422, field: "name" }, ...tokenFields];
+    case "blockCreate":
+      return [
+        { label: "missing phone_number", body: {}, status: 422, field: "phone_number" },
+        ...fieldCases("phone_number", [["boolean", true], ["null", null], ["array", [79101459028]], ["letters", "abc"], ["too few digits", "12345"]]),
+        ...fieldCases("reason", [["number", 5], ["too long", long(201)]], { phone_number: 9991234567 }),
+      ];
     case "none":
       return [];
   }
@@ -228,6 +236,8 @@ function validBody(kind: BodyKind): unknown {
       return { text: "fine" };
     case "tokenCreate":
       return { name: "fine" };
+    case "blockCreate":
+      return { phone_number: 9990000003 };
     case "none":
       return undefined;
   }
@@ -240,7 +250,7 @@ for (const backend of backends()) {
     let db: TestDatabase;
     let logger: ReturnType<typeof memoryLogger>;
     let handle: (request: Request) => Promise<Response>;
-    const ids = { client: 0, mailing: 0, token: 0 };
+    const ids: Record<"client" | "mailing" | "token" | "blocked", number | string> = { client: 0, mailing: 0, token: 0, blocked: "" };
     let before: Record<string, string>;
     const statuses: number[] = [];
 
@@ -295,7 +305,9 @@ for (const backend of backends()) {
       await send("POST", "/api/v1/clients", json({ phone_number: 9101459029, tag: "vip", timezone: "Asia/Vladivostok" }), ct);
       ids.mailing = (await send("POST", "/api/v1/mailings", json({ ...goodMailing, tags_filter: ["vip"], send_window: { from: "08:00", to: "22:00" } }), ct)).body.id;
       ids.token = (await send("POST", "/api/v1/tokens", json({ name: "seed" }), ct)).body.id;
-      expect([ids.client, ids.mailing, ids.token].every((id) => Number.isInteger(id) && id > 0)).toBe(true);
+      ids.blocked = (await send("POST", "/api/v1/blocklist", json({ phone_number: 9990000002 }), ct)).body.phone_number;
+      expect([ids.client, ids.mailing, ids.token].every((id) => Number.isInteger(id) && (id as number) > 0)).toBe(true);
+      expect(ids.blocked).toBe("79990000002");
       before = await snapshot(db.database);
       expect(before.messages).toStartWith("2 rows");
     });
@@ -350,7 +362,8 @@ for (const backend of backends()) {
           await expectRefused(await send(route.method, pathOf(route), stream, { "content-type": "application/json" }), 413, "body", "2 MiB streamed");
         });
 
-        if (route.target) {
+        // A blocked phone's path segment is a phone number, checked as one (blocklist.test.ts).
+        if (route.target && route.target !== "blocked") {
           test("ids: abc, -1, 0, 1.5, 99999999999999999999, … → 422 naming id; an unknown id → 404", async () => {
             const body = validBody(route.body);
             const encoded = body === undefined ? undefined : JSON.stringify(body);

@@ -35,10 +35,10 @@ for (const backend of backends()) {
       expect(reply.status).toBe(200);
       expect(reply.headers.get("content-type")).toStartWith("text/csv");
       const lines = reply.text.trimEnd().split("\r\n");
-      expect(lines[0]).toBe("phone_number,operator_code,tag,timezone,created_at");
+      expect(lines[0]).toBe("phone_number,operator_code,tag,timezone,attributes,created_at");
       expect(lines.length).toBe(1206);
       expect(new Set(lines.slice(1).map((l) => l.split(",")[0])).size).toBe(1205);
-      expect(lines[1]).toStartWith('79100000000,910,"vip, ""gold""",UTC,');
+      expect(lines[1]).toStartWith('79100000000,910,"vip, ""gold""",UTC,,');
     });
 
     test("the list's filters apply", async () => {

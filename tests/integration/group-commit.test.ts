@@ -63,7 +63,7 @@ for (const backend of backends()) {
       expect(Object.fromEntries(heard)).toEqual({ 1: true, 2: true, 3: false, 4: true, 5: true });
       const rows = await db.database.rows<{ id: number; status: string }>(sql`select id, status from messages order by id`);
       expect(rows.map((r) => r.status)).toEqual(["sent", "sent", "sending", "sent", "sent"]);
-      expect(logger.lines.some((l) => l.msg.startsWith("a result was refused") && l.message_id === 3)).toBe(true);
+      expect(logger.lines.some((l) => String(l.msg).startsWith("a result was refused") && l.message_id === 3)).toBe(true);
     });
   });
 }

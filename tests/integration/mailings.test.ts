@@ -45,6 +45,7 @@ for (const backend of backends()) {
         pending: expect.any(Number),
         // 21:00 at UTC−12
         closes_at: "2026-12-02T09:00:00.000Z",
+        sms: { encoding: "GSM-7", characters: 11, segments: 1 },
         created_at: "2026-12-01T00:00:00.000Z",
         updated_at: "2026-12-01T00:00:00.000Z",
       });
@@ -148,7 +149,7 @@ for (const backend of backends()) {
       t.clock.advance(30);
       const text = await t.request("PATCH", `/api/v1/mailings/${m.body.id}`, { text: "Changed" });
       expect(text.status, text.text).toBe(200);
-      expect(text.body).toEqual({ ...m.body, text: "Changed", updated_at: "2026-12-01T00:00:30.000Z" });
+      expect(text.body).toEqual({ ...m.body, text: "Changed", sms: { encoding: "GSM-7", characters: 7, segments: 1 }, updated_at: "2026-12-01T00:00:30.000Z" });
       const end = await t.request("PATCH", `/api/v1/mailings/${m.body.id}`, { end_time: "2026-12-02T21:00:00Z" });
       expect(end.body).toMatchObject({ text: "Changed", start_time: "2026-12-01T09:00:00", end_time: "2026-12-02T21:00:00", tags_filter: ["vip"], codes_filter: ["910"] });
       const filters = await t.request("PATCH", `/api/v1/mailings/${m.body.id}`, { tags_filter: [], codes_filter: ["911"] });

@@ -115,7 +115,7 @@ for (const backend of backends()) {
       for (const { method, path } of operations()) {
         if (path.startsWith("/docs")) continue;
         // any id will do: the examples use the ids a fresh database gives them (README runs in order)
-        const bare = path.replace(/(.)\/$/, "$1").replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\?\{id\\?\}/g, "\\d+");
+        const bare = path.replace(/(.)\/$/, "$1").replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\?\{(id|phone)\\?\}/g, "\\d+");
         const pattern = new RegExp(`^${bare}$`);
         const hit = curls.some((line) => {
           const url = /\$API(\/[^\s"?]*)/.exec(line)?.[1]?.replace(/(.)\/$/, "$1");

@@ -43,7 +43,7 @@ for (const backend of backends()) {
       await e.dispatcher.drain(); // due now: the creation already woke the dispatcher
       expect((await byPhone(id))["79100000002"]!.status).toBe("sent");
       const stats = await e.request("GET", `/api/v1/stats/${id}`);
-      expect(stats.body.by_status).toEqual({ scheduled: 0, sending: 0, sent: 1, retrying: 0, failed: 0, expired: 1 });
+      expect(stats.body.by_status).toEqual({ scheduled: 0, sending: 0, sent: 1, retrying: 0, failed: 0, expired: 1, delivered: 0, undelivered: 0 });
       expect(e.gateway.received.size).toBe(1);
     });
 
@@ -176,7 +176,7 @@ for (const backend of backends()) {
       expect((await one(id, "79100000002"))!.status).toBe("cancelled");
       expect(await one(id, "79100000003")).toMatchObject({ status: "scheduled", due_at: "2026-12-01T15:00:00Z" });
       const stats = await e.request("GET", `/api/v1/stats/${id}`);
-      expect(stats.body.by_status).toEqual({ scheduled: 1, sending: 0, sent: 1, retrying: 0, failed: 0, expired: 0 });
+      expect(stats.body.by_status).toEqual({ scheduled: 1, sending: 0, sent: 1, retrying: 0, failed: 0, expired: 0, delivered: 0, undelivered: 0 });
       expect(stats.body.total).toBe(2);
     });
 

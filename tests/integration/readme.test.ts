@@ -159,13 +159,13 @@ for (const backend of backends()) {
       // clients, mailings, statistics, tokens, audit, compatibility routes, operations
       expect(requests.length).toBeGreaterThan(30);
       for (const r of requests.filter((q) => q.url.includes("/api/v1/")).map((q) => new URL(q.url).pathname.split("/")[3])) {
-        expect(["clients", "mailings", "stats", "tokens", "audit"]).toContain(r!);
+        expect(["clients", "mailings", "stats", "tokens", "audit", "blocklist"]).toContain(r!);
       }
       for (const curl of requests) {
         const init: RequestInit & { duplex?: string } = { method: curl.method, headers: curl.headers, body: curl.body };
         const response = await app.handle(new Request(curl.url, init));
         const text = await response.text();
-        const expected = curl.method === "DELETE" ? [204] : curl.method === "POST" && /\/(clients|mailings|tokens)\/?$|\/create\/?$/.test(new URL(curl.url).pathname) ? [201] : [200];
+        const expected = curl.method === "DELETE" ? [204] : curl.method === "POST" && /\/(clients|mailings|tokens|blocklist)\/?$|\/create\/?$/.test(new URL(curl.url).pathname) ? [201] : [200];
         expect(expected, `${curl.text}\n→ ${response.status} ${text.slice(0, 400)}`).toContain(response.status);
       }
     });

@@ -8,7 +8,8 @@ import { setDefaultTimeout } from "bun:test";
 // the per-test timeout (5 s) for every file, so each file sets its own.
 setDefaultTimeout(60_000);
 
-const six = ["scheduled", "sending", "sent", "retrying", "failed", "expired"];
+// SPEC §5: six statuses, and the two a provider's delivery receipts add (issue 15)
+const six = ["scheduled", "sending", "sent", "retrying", "failed", "expired", "delivered", "undelivered"];
 
 for (const backend of backends()) {
   describe(`[${backend}] §5 statistics`, () => {
@@ -33,7 +34,7 @@ for (const backend of backends()) {
       expect(r.status).toBe(200);
       expect(Object.keys(r.body).sort()).toEqual(["by_mailing", "mailings", "messages"]);
       expect(r.body.mailings).toBe(2);
-      expect(r.body.messages).toEqual({ scheduled: 0, sending: 0, sent: 5, retrying: 0, failed: 0, expired: 0 });
+      expect(r.body.messages).toEqual({ scheduled: 0, sending: 0, sent: 5, retrying: 0, failed: 0, expired: 0, delivered: 0, undelivered: 0 });
       expect(r.body.by_mailing).toHaveLength(2);
       const [first, second] = r.body.by_mailing;
       expect(Object.keys(first).sort()).toEqual(["by_status", "end_time", "mailing_id", "start_time", "status", "text", "total"]);
@@ -42,7 +43,7 @@ for (const backend of backends()) {
       expect(Object.keys(first.by_status).sort()).toEqual([...six].sort());
       // the waiting mailing's only client was deleted: its message is cancelled and not counted
       expect(second).toMatchObject({ mailing_id: waiting, status: "scheduled", total: 0 });
-      expect(second.by_status).toEqual({ scheduled: 0, sending: 0, sent: 0, retrying: 0, failed: 0, expired: 0 });
+      expect(second.by_status).toEqual({ scheduled: 0, sending: 0, sent: 0, retrying: 0, failed: 0, expired: 0, delivered: 0, undelivered: 0 });
       for (const status of six) {
         expect(r.body.messages[status]).toBe(r.body.by_mailing.reduce((sum: number, m: { by_status: Record<string, number> }) => sum + m.by_status[status]!, 0));
       }

@@ -40,6 +40,9 @@ for (const backend of backends()) {
       expect(filtered.text).toContain("1 clients match.");
       expect(filtered.text).toContain("Window already over");
       expect((await q({ start_time: "2026-12-01T07:00", end_time: "2026-12-01T08:00", tags: "nobody" })).text).toContain("No client matches");
+      // The text's SMS length, as the API's `sms` (issue 15 item 3): Cyrillic is UCS-2.
+      expect((await q({ text: "Привет, {{phone_number}}!", start_time: "", end_time: "" })).text).toContain("Longest text: 20 characters in UCS-2, 1 SMS.");
+      expect((await q({ text: "a".repeat(161), start_time: "", end_time: "" })).text).toContain("161 characters in GSM-7, 2 SMS.");
       await b.send("DELETE", `/clients/${/client-(\d+)/.exec((await b.get("/clients?q=79141112233")).text)![1]}`, { headers: { "x-csrf-token": csrf } });
     });
 

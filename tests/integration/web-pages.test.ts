@@ -37,7 +37,7 @@ for (const backend of backends()) {
     afterAll(() => app.close());
 
     test("every page answers HTML with the security headers and no-store", async () => {
-      for (const path of ["/", "/clients", "/tokens", "/mailings", "/admin", "/login", "/register"]) {
+      for (const path of ["/", "/clients", "/tokens", "/blocklist", "/mailings", "/admin", "/login", "/register"]) {
         const page = await b.get(path);
         expect([200, 303]).toContain(page.status);
         const csp = page.headers.get("content-security-policy")!;
@@ -162,6 +162,20 @@ for (const backend of backends()) {
       expect((await b.post(`/tokens/${id}/revoke`, { _csrf: csrf })).status).toBe(200);
       const after = await app.handle(new Request("http://localhost/api/v1/clients?limit=1", { headers: { authorization: `Bearer ${secret}` } }));
       expect(after.status).toBe(401);
+    });
+
+    test("blocklist: block with a reason (escaped), a bad phone beside the field, unblock; CSRF required", async () => {
+      expect((await b.post("/blocklist", { phone: "+7 910 000-00-77", reason: "<said stop>" })).status).toBe(403);
+      const blocked = await b.post("/blocklist", { phone: "+7 910 000-00-77", reason: "<said stop>", _csrf: csrf });
+      expect(blocked.status).toBe(200);
+      expect(blocked.text).toContain("79100000077");
+      expect(blocked.text).toContain("&lt;said stop&gt;");
+      const bad = await b.post("/blocklist", { phone: "12", reason: "", _csrf: csrf });
+      expect(bad.status).toBe(422);
+      expect(bad.text).toContain('id="block-phone-error"');
+      expect(bad.text).toContain('value="12"');
+      expect((await b.post("/blocklist/79100000077/unblock", { _csrf: csrf })).status).toBe(200);
+      expect((await b.get("/blocklist")).text).not.toContain("79100000077");
     });
   });
 }

@@ -1,5 +1,5 @@
 /** An app on a fresh database with a fixed clock, and a small client for `app.handle()`. */
-import { createApp } from "../../src/app";
+import { type AppDeps, createApp } from "../../src/app";
 import { FixedClock } from "../../src/clock";
 import type { Database } from "../../src/db/client";
 import { type Signals, silentSignals } from "../../src/dispatch/signals";
@@ -22,13 +22,13 @@ export type TestApp = {
 
 export async function testApp(
   backend: Backend,
-  options: { now?: string; signals?: Signals } = {},
+  options: { now?: string; signals?: Signals; config?: Partial<AppDeps["config"]> } = {},
 ): Promise<TestApp> {
   const { database, drop } = await freshDatabase(backend);
   const clock = new FixedClock(options.now ?? "2026-12-01T00:00:00Z");
   const logger = memoryLogger();
   const app = await createApp({
-    config: { adminApiKey: adminKey },
+    config: { adminApiKey: adminKey, ...options.config },
     database,
     clock,
     logger,

@@ -26,9 +26,12 @@ describe("§2 configuration", () => {
       host: "0.0.0.0",
       databaseUrl: null,
       dataDir: "./data",
+      provider: { name: "sandbox" },
       providerUrl: null,
       providerToken: "",
+      webhookToken: null,
       providerTimeoutMs: 10_000,
+      providerRate: null,
       sandboxFailureRate: 0,
       sendConcurrency: 100,
       gatewayConcurrency: 100,
@@ -155,6 +158,41 @@ describe("§2 configuration", () => {
       expect(error.variable).toBe("PROVIDER_TIMEOUT_MS");
       expect(error.message).toContain("half of LEASE_SECONDS");
     }
+  });
+
+  test("PROVIDER: probe when PROVIDER_URL is set, else sandbox; adapters read their credentials", () => {
+    expect(loadConfig({}).provider).toEqual({ name: "sandbox" });
+    expect(loadConfig({ PROVIDER_URL: "http://127.0.0.1:4010" }).provider).toEqual({ name: "probe" });
+    const sid = `AC${"a".repeat(32)}`;
+    expect(loadConfig({ PROVIDER: "twilio", TWILIO_ACCOUNT_SID: sid, TWILIO_AUTH_TOKEN: "t", TWILIO_FROM: "+15005550006" }).provider)
+      .toEqual({ name: "twilio", accountSid: sid, authToken: "t", from: "+15005550006" });
+    expect(loadConfig({ PROVIDER: "smsru", SMSRU_API_ID: "k" }).provider).toEqual({ name: "smsru", apiId: "k", from: null });
+    expect(loadConfig({ PROVIDER: "smsc", SMSC_LOGIN: "l", SMSC_PASSWORD: "p", SMSC_SENDER: "Shop" }).provider)
+      .toEqual({ name: "smsc", login: "l", password: "p", sender: "Shop" });
+  });
+
+  test("an adapter without its credentials, or probe without PROVIDER_URL, names the missing variable", () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ PROVIDER: "probe" }, "PROVIDER_URL"],
+      [{ PROVIDER: "twilio", TWILIO_AUTH_TOKEN: "t", TWILIO_FROM: "+15005550006" }, "TWILIO_ACCOUNT_SID"],
+      [{ PROVIDER: "twilio", TWILIO_ACCOUNT_SID: "AC1", TWILIO_AUTH_TOKEN: "t", TWILIO_FROM: "+1500" }, "TWILIO_ACCOUNT_SID"],
+      [{ PROVIDER: "twilio", TWILIO_ACCOUNT_SID: `AC${"0".repeat(32)}`, TWILIO_FROM: "+15005550006" }, "TWILIO_AUTH_TOKEN"],
+      [{ PROVIDER: "twilio", TWILIO_ACCOUNT_SID: `AC${"0".repeat(32)}`, TWILIO_AUTH_TOKEN: "t", TWILIO_FROM: "+1-500" }, "TWILIO_FROM"],
+      [{ PROVIDER: "smsru" }, "SMSRU_API_ID"],
+      [{ PROVIDER: "smsc", SMSC_LOGIN: "l" }, "SMSC_PASSWORD"],
+      [{ PROVIDER: "nexmo" }, "PROVIDER"],
+    ];
+    for (const [env, variable] of cases) expect(configError(env).variable, JSON.stringify(env)).toBe(variable);
+    expect(configError({ PROVIDER: "twilio", TWILIO_ACCOUNT_SID: `AC${"0".repeat(32)}`, TWILIO_AUTH_TOKEN: "hunter2", TWILIO_FROM: "bad-sender!" }).message)
+      .not.toContain("hunter2");
+  });
+
+  test("PROVIDER_RATE and PROVIDER_BURST: no cap by default; the burst defaults to the rate", () => {
+    expect(loadConfig({}).providerRate).toBeNull();
+    expect(loadConfig({ PROVIDER_RATE: "200" }).providerRate).toEqual({ perSecond: 200, burst: 200 });
+    expect(loadConfig({ PROVIDER_RATE: "200", PROVIDER_BURST: "10" }).providerRate).toEqual({ perSecond: 200, burst: 10 });
+    expect(configError({ PROVIDER_RATE: "fast" }).variable).toBe("PROVIDER_RATE");
+    expect(configError({ PROVIDER_RATE: "10", PROVIDER_BURST: "0" }).variable).toBe("PROVIDER_BURST");
   });
 
   const bad: [string, string][] = [

@@ -15,6 +15,7 @@ const claimed = (id: number): ClaimedMessage => ({
   expiresAt: Date.now() + 3_600_000,
   leaseUntil: Date.now() + 60_000,
   waitingStatus: "scheduled",
+  values: null,
   check,
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { loadConfig } from "../../src/config";
 import { createGateway } from "../../src/gateway/select";
 import { SandboxGateway } from "../../src/gateway/sandbox";
 import { HttpGateway } from "../../src/gateway/http";
@@ -11,9 +12,8 @@ setDefaultTimeout(60_000);
 
 describe("§2 gateway selection and the sandbox", () => {
   test("no PROVIDER_URL: the sandbox; with one: the HTTP gateway", () => {
-    const base = { providerToken: "", providerTimeoutMs: 1000, sandboxFailureRate: 0 };
-    expect(createGateway({ ...base, providerUrl: null })).toBeInstanceOf(SandboxGateway);
-    expect(createGateway({ ...base, providerUrl: "http://127.0.0.1:1" })).toBeInstanceOf(HttpGateway);
+    expect(createGateway(loadConfig({}))).toBeInstanceOf(SandboxGateway);
+    expect(createGateway(loadConfig({ PROVIDER_URL: "http://127.0.0.1:1" }))).toBeInstanceOf(HttpGateway);
   });
 
   test("the sandbox delivers at once and remembers what it sent", async () => {
@@ -24,7 +24,7 @@ describe("§2 gateway selection and the sandbox", () => {
   });
 
   test("SANDBOX_FAILURE_RATE makes that share of sends fail retryably", async () => {
-    const always = createGateway({ providerUrl: null, providerToken: "", providerTimeoutMs: 1000, sandboxFailureRate: 1 });
+    const always = createGateway(loadConfig({ SANDBOX_FAILURE_RATE: "1" }));
     expect((await always.send({ id: 1, phone: "79100000000", text: "t" })).outcome).toBe("retry");
     let i = 0;
     const half = new SandboxGateway({ failureRate: 0.5, random: () => [0.1, 0.9][i++ % 2]! });

@@ -59,6 +59,8 @@ export const en = {
   "status.scheduled": "scheduled",
   "status.sending": "sending",
   "status.sent": "sent",
+  "status.delivered": "delivered",
+  "status.undelivered": "not delivered",
   "status.retrying": "retrying",
   "status.failed": "failed",
   "status.expired": "expired",
@@ -114,6 +116,7 @@ export const en = {
   "mailings.error.window_from": "Enter a time (HH:MM).",
   "mailings.error.window_to": "Enter a time (HH:MM) other than the start.",
 
+  "preview.sms": "Longest text: {characters} characters in {encoding}, {segments} SMS.",
   "preview.title": "Where and when it lands",
   "preview.empty": "Enter a start and an end to see how many clients match and when each time zone's group starts.",
   "preview.total": "{n} clients match.",
@@ -147,6 +150,21 @@ export const en = {
   "import.field": "Field",
   "import.problem": "Problem",
   "import.again": "Import another file",
+
+  "nav.blocklist": "Opt-outs",
+  "blocklist.title": "Opt-out blocklist",
+  "blocklist.intro": "No mailing sends to these phones; their waiting messages are cancelled. Unblocking plans them into the open mailings again.",
+  "blocklist.phone": "Phone",
+  "blocklist.reason": "Reason",
+  "blocklist.block": "Block",
+  "blocklist.badPhone": "Not a phone number: 7XXXXXXXXXX, +7 …, 8XXXXXXXXXX or 10 digits.",
+  "blocklist.export": "Download as CSV",
+  "blocklist.none": "No phone is blocked.",
+  "blocklist.since": "Since",
+  "blocklist.actions": "Actions",
+  "blocklist.unblock": "Unblock",
+  "blocklist.unblockConfirm": "Unblock this phone? Open mailings will send to it again.",
+  "blocklist.more": "The first 1,000 are shown; the CSV has them all.",
 
   "tokens.title": "API tokens",
   "tokens.intro": "Tokens let programs use the JSON API (/api/v1) as you: send Authorization: Bearer <token>.",
@@ -251,6 +269,8 @@ export const en = {
   "audit.kind.token.revoked": "token revoked",
   "audit.kind.mailing.deleted": "mailing deleted",
   "audit.kind.mailing.cancelled": "mailing cancelled",
+  "audit.kind.blocklist.added": "phone blocked (opt-out)",
+  "audit.kind.blocklist.removed": "phone unblocked",
 } as const;
 
 export type MessageKey = keyof typeof en;

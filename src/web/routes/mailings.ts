@@ -103,7 +103,8 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
         const q = (name: string) => (ctx.query[name] ?? "").slice(0, 2000);
         const window = q("window_from") && q("window_to") ? { from: q("window_from"), to: q("window_to") } : null;
         const preview = await previews.preview({ start_time: q("start_time"), end_time: q("end_time"), tags: list(q("tags")), codes: list(q("codes")), window });
-        return web.render(page, "./mailings/_preview", { preview, previewZones, wholePage: true });
+        const sms = await previews.sms(q("text"), list(q("tags")), list(q("codes")));
+        return web.render(page, "./mailings/_preview", { preview, sms, previewZones, wholePage: true });
       }),
       { detail: { hide: true } },
     )

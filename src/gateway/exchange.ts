@@ -1,0 +1,54 @@
+/**
+ * One HTTP exchange with a provider's API, bounded as http.ts bounds the probe's: the timeout covers
+ * the whole exchange, body included, and the shutdown signal aborts it. Network errors, timeouts and
+ * aborts come back as a retryable SendResult; an answer (any status) comes back as its status and
+ * body text for the adapter to read by the provider's rules.
+ */
+import type { SendResult } from "./gateway";
+
+export type Answer = { status: number; headers: Headers; body: string };
+
+export async function exchange(
+  url: string,
+  init: { method: "POST"; headers: Record<string, string>; body: string },
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<Answer | Extract<SendResult, { outcome: "retry" }>> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  const onShutdown = () => controller.abort();
+  signal?.addEventListener("abort", onShutdown, { once: true });
+  try {
+    const response = await fetch(url, { ...init, signal: controller.signal });
+    return { status: response.status, headers: response.headers, body: await response.text() };
+  } catch (error) {
+    if (timedOut) return { outcome: "retry", error: `gateway timed out after ${timeoutMs} ms` };
+    if (signal?.aborted) return { outcome: "retry", error: "send aborted by shutdown" };
+    return { outcome: "retry", error: `gateway unreachable: ${(error as Error).message}` };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onShutdown);
+  }
+}
+
+/** The answer's body as JSON, or null when it is not JSON. */
+export function jsonOf(answer: Answer): unknown {
+  try {
+    return JSON.parse(answer.body);
+  } catch {
+    return null;
+  }
+}
+
+/** Form encoding (application/x-www-form-urlencoded), the format all three providers take. */
+export function form(fields: Record<string, string | undefined>): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(fields)) if (value !== undefined && value !== "") params.set(key, value);
+  return params.toString();
+}
+
+export const formHeaders = { "content-type": "application/x-www-form-urlencoded" };

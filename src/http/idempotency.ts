@@ -1,0 +1,91 @@
+/**
+ * `Idempotency-Key` on the create routes (POST /api/v1/clients, /api/v1/mailings,
+ * /api/v1/clients/import; issue 15 item 6): the same key and the same request within 24 hours get
+ * the first answer again (`Idempotent-Replayed: true`) and create nothing; the same key with another
+ * request is a 422 naming the header; while the first is still running, a 409.
+ *
+ * Keys are per caller (a hash of the Authorization header, or the session cookie) and per route.
+ * The request is hashed before anything runs, so a body is read whole first (the import's too: with
+ * a key, the CSV is held in memory, at most 50 MB). Only 2xx answers are kept; after another answer
+ * the key is free again (nothing was created). A wrap around the app (`app.wrap`), like routeByPath.
+ */
+import { createHash } from "node:crypto";
+import { sql } from "drizzle-orm";
+import type { Clock } from "../clock";
+import { type Database, rowsOf } from "../db/client";
+import { Problem, problemResponse } from "../problems";
+
+const routes = new Set(["/api/v1/clients", "/api/v1/mailings", "/api/v1/clients/import"]);
+const maxBody = 50 * 1024 * 1024;
+const keyPattern = /^[\x21-\x7e]{1,255}$/;
+
+const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
+
+export function idempotency(database: Database, clock: Clock) {
+  return (handle: (request: Request) => unknown) =>
+    async (request: Request): Promise<unknown> => {
+      const key = request.headers.get("idempotency-key");
+      if (key === null || request.method !== "POST") return handle(request);
+      const path = new URL(request.url).pathname.replace(/\/+$/, "");
+      if (!routes.has(path)) return handle(request);
+      if (!keyPattern.test(key)) {
+        return problemResponse(new Problem(422, "Idempotency-Key: must be 1–255 visible ASCII characters", [{ field: "Idempotency-Key", message: "must be 1–255 visible ASCII characters" }]));
+      }
+      const body = new Uint8Array(await request.arrayBuffer());
+      if (body.byteLength > maxBody) {
+        return problemResponse(new Problem(413, `with an Idempotency-Key the body may be at most ${maxBody} bytes`, [{ field: "body", message: "too large" }]));
+      }
+      const scope = sha256(`${path}\n${request.headers.get("authorization") ?? request.headers.get("cookie") ?? ""}`);
+      const hash = sha256(Buffer.concat([Buffer.from(`${request.headers.get("content-type") ?? ""}\n`), body]));
+      const now = clock.now();
+      const at = now.toISOString();
+      // Claim the key (a stale one, older than 24 h, is taken over), or read what holds it.
+      const [row] = await rowsOf<{ request_hash: string; status: number | null; content_type: string | null; body: string | null; mine: boolean }>(
+        database.db,
+        sql`insert into idempotency_keys as k (scope, key, request_hash, created_at)
+            values (${scope}, ${key}, ${hash}, ${at}::timestamptz)
+            on conflict (scope, key) do update set request_hash = excluded.request_hash, status = null,
+              content_type = null, body = null, created_at = excluded.created_at
+              where k.created_at <= ${at}::timestamptz - interval '24 hours'
+            returning request_hash, status, content_type, body, true as mine`,
+      );
+      if (!row) {
+        const [held] = await rowsOf<{ request_hash: string; status: number | null; content_type: string | null; body: string | null }>(
+          database.db,
+          sql`select request_hash, status, content_type, body from idempotency_keys where scope = ${scope} and key = ${key}`,
+        );
+        if (held && held.request_hash !== hash) {
+          return problemResponse(new Problem(422, "Idempotency-Key: already used for another request", [{ field: "Idempotency-Key", message: "was used with another request in the last 24 hours" }]));
+        }
+        if (held && held.status !== null) {
+          return new Response(held.body, { status: held.status, headers: { "content-type": held.content_type ?? "application/json", "idempotent-replayed": "true" } });
+        }
+        return problemResponse(new Problem(409, "a request with this Idempotency-Key is still running", [{ field: "Idempotency-Key", message: "in use by a request still running" }]));
+      }
+      let response: Response;
+      try {
+        response = (await handle(new Request(request, { body }))) as Response;
+      } catch (error) {
+        await release(database, scope, key);
+        throw error;
+      }
+      const kept = response.status >= 200 && response.status < 300 && !response.headers.get("content-type")?.includes("ndjson");
+      if (!kept) {
+        await release(database, scope, key);
+        return response;
+      }
+      const text = await response.text();
+      await rowsOf(
+        database.db,
+        sql`update idempotency_keys set status = ${response.status}, content_type = ${response.headers.get("content-type")}, body = ${text}
+            where scope = ${scope} and key = ${key}`,
+      );
+      // Old keys go now and then (any request with a key does it; an index on created_at serves it).
+      if (Math.random() < 0.01) await rowsOf(database.db, sql`delete from idempotency_keys where created_at <= ${at}::timestamptz - interval '24 hours'`);
+      return new Response(text, { status: response.status, headers: response.headers });
+    };
+}
+
+async function release(database: Database, scope: string, key: string): Promise<void> {
+  await rowsOf(database.db, sql`delete from idempotency_keys where scope = ${scope} and key = ${key} and status is null`);
+}
