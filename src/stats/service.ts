@@ -20,6 +20,8 @@ export function parseMessageStatus(raw: string | undefined): MessageState | unde
   return raw as MessageState;
 }
 
+import { mailingSends, sendsLastMinutes } from "./sends";
+
 export class StatsService {
   constructor(
     private readonly database: Database,
@@ -128,6 +130,16 @@ export class StatsService {
       last_error: m.last_error,
       created_at: msToIso(m.created_ms)!,
     }));
+  }
+
+  /** Sends per minute of all mailings over the last hour (send_minutes, not messages). */
+  sendsLastHour() {
+    return sendsLastMinutes(this.database, this.clock.now(), 60);
+  }
+
+  /** One mailing's sends over time, in at most 60 bars. */
+  sendsOf(mailingId: number) {
+    return mailingSends(this.database, mailingId, 60);
   }
 
   async assertMailing(id: number): Promise<void> {
