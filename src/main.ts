@@ -73,7 +73,7 @@ const dispatcher = config.worker
 metrics.watchDispatcher(() => dispatcher?.stats ?? null);
 const signals = databaseSignals(database, logger, () => dispatcher);
 let stopping = false;
-const app = await createApp({ config, database, clock: systemClock, logger, signals, metrics, stopping: () => stopping, outbox: gateway instanceof SandboxGateway && dispatcher ? gateway : null });
+const app = await createApp({ config, database, clock: systemClock, logger, signals, metrics, stopping: () => stopping, outbox: gateway instanceof SandboxGateway && dispatcher ? gateway : null, gateway });
 
 let server!: ReturnType<typeof serveApp>;
 try {

@@ -10,14 +10,17 @@ import { mailingPageRoutes } from "./routes/mailings";
 import { tokenPageRoutes } from "./routes/tokens";
 import { type Outbox, outboxRoutes } from "./routes/outbox";
 import { importRoutes } from "./routes/import";
+import { testSendRoutes } from "./routes/test-send";
+import type { Gateway } from "../gateway/gateway";
 
-export function webRoutes(web: Web, services: ReturnType<typeof createServices>, clock: Clock, outbox: Outbox | null) {
+export function webRoutes(web: Web, services: ReturnType<typeof createServices>, clock: Clock, outbox: Outbox | null, gateway: Gateway | null = null) {
   return new Elysia()
     .use(accountRoutes(web, clock))
     .use(dashboardRoutes(web, services.stats, clock))
     .use(tokenPageRoutes(web, services.tokens, clock))
     .use(clientPageRoutes(web, services.clients))
     .use(outboxRoutes(web, outbox))
+    .use(testSendRoutes(web, gateway, clock))
     .use(importRoutes(web, services.importer, services.importCheck, clock))
     .use(mailingPageRoutes(web, services.mailings, services.stats, services.preview, services.clients));
 }

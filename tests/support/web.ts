@@ -10,6 +10,7 @@ import { silentSignals } from "../../src/dispatch/signals";
 import { memoryLogger } from "../../src/ops/logger";
 import { type Backend, freshDatabase } from "./db";
 import type { Outbox } from "../../src/web/routes/outbox";
+import type { Gateway } from "../../src/gateway/gateway";
 
 export type WebReply = { status: number; headers: Headers; text: string };
 
@@ -24,10 +25,11 @@ export async function webApp(
   backend: Backend,
   config: Partial<Pick<Config, "registration" | "publicUrl">> = {},
   outbox: Outbox | null = null,
+  gateway: Gateway | null = null,
 ): Promise<WebApp> {
   const { database, drop } = await freshDatabase(backend);
   const clock = new FixedClock("2026-12-01T00:00:00Z");
-  const app = await createApp({ config: { adminApiKey: null, ...config }, database, clock, logger: memoryLogger(), signals: silentSignals, outbox });
+  const app = await createApp({ config: { adminApiKey: null, ...config }, database, clock, logger: memoryLogger(), signals: silentSignals, outbox, gateway });
   return { database, clock, handle: (request) => app.handle(request), close: drop };
 }
 
