@@ -21,6 +21,7 @@ export function parseMessageStatus(raw: string | undefined): MessageState | unde
 }
 
 import { mailingSends, sendsLastMinutes } from "./sends";
+import { exportMessages } from "./export";
 
 export class StatsService {
   constructor(
@@ -130,6 +131,12 @@ export class StatsService {
       last_error: m.last_error,
       created_at: msToIso(m.created_ms)!,
     }));
+  }
+
+  /** A mailing's messages (one status or all) as a CSV stream; 404 first when the mailing is unknown. */
+  async exportMessages(mailingId: number, status: MessageState | undefined): Promise<ReadableStream<Uint8Array>> {
+    await this.assertMailing(mailingId);
+    return exportMessages(this.database, mailingId, status);
   }
 
   /** Sends per minute of all mailings over the last hour (send_minutes, not messages). */

@@ -113,6 +113,8 @@ export const en = {
   "mailing.attempts": "Attempts",
   "mailing.sentAt": "Sent",
   "mailing.lastError": "Last error",
+  "mailing.export": "Export all messages (CSV)",
+  "mailing.exportStatus": "Export these messages (CSV)",
   "testSend.title": "Test send",
   "testSend.phone": "Phone for a test",
   "testSend.hint": "Sends the text above to this one phone now. No mailing is created.",

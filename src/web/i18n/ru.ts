@@ -115,6 +115,8 @@ export const ru: Record<MessageKey, string> = {
   "mailing.attempts": "Попыток",
   "mailing.sentAt": "Отправлено",
   "mailing.lastError": "Последняя ошибка",
+  "mailing.export": "Выгрузить все сообщения (CSV)",
+  "mailing.exportStatus": "Выгрузить эти сообщения (CSV)",
   "testSend.title": "Пробная отправка",
   "testSend.phone": "Телефон для пробы",
   "testSend.hint": "Отправит текст выше на этот один номер сейчас. Рассылка не создаётся.",

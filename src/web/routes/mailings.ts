@@ -14,6 +14,7 @@ import { attempt, fieldMessages, formValues } from "../forms";
 import type { Page, Web } from "../context";
 import { redirect } from "../render";
 import { barChart } from "../chart";
+import { csvResponse } from "../../clients/export";
 import { pollSeconds } from "./dashboard";
 
 type Ctx = { request: Request; body: unknown; params: { id?: string }; query: Record<string, string | undefined> };
@@ -183,6 +184,17 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
       web.handler<Ctx>("user", (page, ctx) => {
         const mailingId = id(ctx.params.id);
         return mailingId === null ? web.error(page, 404, "error.notFound") : showMailing(page, mailingId, ctx.query);
+      }),
+      { detail: { hide: true } },
+    )
+    .get(
+      "/mailings/:id/export",
+      web.handler<Ctx>("user", async (page, ctx) => {
+        const mailingId = id(ctx.params.id);
+        const status = (messageStates as readonly string[]).includes(ctx.query.status ?? "") ? (ctx.query.status as MessageState) : undefined;
+        const stream = mailingId === null ? null : await attempt(() => stats.exportMessages(mailingId, status));
+        if (!stream?.ok) return web.error(page, 404, "error.notFound");
+        return csvResponse(stream.value, `mailing-${mailingId}-messages.csv`, page.headers);
       }),
       { detail: { hide: true } },
     )
