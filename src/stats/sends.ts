@@ -40,7 +40,9 @@ export async function mailingSends(database: Database, mailingId: number, maxBar
   const widthMinutes = widths.find((w) => span / w <= maxBars) ?? Math.ceil(span / maxBars / 1440) * 1440;
   const width = widthMinutes * minuteMs;
   const start = Math.floor(first / width) * width;
-  const count = Math.floor((last - start) / width) + 1;
+  // At least 10 bars: a mailing sent within a minute is one bar among empty ones, not a block
+  // filling the chart.
+  const count = Math.max(10, Math.floor((last - start) / width) + 1);
   const points = Array.from({ length: count }, (_, i) => ({ at: start + i * width, n: 0 }));
   for (const r of rows) points[Math.floor((Number(r.at) - start) / width)]!.n += Number(r.n);
   return { widthMinutes, points };
