@@ -72,6 +72,15 @@ export class StatsService {
     return { mailings: rows.length, messages: total, by_mailing: byMailing };
   }
 
+  /** A mailing with its per-status counts, without a page of messages (the UI reads its own page). */
+  async summary(id: number) {
+    const row = await getMailingWithCounts(this.database.db, id, this.clock.now());
+    if (!row) throw notFound("mailing", id);
+    const counts = emptyCounts();
+    for (const s of countedStates) counts[s] = row.counts[s] ?? 0;
+    return { mailing: toView(row), total: countedStates.reduce((sum, s) => sum + counts[s], 0), by_status: counts };
+  }
+
   async forMailing(id: number, status: MessageState | undefined, limit: number, cursor: number | null) {
     const now = this.clock.now();
     // Two independent reads at once (on two pooled connections): the latency of one, not two.
