@@ -47,6 +47,7 @@ import { webhookRoutes } from "./webhooks/routes";
 import { blocklistRoutes } from "./blocklist/routes";
 import { BlocklistService } from "./blocklist/service";
 import type { Outbox } from "./web/routes/outbox";
+import type { Gateway } from "./gateway/gateway";
 
 export type AppDeps = {
   config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken" | "oauth" | "adminEmails" | "provider" | "webhookToken">>;
@@ -58,6 +59,8 @@ export type AppDeps = {
   signals: Signals;
   /** the sandbox provider's memory of what it "sent", when it is the gateway in this process (the outbox page) */
   outbox?: Outbox | null;
+  /** the configured gateway, for the UI's test send of a text to one phone (none: the form says so) */
+  gateway?: Gateway | null;
   /** how long the open mailings stay cached at most (default 1 s; tests set it long to show nothing relies on it) */
   openMailingsTtlMs?: number;
   /** the process's metrics (main.ts shares them with the dispatcher); default: the app's own */
@@ -178,7 +181,7 @@ export async function createApp(deps: AppDeps) {
     )
     .use(compatRoutes(guard, services))
     .use(webhookRoutes(deps.database, deps.clock, { provider: deps.config.provider ?? { name: "sandbox" }, webhookToken: deps.config.webhookToken ?? null, publicUrl: deps.config.publicUrl ?? null }, services.blocklist))
-    .use(webRoutes(new Web(services.users, services.sessions, { registration: deps.config.registration ?? "open", publicUrl: deps.config.publicUrl ?? null, sandbox: !!deps.outbox }), services, deps.clock, deps.outbox ?? null));
+    .use(webRoutes(new Web(services.users, services.sessions, { registration: deps.config.registration ?? "open", publicUrl: deps.config.publicUrl ?? null, sandbox: !!deps.outbox }), services, deps.clock, deps.outbox ?? null, deps.gateway ?? null));
   registered.routes = app.routes;
   // `close()` stops the services' listeners; call it before closing the database the app was built on.
   return Object.assign(app, { close: services.close });

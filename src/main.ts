@@ -57,6 +57,7 @@ logger.info("database ready", {
 });
 
 const metrics = new Metrics(database, systemClock);
+// The provider itself is kept: the outbox page reads the sandbox's memory, which the metrics wrapper hides.
 const provider = createGateway(config);
 const gateway = metrics.instrument(provider);
 const dispatcher = config.worker
@@ -75,7 +76,7 @@ const dispatcher = config.worker
 metrics.watchDispatcher(() => dispatcher?.stats ?? null);
 const signals = databaseSignals(database, logger, () => dispatcher);
 let stopping = false;
-const app = await createApp({ config, database, clock: systemClock, logger, signals, metrics, stopping: () => stopping, outbox: provider instanceof SandboxGateway && dispatcher ? provider : null });
+const app = await createApp({ config, database, clock: systemClock, logger, signals, metrics, stopping: () => stopping, outbox: provider instanceof SandboxGateway && dispatcher ? provider : null, gateway });
 
 let server!: ReturnType<typeof serveApp>;
 try {

@@ -183,6 +183,23 @@ export const mailingCounts = pgTable(
 );
 
 /**
+ * Messages that became `sent`, per mailing and minute of `sent_at` (the charts of SPEC §9), kept by a
+ * statement-level trigger on messages like mailing_counts (drizzle/0004): `sent_at` has no index,
+ * and a chart must not scan messages. Sharded by backend like mailing_counts, so workers completing
+ * sends of one mailing in the same minute do not queue on one row.
+ */
+export const sendMinutes = pgTable(
+  "send_minutes",
+  {
+    mailingId: integer("mailing_id").notNull(),
+    minute: instant("minute").notNull(),
+    shard: smallint("shard").notNull(),
+    n: bigint("n", { mode: "number" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.mailingId, t.minute, t.shard] }), index("send_minutes_minute_idx").on(t.minute)],
+);
+
+/**
  * Browser sessions (SPEC §9). The id is the SHA-256 (hex) of the random token in the cookie, so a
  * copy of this table signs nobody in. `expires_at` slides forward while the session is used.
  */

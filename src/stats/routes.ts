@@ -6,6 +6,7 @@ import { idParams, parseId, parsePage } from "../http/params";
 import { mailingStats, message, messageQuery, overallStats } from "./model";
 import { parseMessageStatus, type StatsService } from "./service";
 import { t } from "elysia";
+import { csvResponse } from "../clients/export";
 
 /** The statistics reads, each a handler and its hook: mounted below and by the compatibility routes (http/compat.ts). */
 export function statsReads(service: StatsService) {
@@ -42,6 +43,25 @@ export function statsRoutes(guard: ApiGuard, service: StatsService) {
     .use(guard)
     .get("/stats", reads.overall.handler, reads.overall.hook)
     .get("/stats/:id", reads.mailing.handler, reads.mailing.hook)
+    .get(
+      "/mailings/:id/messages/export",
+      async ({ params, query }) => {
+        const id = parseId(params.id);
+        const stream = await service.exportMessages(id, parseMessageStatus(query.status));
+        return csvResponse(stream, `mailing-${id}-messages.csv`);
+      },
+      {
+        params: idParams,
+        query: t.Object({ status: t.Optional(t.String()) }),
+        detail: {
+          summary: "Export a mailing's messages as CSV",
+          description:
+            "Columns: id, phone_number, status, attempts, due_at, sent_at, last_error (instants in UTC, ISO 8601). Every status unless `status` names one; streamed, grouped by status, by id within a status.",
+          tags: ["mailings"],
+          responses: { ...documentedResponses({ 404: problemSchema }), 200: { description: "CSV", content: { "text/csv": { schema: { type: "string" } } } } },
+        },
+      },
+    )
     .get(
       "/mailings/:id/messages",
       async ({ params, query }) => {

@@ -20,6 +20,9 @@ export function parseMessageStatus(raw: string | undefined): MessageState | unde
   return raw as MessageState;
 }
 
+import { mailingSends, sendsLastMinutes } from "./sends";
+import { exportMessages } from "./export";
+
 export class StatsService {
   constructor(
     private readonly database: Database,
@@ -66,6 +69,15 @@ export class StatsService {
       };
     });
     return { mailings: rows.length, messages: statsCounts(overall).counts, by_mailing: byMailing };
+  }
+
+  /** A mailing with its per-status counts, without a page of messages (the UI reads its own page). */
+  async summary(id: number) {
+    const row = await getMailingWithCounts(this.database.db, id, this.clock.now());
+    if (!row) throw notFound("mailing", id);
+    const counts = emptyCounts();
+    for (const s of countedStates) counts[s] = row.counts[s] ?? 0;
+    return { mailing: toView(row), total: countedStates.reduce((sum, s) => sum + counts[s], 0), by_status: counts };
   }
 
   async forMailing(id: number, status: MessageState | undefined, limit: number, cursor: number | null) {
@@ -128,6 +140,22 @@ export class StatsService {
       last_error: m.last_error,
       created_at: msToIso(m.created_ms)!,
     }));
+  }
+
+  /** A mailing's messages (one status or all) as a CSV stream; 404 first when the mailing is unknown. */
+  async exportMessages(mailingId: number, status: MessageState | undefined): Promise<ReadableStream<Uint8Array>> {
+    await this.assertMailing(mailingId);
+    return exportMessages(this.database, mailingId, status);
+  }
+
+  /** Sends per minute of all mailings over the last hour (send_minutes, not messages). */
+  sendsLastHour() {
+    return sendsLastMinutes(this.database, this.clock.now(), 60);
+  }
+
+  /** One mailing's sends over time, in at most 60 bars. */
+  sendsOf(mailingId: number) {
+    return mailingSends(this.database, mailingId, 60);
   }
 
   async assertMailing(id: number): Promise<void> {

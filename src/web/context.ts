@@ -46,6 +46,8 @@ export function readCookies(request: Request): Map<string, string> {
 }
 
 const writeMethods = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+/** Statuses of a page that shows its form again with the reason (see Web.render). */
+const shownAgain = new Set([401, 422, 429, 502, 503]);
 
 export class Web {
   constructor(
@@ -105,10 +107,14 @@ export class Web {
       registrationOpen: this.config.registration === "open",
       sandbox: this.config.sandbox ?? false,
     });
-    // htmx swaps a form with its field errors like any answer; sent as 200 because Chromium logs
-    // every 4xx fetch as a console error. Plain form posts keep the 422.
-    const sent = page.htmx && status === 422 ? 200 : status;
-    return htmlResponse(body, sent, { ...page.headers, ...headers });
+    // A form shown again with what went wrong (422 field errors, 401 failed sign-in, 429 too many,
+    // a test send's gateway failure) is answered 200 to a browser — htmx, or a page load
+    // (Sec-Fetch-Dest: document) — because Chromium logs every 4xx/5xx load as a console error,
+    // and the page itself says what is wrong. The status stays in X-Status; any other client
+    // (curl, scripts, the tests' app.handle) gets it as the status itself.
+    const browser = page.htmx || page.request.headers.get("sec-fetch-dest") === "document";
+    if (browser && shownAgain.has(status)) return htmlResponse(body, 200, { ...page.headers, "x-status": String(status), ...headers });
+    return htmlResponse(body, status, { ...page.headers, ...headers });
   }
 
   error(page: Page, status: number, messageKey: string): Response {

@@ -13,8 +13,10 @@ import { type Outbox, outboxRoutes } from "./routes/outbox";
 import { importRoutes } from "./routes/import";
 import { adminRoutes } from "./routes/admin";
 import { oauthRoutes } from "./routes/oauth";
+import { testSendRoutes } from "./routes/test-send";
+import type { Gateway } from "../gateway/gateway";
 
-export function webRoutes(web: Web, services: ReturnType<typeof createServices>, clock: Clock, outbox: Outbox | null) {
+export function webRoutes(web: Web, services: ReturnType<typeof createServices>, clock: Clock, outbox: Outbox | null, gateway: Gateway | null = null) {
   return new Elysia()
     .use(accountRoutes(web, clock, services.audit, services.oauth))
     .use(oauthRoutes(web, services.oauth, services.identities, services.audit))
@@ -24,6 +26,7 @@ export function webRoutes(web: Web, services: ReturnType<typeof createServices>,
     .use(blocklistPageRoutes(web, services.blocklist))
     .use(clientPageRoutes(web, services.clients))
     .use(outboxRoutes(web, outbox))
+    .use(testSendRoutes(web, gateway, clock))
     .use(importRoutes(web, services.importer, services.importCheck, clock))
     .use(mailingPageRoutes(web, services.mailings, services.stats, services.preview, services.clients, services.audit));
 }

@@ -11,6 +11,7 @@ import { memoryLogger } from "../../src/ops/logger";
 import { type Backend, freshDatabase } from "./db";
 import type { Outbox } from "../../src/web/routes/outbox";
 import type { OAuthEndpointOverrides } from "../../src/auth/oauth";
+import type { Gateway } from "../../src/gateway/gateway";
 
 export type WebReply = { status: number; headers: Headers; text: string };
 
@@ -26,10 +27,11 @@ export async function webApp(
   config: Partial<Pick<Config, "registration" | "publicUrl" | "oauth" | "adminEmails" | "adminApiKey">> = {},
   outbox: Outbox | null = null,
   oauthEndpoints?: OAuthEndpointOverrides,
+  gateway: Gateway | null = null,
 ): Promise<WebApp> {
   const { database, drop } = await freshDatabase(backend);
   const clock = new FixedClock("2026-12-01T00:00:00Z");
-  const app = await createApp({ config: { adminApiKey: null, ...config }, database, clock, logger: memoryLogger(), signals: silentSignals, outbox, oauthEndpoints });
+  const app = await createApp({ config: { adminApiKey: null, ...config }, database, clock, logger: memoryLogger(), signals: silentSignals, outbox, oauthEndpoints, gateway });
   return { database, clock, handle: (request) => app.handle(request), close: drop };
 }
 

@@ -4,6 +4,7 @@ import { countedStates } from "../../dispatch/states";
 import type { StatsService } from "../../stats/service";
 import type { Clock } from "../../clock";
 import type { Web } from "../context";
+import { barChart } from "../chart";
 
 /** How often the live part asks again while a mailing runs. */
 export const pollSeconds = 3;
@@ -12,7 +13,7 @@ export function dashboardRoutes(web: Web, stats: StatsService, clock: Clock) {
   return new Elysia().get(
     "/",
     web.handler("user", async (page) => {
-      const overall = await stats.overall();
+      const [overall, sends] = await Promise.all([stats.overall(), stats.sendsLastHour()]);
       const running = overall.by_mailing.filter((m) => m.status === "running");
       const inFlight = (m: (typeof overall.by_mailing)[number]) => m.by_status.scheduled + m.by_status.sending + m.by_status.retrying;
       // Polling stops once no running mailing has anything left to send: a finished mailing's
@@ -27,6 +28,7 @@ export function dashboardRoutes(web: Web, stats: StatsService, clock: Clock) {
         live,
         pollSeconds,
         updatedAt: clock.now(),
+        chart: barChart(page.tr, "sends-chart", page.tr.t("dashboard.chart"), sends),
       });
     }),
     { detail: { hide: true } },

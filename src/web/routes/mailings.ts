@@ -6,13 +6,15 @@
 import { Elysia } from "elysia";
 import type { MailingService } from "../../mailings/service";
 import { type MailingPreview, previewZones } from "../../mailings/preview";
-import type { MailingStatus } from "../../mailings/model";
+import type { MailingStatus, MailingView } from "../../mailings/model";
 import type { StatsService } from "../../stats/service";
 import type { ClientService } from "../../clients/service";
 import { countedStates, messageStates, type MessageState } from "../../dispatch/states";
 import { attempt, fieldMessages, formValues } from "../forms";
 import type { Page, Web } from "../context";
 import { redirect } from "../render";
+import { barChart } from "../chart";
+import { csvResponse } from "../../clients/export";
 import { pollSeconds } from "./dashboard";
 import { type AuditLog, requestAddress } from "../../audit/log";
 
@@ -23,6 +25,20 @@ const formFields = ["text", "start_time", "end_time", "tags", "codes", "window_f
 type MailingForm = Record<(typeof formFields)[number], string>;
 
 const emptyForm: MailingForm = { text: "", start_time: "", end_time: "", tags: "", codes: "", window_from: "", window_to: "" };
+
+/** A mailing as the form shows it (the inputs take minutes: `:00` seconds are dropped). */
+function formOf(m: MailingView): MailingForm {
+  const minutes = (wall: string) => (wall.endsWith(":00") && wall.length === 19 ? wall.slice(0, 16) : wall);
+  return {
+    text: m.text,
+    start_time: minutes(m.start_time),
+    end_time: minutes(m.end_time),
+    tags: m.tags_filter.join(", "),
+    codes: m.codes_filter.join(", "),
+    window_from: m.send_window?.from ?? "",
+    window_to: m.send_window?.to ?? "",
+  };
+}
 
 function id(raw: string | undefined): number | null {
   return raw !== undefined && /^\d{1,9}$/.test(raw) && Number(raw) > 0 ? Number(raw) : null;
@@ -58,12 +74,17 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
     );
   };
 
-  const showMailing = async (page: Page, mailingId: number, query: Ctx["query"]) => {
+  const showMailing = async (page: Page, mailingId: number, query: Ctx["query"], data: Record<string, unknown> = {}, code = 200) => {
     const status = (messageStates as readonly string[]).includes(query.status ?? "") ? (query.status as MessageState) : undefined;
-    const result = await attempt(() => stats.forMailing(mailingId, status, 50, id(query.cursor)));
+    // The three reads at once, on pooled connections; the page of messages is read once (it was
+    // read twice, through forMailing and again for its zones' columns).
+    const [result, messages, sends] = await Promise.all([
+      attempt(() => stats.summary(mailingId)),
+      stats.messages(mailingId, status, 50, id(query.cursor)),
+      stats.sendsOf(mailingId),
+    ]);
     if (!result.ok) return web.error(page, 404, "error.notFound");
     const { mailing, by_status, total } = result.value;
-    const messages = await stats.messages(mailingId, status, 50, id(query.cursor));
     const zones = await clients.timezones([...new Set(messages.items.map((m) => m.client_id))]);
     const pending = by_status.scheduled + by_status.sending + by_status.retrying;
     // Polls while something can still change without anyone acting: a scheduled or running
@@ -82,7 +103,12 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
       next: messages.next_cursor === null ? null : `/mailings/${mailing.id}?${status ? `status=${status}&` : ""}cursor=${messages.next_cursor}`,
       live,
       pollSeconds,
-    });
+      chart: barChart(page.tr, "mailing-chart", page.tr.t("mailing.chart"), sends.points),
+      chartBucket: sends.widthMinutes,
+      values: formOf(mailing),
+      errors: {},
+      ...data,
+    }, code);
   };
 
   const act = (action: "pause" | "resume" | "cancel") =>
@@ -94,6 +120,36 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
       if (result.ok && action === "cancel") await record(page, ctx, "mailing.cancelled", mailingId!);
       return redirect(`/mailings/${mailingId}`, page.htmx, page.headers);
     });
+
+  /**
+   * Edits through MailingService.update (PATCH for htmx, POST …/edit for a plain form). Only the
+   * fields that differ from the mailing go into the patch: re-sending an unchanged start that has
+   * passed would be refused as a start in the past.
+   */
+  const edit = web.handler<Ctx>("user", async (page, ctx) => {
+    const mailingId = id(ctx.params.id);
+    const current = mailingId === null ? null : await attempt(() => mailings.get(mailingId));
+    if (mailingId === null || !current?.ok) return web.error(page, 404, "error.notFound");
+    const values = formValues(ctx.body, formFields);
+    const before = formOf(current.value);
+    const changed = (name: keyof MailingForm) => values[name] !== before[name];
+    const window = values.window_from || values.window_to ? { from: values.window_from, to: values.window_to } : null;
+    const patch = {
+      ...(changed("text") ? { text: values.text } : {}),
+      ...(changed("start_time") ? { start_time: values.start_time } : {}),
+      ...(changed("end_time") ? { end_time: values.end_time } : {}),
+      ...(changed("tags") ? { tags_filter: list(values.tags) } : {}),
+      ...(changed("codes") ? { codes_filter: list(values.codes) } : {}),
+      ...(changed("window_from") || changed("window_to") ? { send_window: window } : {}),
+    };
+    const result = await attempt(() => mailings.update(mailingId, patch));
+    if (!result.ok) {
+      if (result.problem.status === 409) return web.error(page, 409, "mailing.notEditable");
+      const errors = fieldMessages(page.tr, "mailings", result.problem.errors.map((e) => ({ ...e, field: formField(e.field) })), result.problem.status);
+      return showMailing(page, mailingId, {}, { values, errors, editOpen: true }, 422);
+    }
+    return redirect(`/mailings/${mailingId}`, page.htmx, page.headers);
+  });
 
   return new Elysia()
     .get("/mailings", web.handler<Ctx>("user", (page, ctx) => showList(page, ctx.query)), { detail: { hide: true } })
@@ -131,11 +187,24 @@ export function mailingPageRoutes(web: Web, mailings: MailingService, stats: Sta
       }),
       { detail: { hide: true } },
     )
+    .patch("/mailings/:id", edit, { detail: { hide: true } })
+    .post("/mailings/:id/edit", edit, { detail: { hide: true } })
     .get(
       "/mailings/:id",
       web.handler<Ctx>("user", (page, ctx) => {
         const mailingId = id(ctx.params.id);
         return mailingId === null ? web.error(page, 404, "error.notFound") : showMailing(page, mailingId, ctx.query);
+      }),
+      { detail: { hide: true } },
+    )
+    .get(
+      "/mailings/:id/export",
+      web.handler<Ctx>("user", async (page, ctx) => {
+        const mailingId = id(ctx.params.id);
+        const status = (messageStates as readonly string[]).includes(ctx.query.status ?? "") ? (ctx.query.status as MessageState) : undefined;
+        const stream = mailingId === null ? null : await attempt(() => stats.exportMessages(mailingId, status));
+        if (!stream?.ok) return web.error(page, 404, "error.notFound");
+        return csvResponse(stream.value, `mailing-${mailingId}-messages.csv`, page.headers);
       }),
       { detail: { hide: true } },
     )
