@@ -70,10 +70,12 @@ for (const backend of backends()) {
     let csrf = "";
     const clock = new FixedClock("2026-12-01T10:00:00Z");
     const send = (request: Request) => app.handle(request);
+    // A 5xx finding quotes the error the app logged, so that it can be understood from the report.
+    const logger = memoryLogger();
 
     beforeAll(async () => {
       t = await freshDatabase(backend);
-      app = await createApp({ config: { adminApiKey: adminKey }, database: t.database, clock, logger: memoryLogger(), signals: silentSignals });
+      app = await createApp({ config: { adminApiKey: adminKey }, database: t.database, clock, logger, signals: silentSignals });
       browser = new Browser({ database: t.database, clock, handle: send, close: async () => {} });
       const registered = await browser.register("fuzz@example.com");
       expect(registered.status).toBeLessThan(400);
@@ -176,7 +178,7 @@ for (const backend of backends()) {
             sent++;
             statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
             const label = `${route.method} ${path}${qs ? `?${qs}` : ""} as ${who} (${hasBody ? b.type : "no body"}) → ${answer.status}`;
-            if (answer.status >= 500 || answer.status < 0) findings.push(`${label}: ${answer.text.slice(0, 200)}`);
+            if (answer.status >= 500 || answer.status < 0) findings.push(`${label}: ${answer.text.slice(0, 200)} | logged: ${JSON.stringify(logger.lines.filter((l) => l.level === "error").slice(-1)).slice(0, 1500)}`);
             if (write && answer.status >= 400 && answer.status < 500 && (await fingerprint(t)) !== before) findings.push(`${label}: refused but changed data`);
             expect(findings).toEqual([]);
           },
