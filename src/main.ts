@@ -97,9 +97,7 @@ process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
 const baseUrl = (config.publicUrl ?? `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`).replace(/\/$/, "");
 logger.info("listening", { url: baseUrl });
-// Signals are handled from here on: the hints below query the database, which may not answer.
-process.on("SIGTERM", () => void shutdown("SIGTERM"));
-process.on("SIGINT", () => void shutdown("SIGINT"));
+// The hints below query the database, which may not answer: the signal handlers above are in place.
 void startUpHints();
 
 /** What a person at a fresh install needs to know to get in (never blocks the start). */
