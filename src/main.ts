@@ -97,7 +97,7 @@ process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
 const baseUrl = (config.publicUrl ?? `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`).replace(/\/$/, "");
 logger.info("listening", { url: baseUrl });
-// The hints below query the database, which may not answer: the signal handlers above are in place.
+// The hints below query the database, which may not answer: they never hold up the start.
 void startUpHints();
 
 /** What a person at a fresh install needs to know to get in (never blocks the start). */
