@@ -71,6 +71,8 @@ try {
   const code = await Promise.race([child.exited, Bun.sleep(60_000).then(() => "timeout" as const)]);
   const stopS = (performance.now() - stopAt) / 1000;
   if (code !== 0) throw new Error(`SIGTERM: exit ${code} after ${stopS.toFixed(1)} s`);
+  // A single SIGTERM must take the graceful path, not the second-signal one (exit 0 there was luck).
+  if ((await output)[0].includes("second signal")) throw new Error("one SIGTERM was handled as a second signal");
   console.log(`executable smoke: ok (ready in ${readyS.toFixed(1)} s on an empty data directory, message sent, SIGTERM → exit 0 in ${stopS.toFixed(2)} s)`);
   ok = true;
 } catch (error) {

@@ -34,7 +34,7 @@ import { healthRoutes } from "./ops/health";
 import type { Logger } from "./ops/logger";
 import { Metrics } from "./ops/metrics";
 import { metricsRoutes } from "./ops/metrics-route";
-import { observed, observeRequests } from "./ops/observe";
+import { observed, observeRequests, unmatched } from "./ops/observe";
 import { Problem, problemResponse } from "./problems";
 import { StatsService } from "./stats/service";
 import { statsRoutes } from "./stats/routes";
@@ -133,8 +133,8 @@ export async function createApp(deps: AppDeps) {
     .onParse(({ request, contentType }) => parseJsonBody(request, contentType))
     .onError(({ code, error, request, route }) => {
       if (route) seen.routes.set(request, route);
-      const requestId = seen.ids.get(request);
-      const logger = requestId ? deps.logger.child({ request_id: requestId }) : deps.logger;
+      // The route template, never the raw path, which can hold a token (observe.ts).
+      const logger = deps.logger.child({ request_id: seen.ids.get(request), route: route ? route.replace(/(.)\/$/, "$1") : unmatched });
       return renderError(code, error, request, logger, (path) => allowedMethods(registered.routes, path));
     })
     .use(

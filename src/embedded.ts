@@ -6,7 +6,7 @@
  * the system's temporary directory — under `notification-service/<build id>/`, because Drizzle's
  * migrator and the static file routes read folders, which Bun's virtual file system cannot list.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { EmbeddedRuntime } from "./resources";
@@ -31,9 +31,16 @@ export function extractEmbedded(files: Record<string, string>, buildId: string, 
   let lastError: unknown;
   for (const base of cacheRoots(env)) {
     const root = join(base, "notification-service", buildId);
-    if (existsSync(join(root, ".complete"))) return root;
     const temporary = `${root}.tmp-${process.pid}`;
     try {
+      // The shared temporary directory is a candidate: a tree someone else planted there (their SQL,
+      // their templates) or may still change must not be run.
+      mkdirSync(dirname(root), { recursive: true, mode: 0o700 });
+      ownedPrivately(dirname(root));
+      if (existsSync(join(root, ".complete"))) {
+        ownedPrivately(root);
+        return root;
+      }
       for (const [relative, embedded] of Object.entries(files)) {
         const target = join(temporary, relative);
         mkdirSync(dirname(target), { recursive: true });
@@ -54,6 +61,15 @@ export function extractEmbedded(files: Record<string, string>, buildId: string, 
     }
   }
   throw new Error(`could not extract the embedded files into a cache directory: ${String(lastError)}`);
+}
+
+/** Throws unless `dir` is a real directory of this user that nobody else may write to. */
+function ownedPrivately(dir: string): void {
+  const stat = lstatSync(dir);
+  const uid = process.getuid?.();
+  if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid) || (stat.mode & 0o022) !== 0) {
+    throw new Error(`${dir} belongs to another user or others may write to it`);
+  }
 }
 
 /** The runtime description for resources.ts, PGlite's files read from the extracted tree when needed. */

@@ -174,10 +174,9 @@ export function renderError(
   }
   // The database away or a statement timed out: 503 with Retry-After, not a 500 (unavailable.ts).
   if (databaseUnavailable(error)) return unavailableResponse(error, request, logger);
-  const url = new URL(request.url);
+  // No path: it can carry a token (a webhook's, a link's); the caller's logger binds the route template.
   logger.error("unhandled error", {
     method: request.method,
-    path: url.pathname,
     code: String(code),
     // The error's type, message, stack and cause (SQLSTATE, ECONNREFUSED), never a statement's SQL
     // text or parameters (logger.ts, describeError).

@@ -34,7 +34,8 @@ function langOf(request: Request): string | null {
 
 export function unavailableResponse(error: unknown, request: Request, logger: Logger): Response {
   const url = new URL(request.url);
-  logger.warn("database unavailable; answered 503", { method: request.method, path: url.pathname, code: sqlState(error) ?? (error as { code?: unknown })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code ?? null });
+  // No path (it can carry a token): the caller's logger binds the route template.
+  logger.warn("database unavailable; answered 503", { method: request.method, code: sqlState(error) ?? (error as { code?: unknown })?.code ?? (error as { cause?: { code?: unknown } })?.cause?.code ?? null });
   const headers = { "retry-after": String(retryAfterSeconds) };
   if (!wantsPage(request)) {
     return problemResponse(new Problem(503, `the database is unavailable right now; try again in ${retryAfterSeconds} s`), headers);

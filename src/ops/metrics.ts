@@ -48,6 +48,7 @@ export class Metrics {
   private readonly backlog: Gauge;
   private readonly oldestDue: Gauge;
   private readonly dispatcherEvents: Counter<"event">;
+  private readonly databaseOk: Gauge;
   private backlogAt = 0;
   private backlogRunning: Promise<void> | null = null;
   private counters: (() => DispatcherCounters | null) | null = null;
@@ -92,6 +93,7 @@ export class Metrics {
     this.messages = new Gauge({ name: "notification_messages", help: "Messages by status (from mailing_counts)", labelNames: ["status"], registers });
     this.backlog = new Gauge({ name: "notification_due_backlog", help: `Messages due now, lapsed claims included (counted up to ${backlogCap}, at most 10 s old)`, registers });
     this.oldestDue = new Gauge({ name: "notification_oldest_due_age_seconds", help: "How long the oldest due message has been waiting (0 when none)", registers });
+    this.databaseOk = new Gauge({ name: "notification_metrics_database_ok", help: "1 when this scrape read the database figures, 0 when they are stale (database unreachable)", registers });
     this.dispatcherEvents = new Counter({
       name: "notification_dispatcher_events_total",
       help: "This process's dispatcher counters since start (claimed, sent, retried, failed, expired, dropped)",
@@ -133,9 +135,18 @@ export class Metrics {
     this.http.observe({ method, route, status: String(status) }, seconds);
   }
 
-  /** The Prometheus text, after reading what lives in the database (three indexed statements). */
+  /**
+   * The Prometheus text, after reading what lives in the database (three indexed statements). When
+   * those reads fail (an outage, the moment the process and HTTP figures matter most), the scrape
+   * still answers, with the database figures as last read and `notification_metrics_database_ok 0`.
+   */
   async render(): Promise<string> {
-    await this.refresh();
+    try {
+      await this.refresh();
+      this.databaseOk.set(1);
+    } catch {
+      this.databaseOk.set(0);
+    }
     return this.registry.metrics();
   }
 
@@ -159,6 +170,9 @@ export class Metrics {
           this.backlog.set(Number(row?.n ?? 0));
           this.backlogAt = Date.now();
         })
+        // Nobody awaits a count started by a later scrape: a rejection here would end the process.
+        // The gauge keeps its last value; the next scrape tries again.
+        .catch(() => {})
         .finally(() => {
           this.backlogRunning = null;
         });

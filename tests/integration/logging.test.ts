@@ -29,7 +29,7 @@ for (const backend of backends()) {
         const r = await t.request("GET", "/api/v1/clients", undefined, { authorization: `Bearer ${secret}` });
         expect(r.status, r.text).toBe(500);
         const line = t.logger.lines.find((l) => l.msg === "unhandled error");
-        expect(line).toBeDefined();
+        expect(line).toMatchObject({ route: "/api/v1/clients", request_id: expect.any(String) });
         const text = JSON.stringify(line);
         expect(text).not.toContain(hash);
         expect(text).not.toContain(secret);

@@ -9,6 +9,7 @@ import { FixedClock } from "../../src/clock";
 import { silentSignals } from "../../src/dispatch/signals";
 import { memoryLogger } from "../../src/ops/logger";
 import { backends, freshDatabase, type TestDatabase } from "../support/db";
+import { Browser, type WebApp } from "../support/web";
 
 setDefaultTimeout(60_000);
 
@@ -127,6 +128,26 @@ for (const backend of backends()) {
       const log = JSON.stringify(logger.lines);
       expect(requestLines().length).toBeGreaterThan(10);
       for (const value of [adminKey, secret, metricsToken, "cookie-secret-value", "Bearer"]) expect(log).not.toContain(value);
+    });
+
+    test("no password, session cookie or token in a query string appears in the log either", async () => {
+      const web: WebApp = { database: db.database, clock: new FixedClock("2026-12-01T00:00:00Z"), handle: async (r) => app.handle(r), close: async () => {} };
+      const password = "register-Pass-word-7391";
+      const owner = new Browser(web);
+      expect((await owner.register("owner@example.com", password)).status).toBe(303);
+      const session = owner.cookies.get("nst_session")!;
+      expect((await owner.get("/mailings")).status).toBe(200);
+      const stranger = new Browser(web);
+      expect((await stranger.post("/login", { email: "owner@example.com", password: "wrong-Pass-word-5820" })).status).toBeGreaterThanOrEqual(400);
+      expect((await new Browser(web).post("/login", { email: "owner@example.com", password })).status).toBe(303);
+      for (const path of ["/api/v1/clients?token=query-token-4417&api_key=query-key-9903", "/nowhere?token=query-token-4417", "/api/v1/clients/abc?password=query-pass-1180"]) {
+        expect((await call("GET", path)).status).toBeLessThan(500);
+      }
+      expect((await call("PUT", "/healthz?token=query-token-4417")).status).toBe(405);
+      const log = JSON.stringify(logger.lines);
+      for (const value of [password, "wrong-Pass-word-5820", session, "query-token-4417", "query-key-9903", "query-pass-1180", "?token", "nst_session"]) {
+        expect(log).not.toContain(value);
+      }
     });
   });
 }

@@ -141,5 +141,43 @@ for (const backend of backends()) {
       const ok = new DailyReport(db.database, next, memoryLogger(), { ...config, smtpUrl: `smtp://127.0.0.1:${smtp.port}` });
       expect(await ok.run()).toBe(2);
     });
+
+    test("a claim left by a replica that died before sending is taken over once stale; a live claim is not", async () => {
+      const config = { smtpUrl: `smtp://127.0.0.1:${smtp.port}`, reportCron: "0 8 * * *", reportTimezone: "UTC", reportFrom: "reports@example.com" };
+      const retry = { leaseMs: 30 * 60_000, retryMs: 10, attempts: 3 };
+      // 2026-12-04 was claimed 2 h before the run and never sent; 2026-12-05 was claimed a minute ago.
+      await db.database.rows(sql`insert into daily_reports (day, claimed_at) values
+        ('2026-12-04', '2026-12-05T06:00:00Z'), ('2026-12-05', '2026-12-06T07:59:00Z')`);
+      const logger = memoryLogger();
+      expect(await new DailyReport(db.database, new FixedClock("2026-12-05T08:00:00Z"), logger, config, retry).run()).toBe(2);
+      expect(await new DailyReport(db.database, new FixedClock("2026-12-05T09:00:00Z"), logger, config, retry).run()).toBeNull();
+      expect(await new DailyReport(second, new FixedClock("2026-12-06T08:00:00Z"), logger, config, retry).run()).toBeNull();
+      expect(logger.lines.map((l) => l.msg)).toEqual(["daily report sent", "daily report already sent", "daily report being sent by another replica"]);
+    });
+
+    test("the scheduled run tries again when the SMTP server refused the mail", async () => {
+      let refusals = 1;
+      const flaky = new SMTPServer({
+        authOptional: true,
+        disabledCommands: ["STARTTLS", "AUTH"],
+        logger: false,
+        onRcptTo(address, _session, callback) {
+          if (refusals-- > 0) return callback(Object.assign(new Error("try later"), { responseCode: 451 }));
+          smtp.mails.push({ from: "", to: [address.address], raw: "" });
+          callback();
+        },
+      });
+      const port = await new Promise<number>((resolve) => flaky.listen(0, "127.0.0.1", () => resolve((flaky.server.address() as { port: number }).port)));
+      try {
+        const config = { smtpUrl: `smtp://127.0.0.1:${port}`, reportCron: "0 8 * * *", reportTimezone: "UTC", reportFrom: "reports@example.com" };
+        const logger = memoryLogger();
+        const report = new DailyReport(db.database, new FixedClock("2026-12-08T08:00:00Z"), logger, config, { leaseMs: 60_000, retryMs: 10, attempts: 3 });
+        await report.runUntilSent();
+        expect(logger.lines.map((l) => l.msg)).toEqual(["daily report failed", "daily report sent"]);
+        expect(logger.lines[1]).toMatchObject({ day: "2026-12-07", recipients: 2 });
+      } finally {
+        await new Promise<void>((resolve) => flaky.close(() => resolve()));
+      }
+    });
   });
 }
