@@ -115,13 +115,14 @@ export async function createApp(deps: AppDeps) {
   const metrics = deps.metrics ?? new Metrics(deps.database, deps.clock);
   const seen = observed();
   const app = new Elysia()
-    // The request log line, metrics and X-Request-Id; the innermost wrap (ops/observe.ts).
-    .wrap(observeRequests(seen, deps.logger, metrics) as never)
     .wrap(routeByPath as never)
     // Idempotency-Key on the create routes: replays answer before routing (http/idempotency.ts).
     .wrap(idempotency(deps.database, deps.clock) as never)
+    // The request log line, metrics and X-Request-Id: registered last, so the outermost wrap, which
+    // sees every answer, the inner wraps' own included (ops/observe.ts).
+    .wrap(observeRequests(seen, deps.logger, metrics) as never)
     // The matched route template, for the request log and metrics.
-    .onTransform(({ request, route }) => void seen.routes.set(request, route))
+    .onTransform(({ route }) => seen.setRoute(route))
     .onRequest(({ request }) => {
       const length = Number(request.headers.get("content-length") ?? 0);
       if (length > jsonBodyLimit && !/\/(clients|blocklist)\/import$/.test(new URL(request.url).pathname)) {
@@ -132,9 +133,9 @@ export async function createApp(deps: AppDeps) {
     })
     .onParse(({ request, contentType }) => parseJsonBody(request, contentType))
     .onError(({ code, error, request, route }) => {
-      if (route) seen.routes.set(request, route);
+      if (route) seen.setRoute(route);
       // The route template, never the raw path, which can hold a token (observe.ts).
-      const logger = deps.logger.child({ request_id: seen.ids.get(request), route: route ? route.replace(/(.)\/$/, "$1") : unmatched });
+      const logger = deps.logger.child({ request_id: seen.id(), route: route ? route.replace(/(.)\/$/, "$1") : unmatched });
       return renderError(code, error, request, logger, (path) => allowedMethods(registered.routes, path));
     })
     .use(

@@ -5,13 +5,14 @@
  * It wraps Elysia's composed handler (`app.wrap`, which covers `app.handle` and the socket alike),
  * so it sees the response that really leaves (status of a raw Response, of an error document, of
  * an early 413) — Elysia's afterResponse hook reports 200 for some of those. The matched route
- * template is recorded by the app's hooks into a WeakMap keyed by the Request, so this wrap must
- * be the innermost (`wrap`s registered later run outside it): a wrap that replaces the Request
- * (http/origin.ts on main) has to come after it. A request no route matched is `unmatched`.
+ * template is recorded by the app's hooks into the request's scope (an AsyncLocalStorage), so this
+ * wrap is the outermost: it also sees the answers that inner wraps give themselves (a replayed
+ * Idempotency-Key, a 422 for a bad key). A request no route matched is `unmatched`.
  *
  * Logged: method, route template, status, duration, request id. Never the path or query (they can
  * carry ids or a token in a link), never a header value other than the request id.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics";
 
@@ -31,15 +32,32 @@ const methods = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIO
 /** Probes polled every few seconds by load balancers and Prometheus: logged at debug level only. */
 const quiet = new Set(["/healthz", "/readyz", "/metrics"]);
 
+/** What the wrap learns about the request it is running, from inside the app. */
+type RequestScope = { id: string; route: string | null };
+
+/**
+ * The request being handled, carried through the app by an AsyncLocalStorage rather than keyed by
+ * the Request object: wraps inside this one may hand the app another Request (routing by path,
+ * Idempotency-Key), and answers they give themselves must be logged and counted too.
+ */
 export type Observed = {
-  /** route template per request, filled by the app's hooks */
-  routes: WeakMap<Request, string>;
-  /** request id per request, for handlers that log */
-  ids: WeakMap<Request, string>;
+  /** the matched route template, recorded by the app's hooks */
+  setRoute(route: string): void;
+  /** the request id of the request being handled (for handlers that log) */
+  id(): string | undefined;
+  scope: AsyncLocalStorage<RequestScope>;
 };
 
 export function observed(): Observed {
-  return { routes: new WeakMap(), ids: new WeakMap() };
+  const scope = new AsyncLocalStorage<RequestScope>();
+  return {
+    scope,
+    setRoute(route) {
+      const current = scope.getStore();
+      if (current) current.route = route;
+    },
+    id: () => scope.getStore()?.id,
+  };
 }
 
 export function observeRequests(
@@ -50,8 +68,8 @@ export function observeRequests(
   return (handle) => async (request) => {
     const started = performance.now();
     const id = requestIdFor(request.headers.get("x-request-id"));
-    state.ids.set(request, id);
-    let response = await handle(request);
+    const scope: RequestScope = { id, route: null };
+    let response = await state.scope.run(scope, () => handle(request));
     try {
       response.headers.set("x-request-id", id);
     } catch {
@@ -61,7 +79,7 @@ export function observeRequests(
     }
     const seconds = (performance.now() - started) / 1000;
     // A group's root route is registered as `/api/v1/mailings/`: label it as callers write it.
-    const route = (state.routes.get(request) ?? unmatched).replace(/(.)\/$/, "$1");
+    const route = (scope.route ?? unmatched).replace(/(.)\/$/, "$1");
     const method = methods.has(request.method) ? request.method : "other";
     metrics.request(method, route, response.status, seconds);
     const fields = {
