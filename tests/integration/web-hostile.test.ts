@@ -1,0 +1,90 @@
+/** SPEC §9 under hostile use (review of issues 11 and 12): limits under concurrency, bad cookies, redirects, account linking. */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { backends } from "../support/db";
+import { type FakeProvider, startFakeProvider } from "../support/fake-oauth";
+import { Browser, type WebApp, webApp } from "../support/web";
+
+setDefaultTimeout(60_000);
+
+const password = "correct horse battery";
+
+for (const backend of backends()) {
+  describe(`[${backend}] §9 hostile use`, () => {
+    let fake: FakeProvider;
+    let app: WebApp;
+
+    beforeAll(async () => {
+      fake = await startFakeProvider({ "test-client": "test-secret" });
+      app = await webApp(
+        backend,
+        { adminEmails: ["victim@example.com"], oauth: { github: null, google: null, oidc: { issuer: fake.url, clientId: "test-client", clientSecret: "test-secret" } } },
+        null,
+        { timeoutMs: 1_000 },
+      );
+      await new Browser(app).register("first@example.com");
+    });
+    afterAll(async () => {
+      fake.stop();
+      await app.close();
+    });
+
+    test("parallel wrong passwords for one e-mail: no more than five are tried, the rest get 429", async () => {
+      await new Browser(app).register("target@example.com");
+      const replies = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => new Browser(app).post("/login", { email: "target@example.com", password: `wrong guess ${i}` })),
+      );
+      const statuses = replies.map((r) => r.status);
+      expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(5);
+      expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(7);
+      app.clock.advance(61);
+      // A success does not use up the address's budget, and resets the e-mail's.
+      expect((await new Browser(app).post("/login", { email: "target@example.com", password })).status).toBe(303);
+    });
+
+    test("a cookie that is not valid percent-encoding is ignored, not a 500", async () => {
+      const b = new Browser(app);
+      for (const path of ["/login", "/", "/register"]) {
+        const reply = await b.get(path, { cookie: "nst_session=%E0%A4%A; nst_lang=%" });
+        expect(reply.status).toBeLessThan(500);
+      }
+    });
+
+    test("the language switch never redirects off-site, even with a tab or newline that browsers strip", async () => {
+      for (const back of ["/\t/evil.example", "/\n/evil.example", "/\\evil.example", "//evil.example", "https://evil.example"]) {
+        const reply = await new Browser(app).post("/lang", { lang: "en", back });
+        expect(reply.status).toBe(303);
+        expect(reply.headers.get("location")).toBe("/");
+      }
+      expect((await new Browser(app).post("/lang", { lang: "ru", back: "/clients?tag=a" })).headers.get("location")).toBe("/clients?tag=a");
+    });
+
+    test("an account registered (unverified) with an admin's e-mail loses the registrant's password, sessions and tokens when the admin links it", async () => {
+      // The attacker registers the admin's address first, keeps a session and makes an API token.
+      const attacker = new Browser(app);
+      expect((await attacker.register("Victim@Example.com")).status).toBe(303);
+      const csrf = await attacker.csrf("/tokens");
+      const created = await attacker.post("/tokens", { _csrf: csrf, name: "backdoor" });
+      const secret = /nst_[A-Za-z0-9_-]{40,}/.exec(created.text)![0];
+      expect((await app.handle(new Request("http://localhost/api/v1/tokens", { headers: { authorization: `Bearer ${secret}` } }))).status).toBe(200);
+
+      // The real admin signs in through the identity provider: the account is linked and made admin.
+      fake.user = { sub: "victim-sub", email: "victim@example.com", email_verified: true };
+      const admin = new Browser(app);
+      const start = await admin.get("/auth/oidc");
+      const answer = await fetch(start.headers.get("location")!, { redirect: "manual" });
+      const back = new URL(answer.headers.get("location")!);
+      expect((await admin.get(back.pathname + back.search)).status).toBe(303);
+      expect((await admin.get("/admin")).status).toBe(200);
+
+      // None of what the registrant holds reaches the admin account.
+      expect((await attacker.get("/admin")).status).not.toBe(200);
+      expect((await attacker.get("/")).status).toBe(303);
+      expect((await new Browser(app).post("/login", { email: "victim@example.com", password })).status).toBe(401);
+      const api = await app.handle(new Request("http://localhost/api/v1/audit", { headers: { authorization: `Bearer ${secret}` } }));
+      expect(api.status).toBe(401);
+      const [row] = await app.database.rows<{ password_hash: string | null }>(sql`select password_hash from users where email = 'victim@example.com'`);
+      expect(row!.password_hash).toBeNull();
+    });
+  });
+}
