@@ -40,7 +40,13 @@ export function readCookies(request: Request): Map<string, string> {
     const eq = part.indexOf("=");
     if (eq < 0) continue;
     const name = part.slice(0, eq).trim();
-    if (!cookies.has(name)) cookies.set(name, decodeURIComponent(part.slice(eq + 1).trim()));
+    if (cookies.has(name)) continue;
+    // A value that is not valid percent-encoding is not one of ours: ignored, not a 500.
+    try {
+      cookies.set(name, decodeURIComponent(part.slice(eq + 1).trim()));
+    } catch {
+      // skipped
+    }
   }
   return cookies;
 }
