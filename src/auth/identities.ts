@@ -2,12 +2,14 @@
  * Who an OAuth identity signs in as (SPEC §9). A linked identity (provider, subject) finds its user
  * again whatever e-mail the provider shows now. An unlinked one needs a verified e-mail in
  * ADMIN_EMAILS: it is linked to the account with that e-mail (made admin) or to a new admin account.
+ * An operator account promoted so loses its password, sessions and tokens (registration does not
+ * verify e-mails: they may be an impostor's); its owner signs in through the provider from then on.
  * Anything else is refused — outcomes as values.
  */
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
-import { identities, users } from "../db/schema";
+import { apiTokens, identities, sessions, users } from "../db/schema";
 import type { Role } from "./actor";
 import type { Identity } from "./oauth";
 import type { User } from "./users";
@@ -36,7 +38,13 @@ export class IdentityService {
       let row = existing;
       if (row?.disabled) return { ok: false as const, reason: "disabled" as const };
       if (row) {
-        if (row.role !== "admin") [row] = await tx.update(users).set({ role: "admin", updatedAt: now }).where(eq(users.id, row.id)).returning();
+        if (row.role !== "admin") {
+          // Registration never verified this e-mail: whoever registered it may not be its owner. The
+          // password, sessions and API tokens they made must not become admin's with the promotion.
+          [row] = await tx.update(users).set({ role: "admin", passwordHash: null, updatedAt: now }).where(eq(users.id, row.id)).returning();
+          await tx.delete(sessions).where(eq(sessions.userId, row!.id));
+          await tx.update(apiTokens).set({ revokedAt: now }).where(and(eq(apiTokens.userId, row!.id), isNull(apiTokens.revokedAt)));
+        }
       } else {
         [row] = await tx.insert(users).values({ email, passwordHash: null, role: "admin", createdAt: now, updatedAt: now }).returning();
       }
