@@ -59,6 +59,19 @@ for (const backend of backends()) {
       expect((await new Browser(app).post("/lang", { lang: "ru", back: "/clients?tag=a" })).headers.get("location")).toBe("/clients?tag=a");
     });
 
+    test("anyone can call the OAuth callback, and the audit log is append-only: refusals are recorded at most 30 a minute per address", async () => {
+      const recorded = async () => Number((await app.database.rows<{ n: number }>(sql`select count(*)::int as n from audit_log where kind = 'oauth.refused'`))[0]!.n);
+      const before = await recorded();
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++) statuses.push((await new Browser(app).get(`/auth/oidc/callback?state=forged${i}&code=x`)).status);
+      expect(await recorded()).toBe(before + 30);
+      expect(statuses.slice(0, 30).every((s) => s === 400)).toBe(true);
+      expect(statuses.slice(30).every((s) => s === 429)).toBe(true);
+      app.clock.advance(61);
+      expect((await new Browser(app).get("/auth/oidc/callback?state=again")).status).toBe(400);
+      app.clock.advance(61);
+    });
+
     test("an account registered (unverified) with an admin's e-mail loses the registrant's password, sessions and tokens when the admin links it", async () => {
       // The attacker registers the admin's address first, keeps a session and makes an API token.
       const attacker = new Browser(app);

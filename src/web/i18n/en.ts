@@ -204,6 +204,7 @@ export const en = {
   "oauth.provider.google": "Google",
   "oauth.provider.oidc": "single sign-on",
   "oauth.refused": "Sign-in refused",
+  "oauth.tooMany": "Too many refused sign-ins from this address. Try again in a minute.",
   "oauth.reason.state": "The sign-in could not be matched to this browser (it expired, was already used, or did not start here). Start again from the sign-in page.",
   "oauth.reason.provider": "The identity provider did not grant the sign-in.",
   "oauth.reason.network": "The identity provider cannot be reached right now. Try again later.",

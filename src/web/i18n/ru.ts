@@ -206,6 +206,7 @@ export const ru: Record<MessageKey, string> = {
   "oauth.provider.google": "Google",
   "oauth.provider.oidc": "единый вход (SSO)",
   "oauth.refused": "Вход отклонён",
+  "oauth.tooMany": "Слишком много отклонённых входов с этого адреса. Попробуйте через минуту.",
   "oauth.reason.state": "Не удалось связать вход с этим браузером (он устарел, уже использован или начат не здесь). Начните заново со страницы входа.",
   "oauth.reason.provider": "Провайдер удостоверений не разрешил вход.",
   "oauth.reason.network": "Провайдер удостоверений сейчас недоступен. Попробуйте позже.",
