@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { sql } from "drizzle-orm";
 import { backends } from "../support/db";
 import { type FakeProvider, startFakeProvider } from "../support/fake-oauth";
-import { Browser, type WebApp, webApp } from "../support/web";
+import { Browser, origin, type WebApp, webApp } from "../support/web";
 
 setDefaultTimeout(60_000);
 
@@ -70,6 +70,35 @@ for (const backend of backends()) {
       app.clock.advance(61);
       expect((await new Browser(app).get("/auth/oidc/callback?state=again")).status).toBe(400);
       app.clock.advance(61);
+    });
+
+    test("CSV uploads held in memory: one unconfirmed job per user, and others' never thrown away to make room", async () => {
+      const upload = async (b: Browser) => {
+        const form = new FormData();
+        form.set("file", new Blob(["phone_number\n79101112233\n"], { type: "text/csv" }), "clients.csv");
+        form.set("_csrf", await b.csrf());
+        const response = await app.handle(new Request(`${origin}/web/clients/import`, { method: "POST", body: form, headers: { cookie: b.cookieHeader(), origin } }));
+        const text = await response.text();
+        return { status: response.status, job: /\/web\/clients\/import\/(imp_[\w-]+)\/start/.exec(text)?.[1] ?? null };
+      };
+      const first = new Browser(app);
+      await first.register("importer-0@example.com");
+      const kept = await upload(first);
+      expect(kept.status).toBe(200);
+      // One user uploading again and again holds one file, not the whole store.
+      for (let i = 0; i < 3; i++) expect((await upload(first)).status).toBe(200);
+      const mine = await upload(first);
+      expect((await first.get(`/web/clients/import/${kept.job}`)).status).toBe(404);
+      // Nineteen other users fill the store; the next one is told to wait, and nobody's upload is lost.
+      for (let i = 1; i < 20; i++) {
+        const b = new Browser(app);
+        await b.register(`importer-${i}@example.com`);
+        expect((await upload(b)).status).toBe(200);
+      }
+      const late = new Browser(app);
+      await late.register("importer-late@example.com");
+      expect((await upload(late)).status).toBe(429);
+      expect((await first.get(`/web/clients/import/${mine.job}`)).status).toBe(200);
     });
 
     test("an account registered (unverified) with an admin's e-mail loses the registrant's password, sessions and tokens when the admin links it", async () => {

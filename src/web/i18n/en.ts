@@ -133,6 +133,7 @@ export const en = {
   "import.check": "Check the file",
   "import.noFile": "Choose a CSV file.",
   "import.tooLarge": "The file is larger than {mb} MB: import it through the API (POST /api/v1/clients/import).",
+  "import.busy": "Too many imports are waiting or running. Try again in a few minutes.",
   "import.invalid": "This file cannot be imported: {message}.",
   "import.checked": "{rows} rows, {valid} of them with a valid phone number.",
   "import.matching": "{n} of these clients match {mailings} open mailing(s) and will be sent to at once.",

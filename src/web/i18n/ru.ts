@@ -135,6 +135,7 @@ export const ru: Record<MessageKey, string> = {
   "import.check": "Проверить файл",
   "import.noFile": "Выберите CSV-файл.",
   "import.tooLarge": "Файл больше {mb} МБ: импортируйте его через API (POST /api/v1/clients/import).",
+  "import.busy": "Слишком много импортов ждут подтверждения или идут. Попробуйте через несколько минут.",
   "import.invalid": "Этот файл нельзя импортировать: {message}.",
   "import.checked": "Строк: {rows}, с правильным номером: {valid}.",
   "import.matching": "{n} из этих клиентов подходят под открытые рассылки ({mailings}) и получат сообщения сразу.",
