@@ -27,7 +27,13 @@ export class IdentityService {
 
   async signIn(identity: Identity): Promise<LinkResult> {
     const linked = await this.linkedUser(identity);
-    if (linked) return linked.disabled ? { ok: false, reason: "disabled" } : { ok: true, user: linked, created: false };
+    if (linked) {
+      if (linked.disabled) return { ok: false, reason: "disabled" };
+      // The allow-list still decides, on the account's e-mail (the provider's may have changed since):
+      // taking an address off ADMIN_EMAILS ends its single sign-on.
+      if (!this.adminEmails.includes(linked.email.toLowerCase())) return { ok: false, reason: "not-allowed" };
+      return { ok: true, user: linked, created: false };
+    }
     if (!identity.email || !identity.emailVerified) return { ok: false, reason: "unverified" };
     const email = identity.email.toLowerCase();
     if (!this.adminEmails.includes(email)) return { ok: false, reason: "not-allowed" };

@@ -1,6 +1,7 @@
 /** SPEC §9 under hostile use (review of issues 11 and 12): limits under concurrency, bad cookies, redirects, account linking. */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
+import { IdentityService } from "../../src/auth/identities";
 import { backends } from "../support/db";
 import { type FakeProvider, startFakeProvider } from "../support/fake-oauth";
 import { Browser, origin, type WebApp, webApp } from "../support/web";
@@ -99,6 +100,18 @@ for (const backend of backends()) {
       await late.register("importer-late@example.com");
       expect((await upload(late)).status).toBe(429);
       expect((await first.get(`/web/clients/import/${mine.job}`)).status).toBe(200);
+    });
+
+    test("an address taken off ADMIN_EMAILS no longer signs in through its linked identity", async () => {
+      const identity = { provider: "oidc" as const, subject: "leaver-sub", email: "leaver@example.com", emailVerified: true };
+      const before = await new IdentityService(app.database, app.clock, ["leaver@example.com"]).signIn(identity);
+      expect(before.ok).toBe(true);
+      // The next start of the service reads a list without it; the provider still vouches for the subject.
+      const after = await new IdentityService(app.database, app.clock, ["someone-else@example.com"]).signIn(identity);
+      expect(after).toEqual({ ok: false, reason: "not-allowed" });
+      // Still allowed: the same subject after the e-mail changed at the provider (the account's e-mail counts).
+      const renamed = await new IdentityService(app.database, app.clock, ["leaver@example.com"]).signIn({ ...identity, email: "new@elsewhere.example" });
+      expect(renamed.ok).toBe(true);
     });
 
     test("an account registered (unverified) with an admin's e-mail loses the registrant's password, sessions and tokens when the admin links it", async () => {
