@@ -114,6 +114,30 @@ for (const backend of backends()) {
       expect(renamed.ok).toBe(true);
     });
 
+    test("a NUL character in a form field or query parameter is a 422 naming the field, never a 500, and nothing is written", async () => {
+      const b = new Browser(app);
+      await b.register("nul@example.com");
+      const csrf = await b.csrf();
+      const count = async (table: string) => Number((await app.database.rows<{ n: number }>(sql`select count(*)::int as n from ${sql.identifier(table)}`))[0]!.n);
+      const [clients, mailings, tokens] = [await count("clients"), await count("mailings"), await count("api_tokens")];
+      const posts: [Browser, string, Record<string, string>, string][] = [
+        [new Browser(app), "/login", { email: "nul@example.com\u0000", password: "whatever it is" }, "email"],
+        [new Browser(app), "/register", { email: "x\u0000@example.com", password }, "email"],
+        [b, "/tokens", { _csrf: csrf, name: "a\u0000b" }, "name"],
+        [b, "/clients", { _csrf: csrf, phone_number: "79101112233", tag: "a\u0000b", timezone: "UTC" }, "tag"],
+        [b, "/mailings", { _csrf: csrf, text: "a\u0000b", start_time: "2026-12-01T09:00", end_time: "2026-12-02T09:00" }, "text"],
+      ];
+      for (const [who, path, form, field] of posts) {
+        const reply = await who.post(path, form);
+        expect(reply.status, path).toBe(422);
+        expect(reply.text).toContain(`“${field}”`);
+      }
+      const list = await b.get("/clients?tag=a%00b");
+      expect(list.status).toBe(422);
+      expect(list.text).toContain("“tag”");
+      expect([await count("clients"), await count("mailings"), await count("api_tokens")]).toEqual([clients, mailings, tokens]);
+    });
+
     test("an account registered (unverified) with an admin's e-mail loses the registrant's password, sessions and tokens when the admin links it", async () => {
       // The attacker registers the admin's address first, keeps a session and makes an API token.
       const attacker = new Browser(app);

@@ -44,6 +44,7 @@ export const en = {
   "error.forbidden": "You may not open this page.",
   "error.csrf": "The request did not come from this site's pages and was refused. Reload the page and try again.",
   "error.notFound": "Not found.",
+  "error.nul": "“{field}” must not contain NUL characters.",
   "error.unavailable": "The database is unavailable right now, so this page cannot be shown. Nothing was lost; try again in a few seconds.",
   "admin.title": "Administration",
 
