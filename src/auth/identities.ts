@@ -39,6 +39,9 @@ export class IdentityService {
     if (!this.adminEmails.includes(email)) return { ok: false, reason: "not-allowed" };
     const now = this.clock.now();
     const result = await this.database.db.transaction(async (tx) => {
+      // The lock registration takes (users.ts): two first sign-ins with one new e-mail (or one and a
+      // registration) would otherwise both find no account and both insert; the second, a 500.
+      await tx.execute(sql`lock table users in share row exclusive mode`);
       // The account with this e-mail (any case), locked so that a concurrent registration or link waits.
       const [existing] = await tx.select().from(users).where(sql`lower(${users.email}) = ${email}`).for("update");
       let row = existing;

@@ -144,6 +144,18 @@ for (const backend of backends()) {
       expect([await count("clients"), await count("mailings"), await count("api_tokens")]).toEqual([clients, mailings, tokens]);
     });
 
+    test("two first sign-ins with one new e-mail at once (GitHub and Google, or OAuth and registration) make one account, no 500", async () => {
+      const service = new IdentityService(app.database, app.clock, ["twice@example.com"]);
+      const results = await Promise.all(
+        ["github", "google", "oidc"].map((provider) => service.signIn({ provider: provider as "github", subject: `twice-${provider}`, email: "twice@example.com", emailVerified: true })),
+      );
+      expect(results.map((r) => r.ok)).toEqual([true, true, true]);
+      const users = await app.database.rows<{ id: number }>(sql`select id from users where email = 'twice@example.com'`);
+      expect(users.length).toBe(1);
+      const links = await app.database.rows<{ user_id: number }>(sql`select user_id from identities where subject like 'twice-%'`);
+      expect(links.map((l) => l.user_id)).toEqual([users[0]!.id, users[0]!.id, users[0]!.id]);
+    });
+
     test("an account registered (unverified) with an admin's e-mail loses the registrant's password, sessions and tokens when the admin links it", async () => {
       // The attacker registers the admin's address first, keeps a session and makes an API token.
       const attacker = new Browser(app);
