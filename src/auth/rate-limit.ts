@@ -42,6 +42,13 @@ export class FailureLimiter {
     while (this.failures.size > this.maxKeys) this.failures.delete(this.failures.keys().next().value!);
   }
 
+  /** Takes back the newest failure (an attempt counted up front that succeeded). */
+  forgive(key: string): void {
+    const times = this.failures.get(key);
+    times?.pop();
+    if (times?.length === 0) this.failures.delete(key);
+  }
+
   reset(key: string): void {
     this.failures.delete(key);
   }

@@ -42,6 +42,8 @@ export function tokenRoutes(guard: ApiGuard, service: TokenService, clock: Clock
         await audit.record({ kind: "token.created", actorUserId: ctx.actor.userId, target: `token:${created.id}`, detail: { name, role: created.role, via: ctx.actor.kind }, ip: requestAddress(ctx) });
         ctx.set.status = 201;
         ctx.set.headers.location = `/api/v1/tokens/${created.id}`;
+        // The one answer that carries the secret: no cache on the way may keep it.
+        ctx.set.headers["cache-control"] = "no-store";
         return created;
       },
       {

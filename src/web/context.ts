@@ -40,7 +40,13 @@ export function readCookies(request: Request): Map<string, string> {
     const eq = part.indexOf("=");
     if (eq < 0) continue;
     const name = part.slice(0, eq).trim();
-    if (!cookies.has(name)) cookies.set(name, decodeURIComponent(part.slice(eq + 1).trim()));
+    if (cookies.has(name)) continue;
+    // A value that is not valid percent-encoding is not one of ours: ignored, not a 500.
+    try {
+      cookies.set(name, decodeURIComponent(part.slice(eq + 1).trim()));
+    } catch {
+      // skipped
+    }
   }
   return cookies;
 }
@@ -144,9 +150,28 @@ export class Web {
   handler<C extends { request: Request; body?: unknown }>(access: Access, run: (page: Page, ctx: C) => Promise<Response> | Response) {
     return async (ctx: C): Promise<Response> => {
       const page = await this.page(ctx.request);
-      return (await this.check(page, access, ctx.body)) ?? (await run(page, ctx));
+      const stop = await this.check(page, access, ctx.body);
+      if (stop) return stop;
+      // PostgreSQL cannot store or compare a NUL in text: a 422 naming the field, never a 500.
+      const nul = fieldWithNul(ctx.body, new URL(page.request.url).searchParams);
+      if (nul !== null) {
+        const message = page.tr.t("error.nul", { field: nul });
+        return this.render(page, "./error", { title: message, message, wholePage: !page.htmx }, 422);
+      }
+      return run(page, ctx);
     };
   }
+}
+
+/** The name of the first form field or query parameter holding U+0000, or null. */
+function fieldWithNul(body: unknown, query: URLSearchParams): string | null {
+  for (const [name, value] of query) if (value.includes("\u0000") || name.includes("\u0000")) return name.replaceAll("\u0000", "");
+  if (body === null || typeof body !== "object") return null;
+  for (const [name, value] of Object.entries(body)) {
+    const values = Array.isArray(value) ? value : [value];
+    if (name.includes("\u0000") || values.some((v) => typeof v === "string" && v.includes("\u0000"))) return name.replaceAll("\u0000", "");
+  }
+  return null;
 }
 
 /** A string field of a parsed form body. */

@@ -19,7 +19,7 @@ import type { Gateway } from "../gateway/gateway";
 export function webRoutes(web: Web, services: ReturnType<typeof createServices>, clock: Clock, outbox: Outbox | null, gateway: Gateway | null = null) {
   return new Elysia()
     .use(accountRoutes(web, clock, services.audit, services.oauth))
-    .use(oauthRoutes(web, services.oauth, services.identities, services.audit))
+    .use(oauthRoutes(web, services.oauth, services.identities, services.audit, clock))
     .use(adminRoutes(web, services.userAdmin, services.tokens, services.audit, clock))
     .use(dashboardRoutes(web, services.stats, clock))
     .use(tokenPageRoutes(web, services.tokens, clock, services.audit))

@@ -49,6 +49,8 @@ for (const backend of backends()) {
       expect(typeof r.body.token).toBe("string");
       expect(r.body.token.length).toBeGreaterThanOrEqual(32);
       expect(r.headers.get("location")).toBe(`/api/v1/tokens/${r.body.id}`);
+      // The secret must not be kept by a cache between the client and the service.
+      expect(r.headers.get("cache-control")).toBe("no-store");
       secret = r.body.token;
       tokenId = r.body.id;
     });

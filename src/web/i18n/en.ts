@@ -44,6 +44,7 @@ export const en = {
   "error.forbidden": "You may not open this page.",
   "error.csrf": "The request did not come from this site's pages and was refused. Reload the page and try again.",
   "error.notFound": "Not found.",
+  "error.nul": "“{field}” must not contain NUL characters.",
   "error.unavailable": "The database is unavailable right now, so this page cannot be shown. Nothing was lost; try again in a few seconds.",
   "admin.title": "Administration",
 
@@ -160,6 +161,7 @@ export const en = {
   "import.check": "Check the file",
   "import.noFile": "Choose a CSV file.",
   "import.tooLarge": "The file is larger than {mb} MB: import it through the API (POST /api/v1/clients/import).",
+  "import.busy": "Too many imports are waiting or running. Try again in a few minutes.",
   "import.invalid": "This file cannot be imported: {message}.",
   "import.checked": "{rows} rows, {valid} of them with a valid phone number.",
   "import.matching": "{n} of these clients match {mailings} open mailing(s) and will be sent to at once.",
@@ -246,6 +248,7 @@ export const en = {
   "oauth.provider.google": "Google",
   "oauth.provider.oidc": "single sign-on",
   "oauth.refused": "Sign-in refused",
+  "oauth.tooMany": "Too many refused sign-ins from this address. Try again in a minute.",
   "oauth.reason.state": "The sign-in could not be matched to this browser (it expired, was already used, or did not start here). Start again from the sign-in page.",
   "oauth.reason.provider": "The identity provider did not grant the sign-in.",
   "oauth.reason.network": "The identity provider cannot be reached right now. Try again later.",

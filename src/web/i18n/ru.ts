@@ -46,6 +46,7 @@ export const ru: Record<MessageKey, string> = {
   "error.forbidden": "Эта страница вам недоступна.",
   "error.csrf": "Запрос пришёл не со страниц этого сайта и отклонён. Обновите страницу и повторите.",
   "error.notFound": "Не найдено.",
+  "error.nul": "«{field}» не может содержать символ NUL.",
   "error.unavailable": "База данных сейчас недоступна, поэтому страницу нельзя показать. Ничего не потеряно; повторите через несколько секунд.",
   "admin.title": "Администрирование",
 
@@ -162,6 +163,7 @@ export const ru: Record<MessageKey, string> = {
   "import.check": "Проверить файл",
   "import.noFile": "Выберите CSV-файл.",
   "import.tooLarge": "Файл больше {mb} МБ: импортируйте его через API (POST /api/v1/clients/import).",
+  "import.busy": "Слишком много импортов ждут подтверждения или идут. Попробуйте через несколько минут.",
   "import.invalid": "Этот файл нельзя импортировать: {message}.",
   "import.checked": "Строк: {rows}, с правильным номером: {valid}.",
   "import.matching": "{n} из этих клиентов подходят под открытые рассылки ({mailings}) и получат сообщения сразу.",
@@ -248,6 +250,7 @@ export const ru: Record<MessageKey, string> = {
   "oauth.provider.google": "Google",
   "oauth.provider.oidc": "единый вход (SSO)",
   "oauth.refused": "Вход отклонён",
+  "oauth.tooMany": "Слишком много отклонённых входов с этого адреса. Попробуйте через минуту.",
   "oauth.reason.state": "Не удалось связать вход с этим браузером (он устарел, уже использован или начат не здесь). Начните заново со страницы входа.",
   "oauth.reason.provider": "Провайдер удостоверений не разрешил вход.",
   "oauth.reason.network": "Провайдер удостоверений сейчас недоступен. Попробуйте позже.",

@@ -17,9 +17,12 @@ export const loginLimits = { perEmail: 5, perAddress: 30, windowMs: 60_000 };
 
 type Ctx = { request: Request; body: unknown; server: { requestIP(r: Request): { address: string } | null } | null };
 
-/** Only paths of this site: `/x`, never `//host` or a full URL. */
+/**
+ * Only paths of this site: `/x`, never `//host` or a full URL; no control characters either (browsers
+ * drop tabs and newlines from a Location, so `/<tab>/host` would become `//host`).
+ */
 function safeBack(raw: string): string {
-  return /^\/(?![/\\])/.test(raw) ? raw : "/";
+  return /^\/(?![/\\])[^\u0000-\u001f\u007f]*$/.test(raw) ? raw : "/";
 }
 
 export function accountRoutes(web: Web, clock: Clock, audit: AuditLog, oauth: OAuthProviders) {
@@ -54,14 +57,17 @@ export function accountRoutes(web: Web, clock: Clock, audit: AuditLog, oauth: OA
             return loginPage(page, { email, error: page.tr.t("login.tooMany", { seconds }) }, 429, { "retry-after": String(seconds) });
           }
         }
+        // Counted before the (slow) password check, in the same turn as the test above: parallel
+        // guesses cannot all pass it. A success takes the attempt back.
+        byEmail.fail(emailKey);
+        byAddress.fail(address);
         const user = await web.users.verify(email, password);
         if (!user) {
-          byEmail.fail(emailKey);
-          byAddress.fail(address);
           await audit.record({ kind: "signin.failed", actorUserId: null, target: emailKey, ip: requestAddress(ctx) });
           return loginPage(page, { email, error: page.tr.t("login.failed") }, 401);
         }
         byEmail.reset(emailKey);
+        byAddress.forgive(address);
         await audit.record({ kind: "signin.password", actorUserId: user.id, target: user.email, ip: requestAddress(ctx) });
         // A fresh session on every sign-in; the one this browser had (if any) ends.
         await web.sessions.destroy(readCookies(ctx.request).get(sessionCookie));

@@ -6,7 +6,7 @@
  * Uploads are POSTed to a path ending in /clients/import so that the app's 1 MiB cap on JSON bodies
  * does not apply (as for the API's import); the browser's file is kept in memory until confirmed,
  * so it is capped at `maxUploadBytes` (larger files: the streamed API). Jobs belong to their user,
- * live at most an hour, and at most `maxJobs` are kept.
+ * live at most an hour, one not running per user, and at most `maxJobs` (running ones included).
  */
 import { Readable } from "node:stream";
 import { Elysia } from "elysia";
@@ -38,13 +38,23 @@ type Ctx = { request: Request; body: unknown; params: { id?: string } };
 export function importRoutes(web: Web, importer: ClientImporter, checker: ImportChecker, clock: Clock) {
   const jobs = new Map<string, Job>();
 
-  const prune = () => {
+  /**
+   * Makes room for a new job of `userId`, or says there is none. A user keeps one job that is not
+   * running (a new upload replaces it); finished jobs of others go oldest first. Unconfirmed and
+   * running jobs of others are never dropped to make room: one user could otherwise throw away
+   * everyone's uploads, or pin `maxJobs` files of `maxUploadBytes` each and start imports without end.
+   */
+  const makeRoom = (userId: number): boolean => {
     const now = clock.now().getTime();
-    for (const [id, job] of jobs) if (now - job.createdAt > jobLifetimeMs && job.state !== "running") jobs.delete(id);
     for (const [id, job] of jobs) {
-      if (jobs.size <= maxJobs) break;
-      if (job.state !== "running") jobs.delete(id);
+      const idle = job.state !== "running";
+      if (idle && (now - job.createdAt > jobLifetimeMs || job.userId === userId)) jobs.delete(id);
     }
+    for (const [id, job] of jobs) {
+      if (jobs.size < maxJobs) break;
+      if (job.state === "done" || job.state === "failed") jobs.delete(id);
+    }
+    return jobs.size < maxJobs;
   };
 
   const jobOf = (page: Page, id: string | undefined) => {
@@ -65,7 +75,7 @@ export function importRoutes(web: Web, importer: ClientImporter, checker: Import
         const csv = await file.text();
         const check = await checker.check(csv);
         if (!check.ok) return show(page, { error: page.tr.t("import.invalid", { message: check.message }) }, 422);
-        prune();
+        if (!makeRoom(page.user!.userId)) return show(page, { error: page.tr.t("import.busy") }, 429);
         const job: Job = {
           id: randomSecret("imp_"),
           userId: page.user!.userId,

@@ -10,11 +10,18 @@ import type { AuditLog } from "../../audit/log";
 import { constantTimeEqual } from "../../auth/crypto";
 import type { IdentityService } from "../../auth/identities";
 import { isOAuthProvider, type OAuthProvider, type OAuthProviders, type PendingAuthorization } from "../../auth/oauth";
+import { FailureLimiter } from "../../auth/rate-limit";
 import { idleMs, sessionCookie } from "../../auth/sessions";
+import type { Clock } from "../../clock";
 import { type Page, readCookies, type Web } from "../context";
 
 export const oauthCookie = "nst_oauth";
 const pendingMaxAgeSeconds = 600;
+/**
+ * Refusals recorded per address and minute. Anyone can call the callback, and the audit log is
+ * append-only: past this an address gets a bare 429 — nothing recorded, no call to the provider.
+ */
+export const refusalLimit = { perAddress: 30, windowMs: 60_000 };
 
 type Ctx = { request: Request; params: { provider: string }; query: Record<string, string | undefined> };
 
@@ -33,7 +40,16 @@ function decodePending(raw: string | undefined): PendingAuthorization | null {
   return null;
 }
 
-export function oauthRoutes(web: Web, providers: OAuthProviders, identities: IdentityService, audit: AuditLog) {
+export function oauthRoutes(web: Web, providers: OAuthProviders, identities: IdentityService, audit: AuditLog, clock: Clock) {
+  const refusals = new FailureLimiter(clock, refusalLimit.perAddress, refusalLimit.windowMs);
+  const addressOf = (ctx: Ctx) => requestAddress(ctx) ?? "unknown";
+  /** The answer to an address that used up its refusals, or null. */
+  const limited = (page: Page, ctx: Ctx) => {
+    const key = addressOf(ctx);
+    if (!refusals.blocked(key)) return null;
+    const seconds = String(refusals.retryAfterSeconds(key));
+    return web.render(page, "./error", { title: page.tr.t("oauth.refused"), message: page.tr.t("oauth.tooMany"), back: "/login", wholePage: true }, 429, { "retry-after": seconds });
+  };
   const cookie = (request: Request, value: string, maxAge: number) =>
     `${oauthCookie}=${value}; HttpOnly; SameSite=Lax; Path=/auth/; Max-Age=${maxAge}${web.secure(request) ? "; Secure" : ""}`;
   const callbackUrl = (request: Request, provider: OAuthProvider) =>
@@ -41,6 +57,7 @@ export function oauthRoutes(web: Web, providers: OAuthProviders, identities: Ide
 
   /** The refusal page: recorded, the state cookie cleared. */
   const refuse = async (page: Page, ctx: Ctx, provider: string, reason: string, status: number, detail: Record<string, unknown> = {}) => {
+    refusals.fail(addressOf(ctx));
     await audit.record({ kind: "oauth.refused", actorUserId: null, target: provider, detail: { reason, ...detail }, ip: requestAddress(ctx) });
     return web.render(
       page,
@@ -58,6 +75,8 @@ export function oauthRoutes(web: Web, providers: OAuthProviders, identities: Ide
       web.handler<Ctx>("public", async (page, ctx) => {
         const provider = ctx.params.provider;
         if (!enabled(provider)) return web.error(page, 404, "error.notFound");
+        const stop = limited(page, ctx);
+        if (stop) return stop;
         const started = await providers.start(provider, callbackUrl(ctx.request, provider));
         if (!started.ok) return refuse(page, ctx, provider, started.reason, 502, { error: started.detail });
         return new Response(null, {
@@ -72,6 +91,8 @@ export function oauthRoutes(web: Web, providers: OAuthProviders, identities: Ide
       web.handler<Ctx>("public", async (page, ctx) => {
         const provider = ctx.params.provider;
         if (!enabled(provider)) return web.error(page, 404, "error.notFound");
+        const stop = limited(page, ctx);
+        if (stop) return stop;
         const pending = decodePending(readCookies(ctx.request).get(oauthCookie));
         const state = ctx.query.state ?? "";
         if (!pending || pending.provider !== provider || !constantTimeEqual(state, pending.state)) return refuse(page, ctx, provider, "state", 400);

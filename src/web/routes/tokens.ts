@@ -32,7 +32,8 @@ export function tokenPageRoutes(web: Web, tokens: TokenService, clock: Clock, au
     .post(
       "/tokens/:id/revoke",
       web.handler<Ctx>("user", async (page, ctx) => {
-        const id = /^\d{1,9}$/.test(ctx.params.id ?? "") ? parseId(ctx.params.id) : null;
+        // A hand-made id the API would refuse (0, 007) is a 404 page here, not the API's JSON 422.
+        const id = /^[1-9]\d{0,8}$/.test(ctx.params.id ?? "") ? parseId(ctx.params.id) : null;
         if (id === null) return web.error(page, 404, "error.notFound");
         const result = await attempt(() => tokens.revoke(page.actor!, id, clock.now()));
         if (!result.ok) return web.error(page, 404, "error.notFound");
