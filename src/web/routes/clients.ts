@@ -70,6 +70,14 @@ export function clientPageRoutes(web: Web, clients: ClientService) {
   const row = (page: Page, client: ClientView, template: "row" | "edit", data: Record<string, unknown> = {}, status = 200) =>
     web.render(page, `./clients/_${template}`, { client, zones, values: client, errors: {}, ...data, wholePage: true }, status);
 
+  /** One client's row, as shown or as its inline edit form (the two GETs differ only in that). */
+  const clientRow = (template: "row" | "edit") =>
+    web.handler<Ctx>("user", async (page, ctx) => {
+      const client = id(ctx.params.id);
+      const result = client === null ? null : await attempt(() => clients.get(client));
+      return result?.ok ? row(page, result.value, template) : web.error(page, 404, "error.notFound");
+    });
+
   return new Elysia()
     .get(
       "/clients/export",
@@ -102,24 +110,8 @@ export function clientPageRoutes(web: Web, clients: ClientService) {
       }),
       { detail: { hide: true } },
     )
-    .get(
-      "/clients/:id/edit",
-      web.handler<Ctx>("user", async (page, ctx) => {
-        const client = id(ctx.params.id);
-        const result = client === null ? null : await attempt(() => clients.get(client));
-        return result?.ok ? row(page, result.value, "edit") : web.error(page, 404, "error.notFound");
-      }),
-      { detail: { hide: true } },
-    )
-    .get(
-      "/clients/:id/row",
-      web.handler<Ctx>("user", async (page, ctx) => {
-        const client = id(ctx.params.id);
-        const result = client === null ? null : await attempt(() => clients.get(client));
-        return result?.ok ? row(page, result.value, "row") : web.error(page, 404, "error.notFound");
-      }),
-      { detail: { hide: true } },
-    )
+    .get("/clients/:id/edit", clientRow("edit"), { detail: { hide: true } })
+    .get("/clients/:id/row", clientRow("row"), { detail: { hide: true } })
     .delete(
       "/clients/:id",
       web.handler<Ctx>("user", async (page, ctx) => {
