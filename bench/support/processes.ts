@@ -1,49 +1,14 @@
 /**
- * Helpers of the service-level benchmarks (issue 4, targets 2, 4, 5, 6, 7): a fresh PostgreSQL
- * database per bench, the service spawned as its own process (`bun src/main.ts`, see
- * tests/support/processes.ts), its RSS sampled from /proc/<pid>/status, the fake gateway as a
- * process, wrk runs parsed, and a plain-text table printer.
+ * Processes of the benchmarks: the service (`bun src/main.ts`, see tests/support/processes.ts), the
+ * fake gateway (src/gateway/fake-server.ts) and any plain server as their own processes, wrk runs
+ * parsed, and one authenticated request to the service.
  */
-import postgres from "postgres";
 import { fileURLToPath } from "node:url";
-import { readFileSync } from "node:fs";
-import { freshDatabase, type TestDatabase } from "../tests/support/db";
-import { freePort, startWorker, type Worker } from "../tests/support/processes";
+import { freePort, startWorker, type Worker } from "../../tests/support/processes";
+import { round2 } from "./cli";
 
-process.env.DATABASE_URL ||= "postgres://postgres@127.0.0.1:5432/postgres";
-
-export const repoRoot = fileURLToPath(new URL("../", import.meta.url));
+export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
-
-export type BenchDb = TestDatabase & {
-  url: string;
-  /** a raw postgres.js client on the bench database (one connection, so session settings stick) */
-  sql: postgres.Sql;
-  drop(): Promise<void>;
-};
-
-/** A new migrated PostgreSQL database (tests/support/db.ts); `drop()` removes it. */
-export async function freshBenchDb(): Promise<BenchDb> {
-  const fresh = await freshDatabase("postgres", { max: 4 });
-  const raw = postgres(fresh.url!, { max: 1, onnotice: () => {} });
-  return {
-    ...fresh,
-    url: fresh.url!,
-    sql: raw,
-    async drop() {
-      await raw.end({ timeout: 5 }).catch(() => {});
-      await fresh.drop();
-    },
-  };
-}
-
-/** The single row of a query (throws if there is none). */
-export async function one<T extends Record<string, unknown>>(db: BenchDb, query: string, params: unknown[] = []): Promise<T> {
-  const rows = await db.sql.unsafe<T[]>(query, params as never[]);
-  const row = rows[0];
-  if (!row) throw new Error(`no row from: ${query}`);
-  return row;
-}
 
 /** Spawns `bun src/main.ts` against `databaseUrl` and waits for /healthz. */
 export function startService(options: {
@@ -83,96 +48,17 @@ export async function stopService(worker: Worker | null, timeoutMs = 20_000): Pr
   }
 }
 
-/** VmRSS of a process in MB (NaN once it is gone). */
-export function rssMb(pid: number): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
+export type Server = { url: string; pid: number; stop(): Promise<void> };
 
-export type RssMonitor = {
-  /** peak so far, MB */
-  peak(): number;
-  /** stops sampling; returns peak, last sample and sample count */
-  stop(): { peakMb: number; lastMb: number; samples: number };
-};
-
-/** Samples another process's VmRSS every `everyMs` (50–100 ms as the brief asks). */
-export function rssMonitor(pid: number, everyMs = 50): RssMonitor {
-  let peak = 0;
-  let last = NaN;
-  let samples = 0;
-  const sample = () => {
-    const v = rssMb(pid);
-    if (Number.isNaN(v)) return;
-    last = v;
-    samples++;
-    if (v > peak) peak = v;
-  };
-  sample();
-  const timer = setInterval(sample, everyMs);
-  return {
-    peak: () => round1(peak),
-    stop() {
-      clearInterval(timer);
-      sample();
-      return { peakMb: round1(peak), lastMb: round1(last), samples };
-    },
-  };
-}
-
-/** The fake gateway (src/gateway/fake-server.ts) as its own process. */
-export type GatewayProc = { url: string; pid: number; received(): Promise<{ total: number; unique: number }>; stop(): Promise<void> };
-
-export async function startGateway(latencyMs = 0): Promise<GatewayProc> {
+/**
+ * Spawns `bun <args>` in the repository on a free loopback port (`port` gives the arguments or
+ * environment that carry it) and waits until `ready(url)` resolves; killed when this process exits.
+ */
+async function spawnServer(args: (port: number) => string[], ready: (url: string) => Promise<boolean>, env: Record<string, string> = {}): Promise<Server> {
   const port = freePort();
-  const proc = Bun.spawn([process.execPath, "src/gateway/fake-server.ts", "--port", String(port), "--latency-ms", String(latencyMs)], {
+  const proc = Bun.spawn([process.execPath, ...args(port)], {
     cwd: repoRoot,
-    stdout: "ignore",
-    stderr: "inherit",
-  });
-  process.on("exit", () => {
-    try {
-      proc.kill("SIGKILL");
-    } catch {
-      // gone
-    }
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const gateway: GatewayProc = {
-    url,
-    pid: proc.pid,
-    async received() {
-      return (await (await fetch(`${url}/received`)).json()) as { total: number; unique: number };
-    },
-    async stop() {
-      proc.kill("SIGTERM");
-      await proc.exited;
-    },
-  };
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      await gateway.received();
-      return gateway;
-    } catch {
-      if (proc.exitCode !== null) throw new Error(`fake gateway exited with ${proc.exitCode}`);
-      if (Date.now() > deadline) throw new Error("fake gateway did not start");
-      await Bun.sleep(50);
-    }
-  }
-}
-
-/** Spawns `bun <script>` with PORT set and waits until `path` answers 2xx. */
-export async function startPlainServer(script: string, path = "/"): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const port = freePort();
-  const proc = Bun.spawn([process.execPath, script], {
-    cwd: repoRoot,
-    env: { ...process.env, PORT: String(port) },
+    env: { ...process.env, PORT: String(port), ...env },
     stdout: "ignore",
     stderr: "inherit",
   });
@@ -186,15 +72,9 @@ export async function startPlainServer(script: string, path = "/"): Promise<{ ur
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 15_000;
   for (;;) {
-    try {
-      const r = await fetch(`${url}${path}`);
-      await r.arrayBuffer();
-      if (r.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (proc.exitCode !== null) throw new Error(`${script} exited with ${proc.exitCode}`);
-    if (Date.now() > deadline) throw new Error(`${script} did not start`);
+    if (await ready(url).catch(() => false)) break;
+    if (proc.exitCode !== null) throw new Error(`${args(port).join(" ")} exited with ${proc.exitCode}`);
+    if (Date.now() > deadline) throw new Error(`${args(port).join(" ")} did not start`);
     await Bun.sleep(50);
   }
   return {
@@ -204,6 +84,48 @@ export async function startPlainServer(script: string, path = "/"): Promise<{ ur
       proc.kill("SIGTERM");
       await proc.exited;
     },
+  };
+}
+
+/** Spawns `bun <script>` with PORT set and waits until `path` answers 2xx. */
+export function startPlainServer(script: string, path = "/"): Promise<Server> {
+  return spawnServer(
+    () => [script],
+    async (url) => {
+      const r = await fetch(`${url}${path}`);
+      await r.arrayBuffer();
+      return r.ok;
+    },
+  );
+}
+
+/** What the fake gateway says it received. */
+export type Received = { total: number; unique: number; duplicates: [number, number][] };
+
+/** The fake gateway (src/gateway/fake-server.ts) as its own process, so it has its own event loop. */
+export type GatewayProcess = { url: string; pid: number | null; reset(): Promise<void>; received(): Promise<Received>; stop(): Promise<void> };
+
+/** Starts the fake gateway on a free loopback port as its own process and waits until it answers. */
+export async function startGateway(latencyMs = 0): Promise<GatewayProcess & { pid: number }> {
+  const server = await spawnServer(
+    (port) => ["src/gateway/fake-server.ts", "--port", String(port), "--latency-ms", String(latencyMs)],
+    async (url) => (await fetch(`${url}/received`)).ok,
+  );
+  return { ...gatewayAt(server.url), pid: server.pid, stop: server.stop };
+}
+
+/** Attaches to an already running fake gateway by URL (a bench child gets it from its parent). */
+export function gatewayAt(url: string): GatewayProcess {
+  return {
+    url,
+    pid: null,
+    async reset() {
+      await fetch(`${url}/reset`, { method: "POST" }).then((r) => r.arrayBuffer());
+    },
+    async received() {
+      return (await (await fetch(`${url}/received`)).json()) as Received;
+    },
+    async stop() {},
   };
 }
 
@@ -271,15 +193,6 @@ export async function runWrk(options: {
   return { ...parseWrk(out), raw: out };
 }
 
-/** The 1-minute load average when a bench starts (another job on a 2-core machine skews figures). */
-export function loadAverage(): number {
-  try {
-    return Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
-  } catch {
-    return NaN;
-  }
-}
-
 /** One authenticated request to the service; answers status, elapsed ms and parsed body. */
 export async function timedRequest(
   base: string,
@@ -305,51 +218,6 @@ export async function timedRequest(
     // keep the text
   }
   return { status: response.status, ms, body: parsed };
-}
-
-export function percentile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
-}
-
-export const round1 = (x: number) => Math.round(x * 10) / 10;
-export const round2 = (x: number) => Math.round(x * 100) / 100;
-
-/** Fails the bench (also under --quick) when a functional check does not hold. */
-export function check(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new Error(`check failed: ${message}`);
-}
-
-export type Row = { figure: string; value: string | number; target?: string; verdict?: string };
-
-/** `pass`/`MISS` for a figure against a bound; `n/a` in quick mode (no timing assertions). */
-export function verdict(quick: boolean, ok: boolean): string {
-  return quick ? "n/a (quick)" : ok ? "pass" : "MISS";
-}
-
-/** Prints a titled, aligned table of figures. */
-export function printTable(title: string, rows: Row[]): void {
-  const header = { figure: "figure", value: "value", target: "target", verdict: "verdict" };
-  const all = [header, ...rows.map((r) => ({ figure: r.figure, value: String(r.value), target: r.target ?? "", verdict: r.verdict ?? "" }))];
-  const w = (k: keyof typeof header) => Math.max(...all.map((r) => r[k].length));
-  const line = (r: typeof header) =>
-    `| ${r.figure.padEnd(w("figure"))} | ${r.value.padStart(w("value"))} | ${r.target.padEnd(w("target"))} | ${r.verdict.padEnd(w("verdict"))} |`;
-  const sep = `|${"-".repeat(w("figure") + 2)}|${"-".repeat(w("value") + 2)}|${"-".repeat(w("target") + 2)}|${"-".repeat(w("verdict") + 2)}|`;
-  console.log(`\n## ${title}\n`);
-  console.log(line(header));
-  console.log(sep);
-  for (const r of all.slice(1)) console.log(line(r));
-  console.log("");
-}
-
-/** Time zones spread over the whole offset range (UTC+14 … UTC−11) for the generated clients. */
-export const benchZones = ["UTC", "Europe/Moscow", "Asia/Vladivostok", "America/New_York", "Pacific/Kiritimati", "Pacific/Pago_Pago"];
-
-/** A wall-clock date-time (`YYYY-MM-DDTHH:MM:SS`) `offsetHours` from now in UTC. */
-export function wallTime(offsetHours: number): string {
-  return new Date(Date.now() + offsetHours * 3_600_000).toISOString().slice(0, 19);
 }
 
 export type { Worker };
