@@ -157,7 +157,7 @@ export const en = {
 
   "import.title": "Import clients from CSV",
   "import.file": "CSV file",
-  "import.help": "A header line naming phone_number (required), tag, timezone, operator_code. Up to {mb} MB here; larger files through the API.",
+  "import.help": "A header line naming phone_number (required), tag, timezone, operator_code, attributes (JSON, as the export writes it). Up to {mb} MB here; larger files through the API.",
   "import.check": "Check the file",
   "import.noFile": "Choose a CSV file.",
   "import.tooLarge": "The file is larger than {mb} MB: import it through the API (POST /api/v1/clients/import).",

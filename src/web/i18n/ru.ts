@@ -159,7 +159,7 @@ export const ru: Record<MessageKey, string> = {
 
   "import.title": "Импорт клиентов из CSV",
   "import.file": "CSV-файл",
-  "import.help": "Первая строка — заголовок: phone_number (обязательно), tag, timezone, operator_code. Здесь до {mb} МБ; файлы больше — через API.",
+  "import.help": "Первая строка — заголовок: phone_number (обязательно), tag, timezone, operator_code, attributes (JSON, как в выгрузке). Здесь до {mb} МБ; файлы больше — через API.",
   "import.check": "Проверить файл",
   "import.noFile": "Выберите CSV-файл.",
   "import.tooLarge": "Файл больше {mb} МБ: импортируйте его через API (POST /api/v1/clients/import).",
