@@ -90,6 +90,15 @@ for (const backend of backends()) {
       expect((await stored("79101112233"))!.attributes).toEqual({ note: "two\nlines" });
     });
 
+    test("the mailing form's preview counts SMS segments for the longest rendering with these attributes", async () => {
+      await b.post("/clients", { phone_number: "79101112240", attributes: `name=${"Анна".repeat(10)}`, _csrf: csrf });
+      const preview = (text: string) => b.get(`/mailings/preview?${new URLSearchParams({ text, start_time: "2026-12-01T09:00", end_time: "2026-12-02T21:00", tags: "", codes: "" })}`);
+      // 160 GSM-7 characters: one SMS; the longest name turns it into UCS-2 (70 a part, 67 beyond).
+      expect((await preview("a".repeat(160))).text).toContain("Longest text: 160 characters in GSM-7, 1 SMS.");
+      expect((await preview("Hi {{name|there}}!")).text).toContain("Longest text: 44 characters in UCS-2, 1 SMS.");
+      expect((await preview(`Hi {{name|there}}!${"x".repeat(30)}`)).text).toContain("Longest text: 74 characters in UCS-2, 2 SMS.");
+    });
+
     test("in Russian: the label, the hint and the messages", async () => {
       const ru = new Browser(app, { "accept-language": "ru" });
       for (const [k, v] of b.cookies) ru.cookies.set(k, v);
