@@ -41,7 +41,7 @@ export function idempotency(database: Database, clock: Clock, onRoute: (route: s
         return problemResponse(new Problem(413, `with an Idempotency-Key the body may be at most ${maxBody} bytes`, [{ field: "body", message: "too large" }]));
       }
       const scope = sha256(`${path}\n${request.headers.get("authorization") ?? request.headers.get("cookie") ?? ""}`);
-      const hash = sha256(Buffer.concat([Buffer.from(`${request.headers.get("content-type") ?? ""}\n`), body]));
+      const hash = await requestHash(request.headers.get("content-type") ?? "", body);
       const now = clock.now();
       const at = now.toISOString();
       // Claim the key (a stale one, older than 24 h, is taken over), or read what holds it.
@@ -92,6 +92,31 @@ export function idempotency(database: Database, clock: Clock, onRoute: (route: s
       if (Math.random() < 0.01) await rowsOf(database.db, sql`delete from idempotency_keys where created_at <= ${at}::timestamptz - interval '24 hours'`);
       return new Response(text, { status: response.status, headers: response.headers });
     };
+}
+
+/**
+ * What makes two requests "the same": the content type and the body. A multipart upload (the
+ * import's `curl -F file=@…`, a browser form) is compared by its parts — names, file names, types,
+ * contents — since every client picks a new random boundary for each try, which would make a retry
+ * of the very same upload look like another request. A body that does not parse as multipart is
+ * compared as bytes.
+ */
+async function requestHash(contentType: string, body: Uint8Array): Promise<string> {
+  if (/^multipart\/form-data\s*;/i.test(contentType)) {
+    try {
+      const form = await new Response(body as unknown as BodyInit, { headers: { "content-type": contentType } }).formData();
+      const hash = createHash("sha256").update("multipart/form-data\n");
+      for (const [name, value] of form as unknown as Iterable<[string, string | File]>) {
+        hash.update(`${JSON.stringify(name)}\n`);
+        if (typeof value === "string") hash.update(`s${value.length}\n`).update(value);
+        else hash.update(`f${JSON.stringify(value.name)};${JSON.stringify(value.type)};${value.size}\n`).update(new Uint8Array(await value.arrayBuffer()));
+      }
+      return hash.digest("hex");
+    } catch {
+      // not parseable: compared as bytes below
+    }
+  }
+  return sha256(Buffer.concat([Buffer.from(`${contentType}\n`), body]));
 }
 
 /**

@@ -52,6 +52,21 @@ for (const backend of backends()) {
       expect(i1.body).toMatchObject({ created: 2 });
       expect(i2.body).toEqual(i1.body);
 
+      // A multipart upload sent again (a new random boundary each time, as curl -F does) is the same
+      // request; another file under the same key is not.
+      const upload = (text: string, boundary: string) =>
+        t.request("POST", "/api/v1/clients/import", `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\nContent-Type: text/csv\r\n\r\n${text}\r\n--${boundary}--\r\n`, {
+          ...auth,
+          "content-type": `multipart/form-data; boundary=${boundary}`,
+          "idempotency-key": "upload-1",
+        });
+      const u1 = await upload("phone_number\n79101234570\n", "----first1234");
+      const u2 = await upload("phone_number\n79101234570\n", "----second5678");
+      expect(u1.body).toMatchObject({ created: 1 });
+      expect([u2.status, u2.headers.get("idempotent-replayed")]).toEqual([u1.status, "true"]);
+      expect(u2.body).toEqual(u1.body);
+      expectProblem(await upload("phone_number\n79101234571\n", "----third9012"), 422, ["Idempotency-Key"]);
+
       const bad = JSON.stringify({ phone_number: "12" });
       expect((await t.request("POST", "/api/v1/clients", bad, json("c"))).status).toBe(422);
       const fixed = await t.request("POST", "/api/v1/clients", bad, json("c"));
