@@ -245,6 +245,23 @@ for (const backend of backends()) {
       expect(await fingerprint()).toBe(before);
     });
 
+    test("no answer after the one that made it shows a token's secret, and no page shows a password", async () => {
+      const made = await call("POST", "/api/v1/tokens", { headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" }, body: JSON.stringify({ name: "shown-once" }) });
+      const secret = ((await made.json()) as { token: string }).token;
+      const failed = await new Browser(web).post("/login", { email: "admin@example.com", password: "Typo-pass-word-9912" });
+      expect(failed.status).toBe(401);
+      expect(failed.text).not.toContain("Typo-pass-word-9912");
+      const bearer = { authorization: `Bearer ${adminToken}` };
+      const session = { cookie: admin.cookieHeader() };
+      const faults: string[] = [];
+      for (const [path, headers] of [["/api/v1/tokens", bearer], ["/api/v1/audit", bearer], ["/tokens", session], ["/admin/tokens", session], ["/admin/audit", session], ["/admin", session]] as const) {
+        const text = await (await call("GET", path, { headers })).text();
+        for (const value of [secret, adminToken, password, "Typo-pass-word-9912", admin.cookies.get("nst_session")!]) if (text.includes(value)) faults.push(`${path} shows ${value.slice(0, 6)}…`);
+        if (/nst_[A-Za-z0-9_-]{20,}/.test(text)) faults.push(`${path} shows something like a token`);
+      }
+      expect(faults).toEqual([]);
+    });
+
     test("the process log of sign-ins, token creation, OAuth and webhook calls holds none of their secrets", async () => {
       const secrets: string[] = [password, "Wrong-pass-word-3318", adminToken, twilioAuthToken, webhookToken, metricsToken, "gh-secret-oauth-9921"];
       // Sign-in (right and wrong), registration, a session in use.
