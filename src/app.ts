@@ -17,6 +17,7 @@ import { renderError } from "./http/errors";
 import { allowedMethods } from "./http/methods";
 import { routeByPath } from "./http/origin";
 import { idempotency } from "./http/idempotency";
+import { securityHeaders } from "./http/security-headers";
 import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
 import { clientRoutes } from "./clients/routes";
@@ -118,6 +119,8 @@ export async function createApp(deps: AppDeps) {
     .wrap(routeByPath as never)
     // Idempotency-Key on the create routes: replays answer before routing (http/idempotency.ts).
     .wrap(idempotency(deps.database, deps.clock, (route) => seen.setRoute(route)) as never)
+    // CSP, nosniff, Referrer-Policy and no-store on every answer, the inner wraps' own included.
+    .wrap(securityHeaders as never)
     // The request log line, metrics and X-Request-Id: registered last, so the outermost wrap, which
     // sees every answer, the inner wraps' own included (ops/observe.ts).
     .wrap(observeRequests(seen, deps.logger, metrics) as never)

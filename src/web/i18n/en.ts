@@ -26,6 +26,7 @@ export const en = {
   "register.firstTitle": "Create the first (admin) account",
   "register.firstHint": "No account exists yet. The first account administers this service.",
   "register.submit": "Create account",
+  "register.tooMany": "Too many registrations from this address. Try again in {seconds} s.",
   "register.closed": "Registration is closed. Ask an administrator for an account.",
   "register.haveAccount": "Already have an account?",
   "login.title": "Sign in",

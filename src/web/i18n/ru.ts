@@ -28,6 +28,7 @@ export const ru: Record<MessageKey, string> = {
   "register.firstTitle": "Создайте первую учётную запись (администратора)",
   "register.firstHint": "Учётных записей ещё нет. Первая получает права администратора.",
   "register.submit": "Зарегистрироваться",
+  "register.tooMany": "Слишком много регистраций с этого адреса. Повторите через {seconds} с.",
   "register.closed": "Регистрация закрыта. Попросите учётную запись у администратора.",
   "register.haveAccount": "Уже есть учётная запись?",
   "login.title": "Вход",
