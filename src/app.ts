@@ -16,6 +16,7 @@ import { compatRoutes } from "./http/compat";
 import { renderError } from "./http/errors";
 import { allowedMethods } from "./http/methods";
 import { routeByPath } from "./http/origin";
+import { requestDeadline } from "./db/deadline";
 import { idempotency } from "./http/idempotency";
 import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
@@ -50,7 +51,7 @@ import type { Outbox } from "./web/routes/outbox";
 import type { Gateway } from "./gateway/gateway";
 
 export type AppDeps = {
-  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken" | "oauth" | "adminEmails" | "provider" | "webhookToken">>;
+  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken" | "oauth" | "adminEmails" | "provider" | "webhookToken" | "dbRequestTimeoutMs">>;
   /** tests only: GitHub's and Google's fixed endpoints moved to a local fake (auth/oauth.ts) */
   oauthEndpoints?: OAuthEndpointOverrides;
   database: Database;
@@ -115,6 +116,10 @@ export async function createApp(deps: AppDeps) {
   const metrics = deps.metrics ?? new Metrics(deps.database, deps.clock);
   const seen = observed();
   const app = new Elysia()
+    // The database deadline of each request (PostgreSQL only: PGlite runs in the process and has no
+    // connection to lose). Registered first, so the innermost wrap: the Idempotency-Key's own
+    // bookkeeping around the handler is not under it (db/deadline.ts).
+    .wrap((deps.database.kind === "postgres" && deps.config.dbRequestTimeoutMs ? requestDeadline(deps.config.dbRequestTimeoutMs) : (handle: (r: Request) => unknown) => handle) as never)
     .wrap(routeByPath as never)
     // Idempotency-Key on the create routes: replays answer before routing (http/idempotency.ts).
     .wrap(idempotency(deps.database, deps.clock) as never)

@@ -41,6 +41,7 @@ describe("§2 configuration", () => {
       leaseSeconds: 60,
       dbConnectTimeoutMs: 2000,
       dbStatementTimeoutMs: 30_000,
+      dbRequestTimeoutMs: 30_000,
       adminApiKey: null,
       registration: "open",
       publicUrl: null,
