@@ -178,7 +178,7 @@ export async function createApp(deps: AppDeps) {
     .use(await metricsRoutes(metrics, deps.config.metricsToken ?? null))
     .group("/api/v1", (api) =>
       api
-        .use(clientRoutes(guard, services.clients, services.importer))
+        .use(clientRoutes(guard, services.clients, services.importer, () => deps.logger.child({ request_id: seen.id(), route: "/api/v1/clients/import" })))
         .use(mailingRoutes(guard, services.mailings, services.audit))
         .use(statsRoutes(guard, services.stats))
         .use(tokenRoutes(guard, services.tokens, deps.clock, services.audit))
