@@ -1,8 +1,9 @@
 /**
  * A whole-request deadline for the database (DB_REQUEST_TIMEOUT_MS; issue 14 item 2). The statement
  * timeout bounds one statement; a request that runs several, or waits for a pool connection first,
- * could take a multiple of it. Under a deadline a request either commits before it, or answers 503
- * and commits nothing:
+ * could take a multiple of it. The deadline runs from the request's first statement (the time a
+ * client takes to send its body does not count). Under it a request either commits before it, or
+ * answers 503 and commits nothing:
  *
  * - A statement is not sent once the deadline has passed (refused as 57014, which answers 503).
  * - At the deadline a statement still waiting for a pool connection is dropped from the queue, and
@@ -31,7 +32,12 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type postgres from "postgres";
 
 type Scope = {
-  /** Date.now() at which the request's database work must be over */
+  /** DB_REQUEST_TIMEOUT_MS */
+  budget: number;
+  /**
+   * Date.now() at which the request's database work must be over: set by its first statement, so
+   * that the time a client takes to send its body (a CSV upload) does not count.
+   */
   deadline: number;
   /** false once the handler has answered */
   active: boolean;
@@ -51,9 +57,12 @@ export class RequestDeadlineError extends Error {
   }
 }
 
-/** Runs `handle` with a database deadline `ms` from now; the deadline ends when it has answered. */
+/**
+ * Runs `handle` with a database deadline of `ms` from its first statement; the deadline ends when it
+ * has answered.
+ */
 export function withRequestDeadline<T>(ms: number, handle: () => T | Promise<T>): Promise<T> {
-  const scope: Scope = { deadline: Date.now() + ms, active: true, decided: false };
+  const scope: Scope = { budget: ms, deadline: Number.POSITIVE_INFINITY, active: true, decided: false };
   return storage.run(scope, async () => {
     try {
       return await handle();
@@ -70,6 +79,12 @@ export function requestDeadline(ms: number) {
 
 function enforcing(scope: Scope | undefined): scope is Scope {
   return scope !== undefined && scope.active && !scope.decided;
+}
+
+/** The clock starts with the request's first statement (or transaction). */
+function clockStarted(scope: Scope): Scope {
+  if (scope.deadline === Number.POSITIVE_INFINITY) scope.deadline = Date.now() + scope.budget;
+  return scope;
 }
 
 /** A refused statement: rejects when awaited, and takes the builder calls Drizzle makes on a query. */
@@ -128,7 +143,7 @@ export function deadlined(client: postgres.Sql, graceMs = 1_000): postgres.Sql {
           return (...args: unknown[]) => {
             const scope = storage.getStore();
             if (!enforcing(scope)) return (target.unsafe as (...a: unknown[]) => unknown)(...args);
-            if (Date.now() >= scope.deadline) return refused("statement not sent");
+            if (Date.now() >= clockStarted(scope).deadline) return refused("statement not sent");
             const query = (target.unsafe as unknown as (...a: unknown[]) => PendingQuery)(...args);
             watch(query, scope, graceMs);
             return query;
@@ -143,7 +158,7 @@ export function deadlined(client: postgres.Sql, graceMs = 1_000): postgres.Sql {
               args[args.length - 1] = (tx: postgres.Sql) => body(wrap(tx));
               return begin(args);
             }
-            return transaction(scope, args, begin);
+            return transaction(clockStarted(scope), args, begin);
           };
         }
         return Reflect.get(target, property, receiver);
