@@ -21,8 +21,8 @@
  *
  * The deadline lives in an AsyncLocalStorage scope opened around the app's handler (innermost wrap,
  * so the Idempotency-Key bookkeeping around it is not under it) and ends when the handler has
- * answered: work the request started and left running (a wake of the dispatcher, an import's
- * progress stream) is not bound by it.
+ * answered: work the request started and left running (an import's progress stream) is not bound
+ * by it, and a dispatcher the request wakes runs outside it from the start (outsideDeadline).
  *
  * What it cannot close: a COMMIT sent before the deadline whose answer is lost (the connection
  * breaks or packets are dropped) — the caller gets a 503 for a write that may be durable. That is the
@@ -70,6 +70,16 @@ export function withRequestDeadline<T>(ms: number, handle: () => T | Promise<T>)
       scope.active = false;
     }
   });
+}
+
+/** True while the caller runs under a request's deadline that still binds it. */
+export function underDeadline(): boolean {
+  return enforcing(storage.getStore());
+}
+
+/** Runs `work` (and what it starts) outside any request's deadline: a dispatcher a request woke. */
+export function outsideDeadline<T>(work: () => T): T {
+  return storage.exit(work);
 }
 
 /** An app.wrap that puts every request under a deadline of `ms`. */
