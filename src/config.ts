@@ -33,6 +33,8 @@ export type Config = {
   dbConnectTimeoutMs: number;
   /** how long PostgreSQL runs one statement (or idles in a transaction) before giving up itself */
   dbStatementTimeoutMs: number;
+  /** how long one request's database work may take in all, pool waits included (PostgreSQL) */
+  dbRequestTimeoutMs: number;
   adminApiKey: string | null;
   registration: "open" | "closed";
   /** the address users reach (PUBLIC_URL); null: the address each request came to */
@@ -228,6 +230,7 @@ export function loadConfig(env: Env = process.env): Config {
   // A send that can outlive its claim's lease could be claimed and sent by a second process.
   const providerTimeoutMs = integer(env, "PROVIDER_TIMEOUT_MS", 10_000, 1, 600_000);
   const leaseSeconds = integer(env, "LEASE_SECONDS", 60, 1, 86_400);
+  const dbStatementTimeoutMs = integer(env, "DB_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000);
   if (providerTimeoutMs * 2 > leaseSeconds * 1000) {
     throw new ConfigError("PROVIDER_TIMEOUT_MS", `must be at most half of LEASE_SECONDS (${leaseSeconds} s), got ${providerTimeoutMs} ms`);
   }
@@ -251,7 +254,10 @@ export function loadConfig(env: Env = process.env): Config {
     retryDelaySeconds: integer(env, "RETRY_DELAY_SECONDS", 300, 0, 30 * 86_400),
     leaseSeconds,
     dbConnectTimeoutMs: integer(env, "DB_CONNECT_TIMEOUT_MS", 2_000, 100, 600_000),
-    dbStatementTimeoutMs: integer(env, "DB_STATEMENT_TIMEOUT_MS", 30_000, 100, 3_600_000),
+    dbStatementTimeoutMs,
+    // Defaults to the statement timeout, so that a request's one long statement (a big mailing's
+    // planning) is not cut shorter than the server itself would cut it.
+    dbRequestTimeoutMs: integer(env, "DB_REQUEST_TIMEOUT_MS", dbStatementTimeoutMs, 100, 3_600_000),
     adminApiKey: read(env, "ADMIN_API_KEY"),
     registration: oneOf(env, "REGISTRATION", "open", ["open", "closed"] as const),
     publicUrl: url(env, "PUBLIC_URL", ["http:", "https:"]),

@@ -35,6 +35,25 @@ async function exit(code: number): Promise<never> {
   process.exit(code);
 }
 
+/** A busy port is a setting to change, reported like the configuration errors (no stack trace). */
+async function portInUse(): Promise<never> {
+  console.error(`configuration error: PORT: ${config.port} is already in use on ${config.host} (stop what uses it or choose another PORT)`);
+  return exit(2);
+}
+const addressInUse = (error: unknown) => (error as { code?: unknown })?.code === "EADDRINUSE";
+
+// The port is tried before the database is opened (PGlite's first start runs initdb for about 10 s;
+// a remote database may be away): bound and let go at once. The real bind below still reports a
+// port taken in between. PORT=0 (any free port) has nothing to try.
+if (config.port !== 0) {
+  try {
+    Bun.serve({ port: config.port, hostname: config.host, fetch: () => new Response() }).stop(true);
+  } catch (error) {
+    if (addressInUse(error)) await portInUse();
+    // Anything else (an address not on this host, …) is reported by the real bind.
+  }
+}
+
 let database!: Database;
 let migrationsApplied!: number;
 try {
@@ -82,11 +101,9 @@ let server!: ReturnType<typeof serveApp>;
 try {
   server = serveApp(app, { port: config.port, hostname: config.host });
 } catch (error) {
-  // A busy port is a setting to change, reported like the configuration errors (no stack trace).
-  if ((error as { code?: unknown }).code !== "EADDRINUSE") throw error;
-  console.error(`configuration error: PORT: ${config.port} is already in use on ${config.host} (stop what uses it or choose another PORT)`);
+  if (!addressInUse(error)) throw error;
   await database.close().catch(() => {});
-  await exit(2);
+  await portInUse();
 }
 if (dispatcher) {
   await dispatcher.start();

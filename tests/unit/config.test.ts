@@ -41,6 +41,7 @@ describe("§2 configuration", () => {
       leaseSeconds: 60,
       dbConnectTimeoutMs: 2000,
       dbStatementTimeoutMs: 30_000,
+      dbRequestTimeoutMs: 30_000,
       adminApiKey: null,
       registration: "open",
       publicUrl: null,
@@ -144,6 +145,11 @@ describe("§2 configuration", () => {
     expect(configError({ OAUTH_OIDC_ISSUER: "ftp://x" }).variable).toBe("OAUTH_OIDC_ISSUER");
   });
 
+  test("DB_REQUEST_TIMEOUT_MS defaults to DB_STATEMENT_TIMEOUT_MS (a request's one long statement is not cut shorter)", () => {
+    expect(loadConfig({ DB_STATEMENT_TIMEOUT_MS: "90000" }).dbRequestTimeoutMs).toBe(90_000);
+    expect(loadConfig({ DB_STATEMENT_TIMEOUT_MS: "90000", DB_REQUEST_TIMEOUT_MS: "5000" })).toMatchObject({ dbStatementTimeoutMs: 90_000, dbRequestTimeoutMs: 5_000 });
+  });
+
   test("GATEWAY_CONCURRENCY defaults to SEND_CONCURRENCY", () => {
     expect(loadConfig({}).gatewayConcurrency).toBe(100);
     expect(loadConfig({ SEND_CONCURRENCY: "300" }).gatewayConcurrency).toBe(300);
@@ -208,6 +214,7 @@ describe("§2 configuration", () => {
     ["LEASE_SECONDS", "0"],
     ["PROVIDER_TIMEOUT_MS", "ten"],
     ["RETRY_DELAY_SECONDS", "-5"],
+    ["DB_REQUEST_TIMEOUT_MS", "50"],
     ["DATABASE_URL", "not a url"],
     ["DATABASE_URL", "mysql://root@localhost/db"],
     ["DATABASE_URL", "127.0.0.1:5432/postgres"],
