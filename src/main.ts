@@ -12,6 +12,7 @@ import { databaseSignals } from "./dispatch/signals";
 import { SandboxGateway } from "./gateway/sandbox";
 import { createGateway } from "./gateway/select";
 import { serveApp } from "./http/serve";
+import { currentMaxHttpRequests, relaunch, relaunchFor } from "./ops/http-cap";
 import { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn } from "./ops/first-contact";
 import { createLogger } from "./ops/logger";
 import { Metrics } from "./ops/metrics";
@@ -29,6 +30,18 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
+// Bun caps fetch at 256 requests in flight unless told so at start: a worker that may need more
+// replaces itself once with the cap raised (ops/http-cap.ts). Nothing was opened yet.
+const relaunchPlan = config.worker ? relaunchFor(config.gatewayConcurrency, process.env, process) : null;
+if (relaunchPlan) {
+  const failure = await relaunch(relaunchPlan);
+  logger.warn("could not restart with more HTTP requests in flight; Bun's cap applies", {
+    gateway_concurrency: config.gatewayConcurrency,
+    max_http_requests: currentMaxHttpRequests(process.env),
+    hint: `set BUN_CONFIG_MAX_HTTP_REQUESTS=${relaunchPlan.maxHttpRequests} before starting`,
+    error: failure,
+  });
+}
 /** Writes what the asynchronous log destination still holds, then exits. */
 async function exit(code: number): Promise<never> {
   await logger.flush();
@@ -90,7 +103,13 @@ try {
 }
 if (dispatcher) {
   await dispatcher.start();
-  logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
+  logger.info("dispatcher started", {
+    gateway: gateway.name,
+    concurrency: config.sendConcurrency,
+    gateway_concurrency: config.gatewayConcurrency,
+    max_http_requests: currentMaxHttpRequests(process.env),
+    tick: config.tick,
+  });
 }
 const stopReport = startDailyReport(database, systemClock, logger, config);
 // Before anything else awaits the database: a signal that came while a start-up query hung (the
