@@ -4,25 +4,26 @@
  * process; the table gives every round and the median, and CPU µs per message from /proc for the
  * contender's process, its PostgreSQL backends and the gateway.
  *
- *   bun bench/issue16.ts loopback [--n 200000] [--rounds 3] [--service-args "--concurrency 300 --gateway-concurrency 64"]
+ *   bun bench/experiments/issue16.ts loopback [--n 200000] [--rounds 3] [--service-args "--concurrency 300 --gateway-concurrency 64"]
  *       1: the service at its defaults, the mailing's planning timed (MailingService.create), against
  *          pg-boss (8 workers × batchSize 1000, 100 in flight shared, and each batch at once) and a
  *          bare fetch loop with 100 in flight.
- *   bun bench/issue16.ts latency [--n 60000] [--rounds 3] [--latency-ms 200] [--concurrency 2000]
+ *   bun bench/experiments/issue16.ts latency [--n 60000] [--rounds 3] [--latency-ms 200] [--concurrency 2000]
  *       2: a gateway answering in 200 ms; the service with README's setting (SEND_CONCURRENCY=2000,
  *          which lifts Bun's fetch cap itself), pg-boss (batch at once) and a bare loop with 2,000 in
  *          flight (both started with BUN_CONFIG_MAX_HTTP_REQUESTS=4096).
- *   bun bench/issue16.ts scaleout [--n 60000] [--rounds 2] [--latency-ms 200] [--concurrency 200] [--processes 1,2,3]
- *       4: K dispatcher processes (bench/dispatch-worker.ts) on one database; throughput from the
+ *   bun bench/experiments/issue16.ts scaleout [--n 60000] [--rounds 2] [--latency-ms 200] [--concurrency 200] [--processes 1,2,3]
+ *       4: K dispatcher processes (bench/experiments/issue16-worker.ts) on one database; throughput from the
  *          moment all are connected to the last one done.
  */
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { cpuMeter, databaseMarker, databaseUrl, freshPostgres, resultMarker, seedClientsAndMailing, seedDueMessages, startGatewayProcess, statusCounts } from "./lib";
+import { cpuMeter, databaseUrl, freshPostgres, resultMarker, seedClientsAndMailing, seedDueMessages, startGateway, statusCounts } from "../support";
 import { sql } from "drizzle-orm";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+const suite = fileURLToPath(new URL("../suites/dispatch/", import.meta.url));
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const argv = process.argv.slice(2);
 const mode = argv[0] ?? "loopback";
 const flag = (name: string, fallback: string) => {
@@ -39,11 +40,11 @@ const median = (xs: number[]) => {
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "—");
 
 async function child(script: string, args: (string | number)[], env: Record<string, string> = {}): Promise<Result> {
-  const proc = Bun.spawn(["bun", `${here}${script}`, ...args.map(String)], {
+  const proc = Bun.spawn(["bun", `${suite}${script}`, ...args.map(String)], {
     cwd: repoRoot,
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, DATABASE_URL: databaseUrl, ...env },
+    env: { ...process.env, DATABASE_URL: databaseUrl ?? "postgres://postgres@127.0.0.1:5432/postgres", ...env },
   });
   const timer = setTimeout(() => proc.kill("SIGKILL"), 600_000);
   const [stdout, stderr] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
@@ -88,13 +89,13 @@ async function loopback() {
   const rounds = Number(flag("rounds", "3"));
   // `--service-args "a b;c d"`: one service contender per `;`-separated set of extra flags (A/B).
   const variants = flag("service-args", "").split(";").map((v) => v.split(" ").filter(Boolean));
-  const gateway = await startGatewayProcess(0);
+  const gateway = await startGateway(0);
   const gw = ["--gateway", gateway.url, "--gateway-pid", String(gateway.pid)];
   const contenders: Contender[] = [
-    ...variants.map((v) => ({ label: `service, defaults${v.length ? ` + ${v.join(" ")}` : ""}, planning timed`, script: "dispatch-service.ts", args: ["--n", n, "--plan", ...v] })),
-    { label: "pg-boss 8 × 1000, 100 in flight", script: "dispatch-pgboss.ts", args: ["--n", n, "--workers", 8, "--batch-size", 1000, "--concurrency", 100, "--inflight", "shared"] },
-    { label: "pg-boss 8 × 1000, each batch at once", script: "dispatch-pgboss.ts", args: ["--n", n, "--workers", 8, "--batch-size", 1000, "--inflight", "batch"] },
-    { label: "bare fetch loop, 100 in flight", script: "dispatch-fetch.ts", args: ["--n", n, "--concurrency", 100] },
+    ...variants.map((v) => ({ label: `service, defaults${v.length ? ` + ${v.join(" ")}` : ""}, planning timed`, script: "service.ts", args: ["--n", n, "--plan", ...v] })),
+    { label: "pg-boss 8 × 1000, 100 in flight", script: "pgboss.ts", args: ["--n", n, "--workers", 8, "--batch-size", 1000, "--concurrency", 100, "--inflight", "shared"] },
+    { label: "pg-boss 8 × 1000, each batch at once", script: "pgboss.ts", args: ["--n", n, "--workers", 8, "--batch-size", 1000, "--inflight", "batch"] },
+    { label: "bare fetch loop, 100 in flight", script: "fetch.ts", args: ["--n", n, "--concurrency", 100] },
   ];
   const started = header();
   try {
@@ -116,13 +117,13 @@ async function latency() {
   const rounds = Number(flag("rounds", "3"));
   const latencyMs = Number(flag("latency-ms", "200"));
   const concurrency = Number(flag("concurrency", "2000"));
-  const gateway = await startGatewayProcess(latencyMs);
+  const gateway = await startGateway(latencyMs);
   const gw = ["--gateway", gateway.url, "--gateway-pid", String(gateway.pid)];
   const raised = { BUN_CONFIG_MAX_HTTP_REQUESTS: "4096" };
   const contenders: Contender[] = [
-    { label: `service, SEND_CONCURRENCY=${concurrency} (README), planning timed`, script: "dispatch-service.ts", args: ["--n", n, "--plan", "--concurrency", concurrency] },
-    { label: "pg-boss 8 × 1000, each batch at once (BUN_CONFIG_MAX_HTTP_REQUESTS=4096)", script: "dispatch-pgboss.ts", args: ["--n", n, "--workers", 8, "--batch-size", 1000, "--inflight", "batch"], env: raised },
-    { label: `bare fetch loop, ${concurrency} in flight (BUN_CONFIG_MAX_HTTP_REQUESTS=4096)`, script: "dispatch-fetch.ts", args: ["--n", n, "--concurrency", concurrency], env: raised },
+    { label: `service, SEND_CONCURRENCY=${concurrency} (README), planning timed`, script: "service.ts", args: ["--n", n, "--plan", "--concurrency", concurrency] },
+    { label: "pg-boss 8 × 1000, each batch at once (BUN_CONFIG_MAX_HTTP_REQUESTS=4096)", script: "pgboss.ts", args: ["--n", n, "--workers", 8, "--batch-size", 1000, "--inflight", "batch"], env: raised },
+    { label: `bare fetch loop, ${concurrency} in flight (BUN_CONFIG_MAX_HTTP_REQUESTS=4096)`, script: "fetch.ts", args: ["--n", n, "--concurrency", concurrency], env: raised },
   ];
   const started = header();
   try {
@@ -144,7 +145,7 @@ async function scaleRun(k: number, n: number, concurrency: number, gateway: { ur
     await fresh.database.rows(sql`vacuum analyze clients, mailings, messages, mailing_counts`);
     await fetch(`${gateway.url}/reset`, { method: "POST" }).then((r) => r.arrayBuffer());
     const procs = Array.from({ length: k }, () =>
-      Bun.spawn(["bun", `${here}dispatch-worker.ts`, "--database-url", fresh.url, "--gateway", gateway.url, "--concurrency", String(concurrency), ...extra], {
+      Bun.spawn(["bun", `${here}issue16-worker.ts`, "--database-url", fresh.url, "--gateway", gateway.url, "--concurrency", String(concurrency), ...extra], {
         cwd: repoRoot,
         stdin: "pipe",
         stdout: "pipe",
@@ -218,7 +219,7 @@ async function scaleout() {
   const concurrency = Number(flag("concurrency", "200"));
   const ks = flag("processes", "1,2,3").split(",").map(Number);
   const extra = flag("worker-args", "").split(" ").filter(Boolean);
-  const gateway = await startGatewayProcess(latencyMs);
+  const gateway = await startGateway(latencyMs);
   const started = header();
   const all: Result[][] = ks.map(() => []);
   try {
@@ -243,4 +244,3 @@ else if (mode === "latency") await latency();
 else if (mode === "scaleout") await scaleout();
 else throw new Error(`unknown mode ${mode}: loopback, latency or scaleout`);
 process.exit(0);
-void databaseMarker;
