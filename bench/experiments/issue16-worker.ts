@@ -42,12 +42,16 @@ await main(async () => {
     await dispatcher.drain();
     const ms = performance.now() - started;
     await dispatcher.stop(1000);
-    return {
+    const result = {
       sent: dispatcher.stats.sent,
       handedBack: (dispatcher as unknown as { handedBack: number }).handedBack,
       ms: Math.round(ms),
       rssPeakMb: rss.stop().peakMb,
     };
+    // The parent reads PostgreSQL's CPU while this worker's backends still live: it says when.
+    process.stdout.write("DONE\n");
+    await reader.read();
+    return result;
   } finally {
     await database.close();
   }

@@ -174,14 +174,18 @@ async function scaleRun(k: number, n: number, concurrency: number, gateway: { ur
     }
     const selfAfter: number[] = [];
     await Promise.all(procs.map(async (p, i) => {
-      // CPU of the worker, read just before it exits (its RESULT line comes right before the exit).
-      while (!outputs[i]!.text.includes(resultMarker) && p.exitCode === null) await Bun.sleep(5);
+      // Each worker says DONE when drained and waits: its CPU and its backends' are read then.
+      while (!outputs[i]!.text.includes("DONE") && p.exitCode === null) await Bun.sleep(5);
       selfAfter[i] = ticks(p.pid);
-      await p.exited;
     }));
     const ms = performance.now() - started;
-    await Promise.all(readers);
     const cpuS = cpu.stop();
+    for (const p of procs) {
+      p.stdin.write("exit\n");
+      p.stdin.flush();
+    }
+    await Promise.all(procs.map((p) => p.exited));
+    await Promise.all(readers);
     const results = outputs.map((o) => JSON.parse(o.text.split("\n").find((l) => l.startsWith(resultMarker))!.slice(resultMarker.length)) as Result);
     const counts = await statusCounts(fresh.database);
     const received = (await (await fetch(`${gateway.url}/received`)).json()) as { total: number; unique: number };
