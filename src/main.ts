@@ -2,21 +2,10 @@
  * Start-up: config → database → migrations → HTTP server + dispatcher; SIGTERM/SIGINT shut down.
  * The only module that touches the process (env, signals, listening).
  */
-import { sql } from "drizzle-orm";
-import { createApp } from "./app";
-import { systemClock } from "./clock";
 import { type Config, ConfigError, loadConfig } from "./config";
-import { type Database, openDatabase } from "./db/client";
-import { Dispatcher } from "./dispatch/dispatcher";
-import { databaseSignals } from "./dispatch/signals";
-import { SandboxGateway } from "./gateway/sandbox";
-import { createGateway } from "./gateway/select";
-import { serveApp } from "./http/serve";
+import type { Database } from "./db/client";
 import { currentMaxHttpRequests, relaunch, relaunchFor } from "./ops/http-cap";
-import { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn } from "./ops/first-contact";
 import { createLogger } from "./ops/logger";
-import { Metrics } from "./ops/metrics";
-import { startDailyReport } from "./ops/report";
 
 let config: Config;
 try {
@@ -42,6 +31,34 @@ if (relaunchPlan) {
     error: failure,
   });
 }
+// The rest of the service is loaded only now: a process that replaces itself above loads it once.
+const [
+  { sql },
+  { createApp },
+  { systemClock },
+  { openDatabase },
+  { Dispatcher },
+  { databaseSignals },
+  { SandboxGateway },
+  { createGateway },
+  { serveApp },
+  { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn },
+  { Metrics },
+  { startDailyReport },
+] = await Promise.all([
+  import("drizzle-orm"),
+  import("./app"),
+  import("./clock"),
+  import("./db/client"),
+  import("./dispatch/dispatcher"),
+  import("./dispatch/signals"),
+  import("./gateway/sandbox"),
+  import("./gateway/select"),
+  import("./http/serve"),
+  import("./ops/first-contact"),
+  import("./ops/metrics"),
+  import("./ops/report"),
+]);
 /** Writes what the asynchronous log destination still holds, then exits. */
 async function exit(code: number): Promise<never> {
   await logger.flush();

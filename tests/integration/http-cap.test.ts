@@ -12,7 +12,7 @@ import { type FakeGateway, startFakeGateway } from "../../src/gateway/fake-serve
 import { type TestDatabase, freshDatabase } from "../support/db";
 import { createOpenMailing, insertClients, killAll, startWorker, statusCounts, waitFor, type Worker } from "../support/processes";
 
-setDefaultTimeout(60_000);
+setDefaultTimeout(180_000);
 
 const CLIENTS = 400;
 
@@ -32,7 +32,7 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] SEND_CONCURRENCY above Bu
     // Slow enough that every request of the first wave is still open when the last one starts.
     gateway = startFakeGateway({ latencyMs: 3000 });
     const env = { TICK: "* * * * * *", SEND_CONCURRENCY: String(CLIENTS), CLAIM_BATCH: "500", LOG_LEVEL: "info" };
-    const worker = await startWorker({ databaseUrl: tdb.url!, providerUrl: gateway.url, env, keepLine: (l) => l.msg !== "send" });
+    const worker = await startWorker({ databaseUrl: tdb.url!, providerUrl: gateway.url, env, keepLine: (l) => l.msg !== "send", startTimeoutMs: 90_000 });
     workers.push(worker);
     const started = await worker.waitForLog((l) => l.msg === "dispatcher started");
 
