@@ -14,30 +14,15 @@
  * import (which signals nothing), leaves the 100 ms bound: such a client may still get a message
  * sent up to 100 ms after the change, and the message then records that it was sent (SPEC §4: a
  * message handed to the gateway records its true outcome).
- *
- * A read covers the messages waiting for it, then the oldest held ones (the next to be sent) up to
- * about as many as will be decided while the read is fresh (twice the recent rate × maxAgeMs, at
- * least minReadAhead). Reading every held message instead wasted most of each read when sending
- * is slower than claiming: on a loaded machine (265 msg/s, 100 slots, 500 prefetched) 394 reads of
- * 460 rows each for 20,000 messages (9 row reads per message), as every held row went stale again
- * before its turn came.
  */
 import type { ClaimCheck, ClaimedMessage } from "./claim";
 
 /** A held message and its latest read (`readAt` -Infinity until it has one). */
 type Held = { message: ClaimedMessage; check: ClaimCheck | null; readAt: number; generation: number; error?: unknown };
 
-/** the fewest held messages a read covers (besides those waiting for it) */
-const minReadAhead = 32;
-
 export class ClaimChecks {
   private readonly held = new Map<number, Held>();
   private running: Promise<void> | null = null;
-  /** messages whose `get` waits for the next read: it covers them first */
-  private readonly asking = new Set<number>();
-  /** messages decided (released) since `rateSince` (wall-clock ms): the recent send rate */
-  private releasedSince = 0;
-  private rateSince: number;
   /** bumped by `invalidate`: reads of an older generation no longer count */
   private generation = 0;
 
@@ -46,9 +31,7 @@ export class ClaimChecks {
     private readonly maxAgeMs = 100,
     /** wall-clock ms (not the injected business clock: this bounds real staleness) */
     private readonly wallNow: () => number = Date.now,
-  ) {
-    this.rateSince = wallNow();
-  }
+  ) {}
 
   /** the current generation, to pass to `hold` for a claim statement started now */
   get readGeneration(): number {
@@ -62,7 +45,7 @@ export class ClaimChecks {
 
   /** This message is decided: later reads leave it out. */
   release(messageId: number): void {
-    if (this.held.delete(messageId)) this.releasedSince++;
+    this.held.delete(messageId);
   }
 
   /** Something changed (a mailing): reads made so far no longer count. */
@@ -94,35 +77,15 @@ export class ClaimChecks {
         return entry.check;
       }
       // The read under way may cover it; if not, the next one (started after this call) does.
-      this.asking.add(message.id);
       await (this.running ??= this.readStale());
     }
   }
 
-  /** One query for the messages waiting for a read and the next held ones without a usable read. */
+  /** One query for every held message without a usable read. */
   private async readStale(): Promise<void> {
     const startedAt = this.wallNow();
     const generation = this.generation;
-    const isStale = (e: Held) => e.generation !== generation || e.readAt + this.maxAgeMs < startedAt;
-    // Those waiting first, then the oldest held (the next to be sent) up to the read-ahead.
-    const elapsed = Math.max(1, startedAt - this.rateSince);
-    const readAhead = Math.max(minReadAhead, Math.ceil((this.releasedSince / elapsed) * this.maxAgeMs * 2));
-    if (elapsed >= this.maxAgeMs) {
-      this.releasedSince = 0;
-      this.rateSince = startedAt;
-    }
-    const stale: Held[] = [];
-    for (const id of this.asking) {
-      const e = this.held.get(id);
-      if (e && isStale(e)) stale.push(e);
-    }
-    const asked = stale.length;
-    const askedIds = new Set(this.asking);
-    this.asking.clear();
-    for (const e of this.held.values()) {
-      if (stale.length >= asked + readAhead) break;
-      if (!askedIds.has(e.message.id) && isStale(e)) stale.push(e);
-    }
+    const stale = [...this.held.values()].filter((e) => e.generation !== generation || e.readAt + this.maxAgeMs < startedAt);
     try {
       const checks = await this.read(stale.map((e) => e.message));
       for (const e of stale) Object.assign(e, { check: checks.get(e.message.id) ?? null, readAt: startedAt, generation, error: undefined });
