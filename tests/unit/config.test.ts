@@ -33,8 +33,8 @@ describe("§2 configuration", () => {
       providerTimeoutMs: 10_000,
       providerRate: null,
       sandboxFailureRate: 0,
-      sendConcurrency: 100,
-      gatewayConcurrency: 100,
+      sendConcurrency: 300,
+      gatewayConcurrency: 64,
       claimBatch: 500,
       tick: "* * * * * *",
       retryDelaySeconds: 300,
@@ -150,8 +150,10 @@ describe("§2 configuration", () => {
     expect(loadConfig({ DB_STATEMENT_TIMEOUT_MS: "90000", DB_REQUEST_TIMEOUT_MS: "5000" })).toMatchObject({ dbStatementTimeoutMs: 90_000, dbRequestTimeoutMs: 5_000 });
   });
 
-  test("GATEWAY_CONCURRENCY defaults to SEND_CONCURRENCY", () => {
-    expect(loadConfig({}).gatewayConcurrency).toBe(100);
+  test("with neither set: 300 slots and 64 requests (issue 16); GATEWAY_CONCURRENCY follows a SEND_CONCURRENCY that is set", () => {
+    expect(loadConfig({})).toMatchObject({ sendConcurrency: 300, gatewayConcurrency: 64 });
+    expect(loadConfig({ SEND_CONCURRENCY: "2000" }).gatewayConcurrency).toBe(2000);
+    expect(loadConfig({ SEND_CONCURRENCY: "10" }).gatewayConcurrency).toBe(10);
     expect(loadConfig({ SEND_CONCURRENCY: "300" }).gatewayConcurrency).toBe(300);
     expect(loadConfig({ SEND_CONCURRENCY: "300", GATEWAY_CONCURRENCY: "50" })).toMatchObject({ sendConcurrency: 300, gatewayConcurrency: 50 });
   });
@@ -209,7 +211,7 @@ describe("§2 configuration", () => {
     ["SEND_CONCURRENCY", "0"],
     ["SEND_CONCURRENCY", "1.5"],
     ["GATEWAY_CONCURRENCY", "0"],
-    ["GATEWAY_CONCURRENCY", "101"],
+    ["GATEWAY_CONCURRENCY", "301"],
     ["CLAIM_BATCH", "0"],
     ["LEASE_SECONDS", "0"],
     ["PROVIDER_TIMEOUT_MS", "ten"],
