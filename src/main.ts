@@ -16,6 +16,7 @@ import { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn } from "./ops/f
 import { createLogger } from "./ops/logger";
 import { Metrics } from "./ops/metrics";
 import { startDailyReport } from "./ops/report";
+import { startCounterFold } from "./stats/fold";
 
 let config: Config;
 try {
@@ -93,6 +94,8 @@ if (dispatcher) {
   logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
 }
 const stopReport = startDailyReport(database, systemClock, logger, config);
+// Every process folds the statistics counters' deltas (drizzle/0007); folds take turns on a lock.
+const stopFold = startCounterFold(database, logger);
 // Before anything else awaits the database: a signal that came while a start-up query hung (the
 // database cut off right after "listening") killed the process with the default action.
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
@@ -134,6 +137,7 @@ async function shutdown(signal: string) {
   }, deadlineMs).unref();
   // Stop taking requests, then let in-flight sends finish (or hand them back) within the lease.
   stopReport?.();
+  stopFold();
   const serverStopped = server.stop();
   await dispatcher?.stop();
   await serverStopped;

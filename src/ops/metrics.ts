@@ -189,7 +189,7 @@ export class Metrics {
     // One round trip: the counters by status, and the oldest due entry as one more row.
     const [rows] = await Promise.all([
       this.database.rows<{ status: string | null; n: number }>(sql`
-        select status, sum(n)::float8 as n from mailing_counts group by status
+        select status, sum(n)::float8 as n from mailing_counts_live group by status
         union all
         select null, (select extract(epoch from ${at}::timestamptz - next_attempt_at)::float8 from messages
           where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz

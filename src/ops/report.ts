@@ -66,7 +66,7 @@ export class DailyReport {
         coalesce(sum(c.n) filter (where c.status = 'expired'), 0)::int as expired,
         coalesce(sum(c.n) filter (where c.status = 'cancelled'), 0)::int as cancelled,
         count(*) over ()::int as total
-      from mailings m left join mailing_counts c on c.mailing_id = m.id
+      from mailings m left join mailing_counts_live c on c.mailing_id = m.id
       where m.starts_at < ${to.toISOString()}::timestamptz and m.ends_at >= ${from.toISOString()}::timestamptz
       group by m.id order by m.id limit ${maxRows}`);
     return {

@@ -1,0 +1,35 @@
+/**
+ * Folding the statistics counters (drizzle/0007): the triggers on messages append changes to
+ * `mailing_count_deltas`; every few seconds one process adds them into `mailing_counts` and empties
+ * the deltas with TRUNCATE (`mailing_counts_fold()`), so neither table keeps dead rows for
+ * autovacuum to clean up. Readers sum both (`mailing_counts_live`), so statistics are exact whether
+ * or not a fold has run; a fold that is late or skipped only leaves more deltas to read.
+ */
+import { sql } from "drizzle-orm";
+import type { Database } from "../db/client";
+import type { Logger } from "../ops/logger";
+
+/** Folds the deltas now; returns how many delta rows were folded (-1: the table was busy, skipped). */
+export async function foldCounters(database: Database, lockMs = 200): Promise<number> {
+  const [row] = await database.rows<{ folded: number }>(sql`select mailing_counts_fold(${lockMs}::int) as folded`);
+  return Number(row?.folded ?? 0);
+}
+
+/** Folds every `everyMs` in the background (never two at once in this process); returns stop(). */
+export function startCounterFold(database: Database, logger: Logger, everyMs = 5000): () => void {
+  let running = false;
+  const timer = setInterval(async () => {
+    if (running) return;
+    running = true;
+    try {
+      await foldCounters(database);
+    } catch (error) {
+      // Nothing is lost: the deltas stay and are read as they are until a later fold.
+      logger.warn("counter fold failed", { error: String(error) });
+    } finally {
+      running = false;
+    }
+  }, everyMs);
+  timer.unref?.();
+  return () => clearInterval(timer);
+}
