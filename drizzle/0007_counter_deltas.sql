@@ -44,6 +44,12 @@ BEGIN
 END
 $$;
 --> statement-breakpoint
+-- A fold updates each base row at most once, and its first read of a page prunes the versions the
+-- previous fold left (HOT pruning, no vacuum needed) once the page is fuller than the fillfactor;
+-- with half of each page kept free, all the rows of a page fit their new versions next to them. At
+-- fillfactor 100 a full page sent updates to new pages: mailing_counts doubled in a 100,000-send run.
+ALTER TABLE mailing_counts SET (fillfactor = 50);
+--> statement-breakpoint
 CREATE VIEW mailing_counts_live AS
   SELECT mailing_id, status, n FROM mailing_counts
   UNION ALL
