@@ -5,7 +5,7 @@
  * - Sends, their latency and gateway errors are observed by wrapping the gateway (`instrument`):
  *   the dispatcher does not know about metrics. What the dispatcher decides without a send
  *   (expired, cancelled, handed back) is read from its `stats` counters at scrape time.
- * - Messages by status come from the trigger-maintained `mailing_counts` (a few rows per mailing),
+ * - Messages by status come from the trigger-maintained counters (`mailing_counts_live`: a few rows per mailing),
  *   never from a count over `messages`. The due backlog is counted through `messages_due_idx`
  *   up to `backlogCap` rows, so its cost does not grow with the backlog, at most every 10 s and
  *   off the scrape's path (backlogCount); the age of the oldest due message is the first entry of

@@ -2,7 +2,7 @@
  * The daily report (issue 13, item 3): at REPORT_CRON in REPORT_TIMEZONE, admins (users with role
  * admin, not disabled) get an e-mail through SMTP_URL summarising the mailings open during the
  * previous day in that zone: per mailing, its sent, failed, expired and cancelled messages so far
- * (from mailing_counts, never a count over messages).
+ * (from the counters, mailing_counts_live, never a count over messages).
  *
  * Once per day across replicas: the replica whose insert into daily_reports returns the row sends;
  * the others skip. The row is a lease: `claimed_at` is when a replica took the day on, and

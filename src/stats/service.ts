@@ -1,6 +1,6 @@
 /**
  * Statistics (SPEC §5). Cancelled messages are excluded everywhere. Counts come from the
- * trigger-maintained `mailing_counts` rows, never from a scan of messages.
+ * trigger-maintained counters (`mailing_counts_live`: folded base + deltas), never from a scan of messages.
  */
 import { eq, sql, type SQL } from "drizzle-orm";
 import type { Clock } from "../clock";
