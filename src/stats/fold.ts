@@ -9,6 +9,9 @@ import { sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import type { Logger } from "../ops/logger";
 
+const minLockMs = 20;
+const maxLockMs = 500;
+
 /** Folds the deltas now; returns how many delta rows were folded (-1: the table was busy, skipped). */
 export async function foldCounters(database: Database, lockMs = 200): Promise<number> {
   const [row] = await database.rows<{ folded: number }>(sql`select mailing_counts_fold(${lockMs}::int) as folded`);
@@ -22,11 +25,15 @@ export async function foldCounters(database: Database, lockMs = 200): Promise<nu
  */
 export function startCounterFold(database: Database, logger: Logger, everyMs = 1000): () => void {
   let running = false;
+  // While a fold waits for its lock, writers queue behind it: the wait is kept short (20 ms), and
+  // only grows (to 500 ms) after folds that did not get the lock, so that one eventually does.
+  let lockMs = minLockMs;
   const timer = setInterval(async () => {
     if (running) return;
     running = true;
     try {
-      await foldCounters(database);
+      const folded = await foldCounters(database, lockMs);
+      lockMs = folded < 0 ? Math.min(lockMs * 2, maxLockMs) : minLockMs;
     } catch (error) {
       // Nothing is lost: the deltas stay and are read as they are until a later fold.
       logger.warn("counter fold failed", { error: String(error) });
