@@ -28,15 +28,19 @@ export function startCounterFold(database: Database, logger: Logger, everyMs = 1
   // While a fold waits for its lock, writers queue behind it: the wait is kept short (20 ms), and
   // only grows (to 500 ms) after folds that did not get the lock, so that one eventually does.
   let lockMs = minLockMs;
+  let failing = false;
   const timer = setInterval(async () => {
     if (running) return;
     running = true;
     try {
       const folded = await foldCounters(database, lockMs);
       lockMs = folded < 0 ? Math.min(lockMs * 2, maxLockMs) : minLockMs;
+      failing = false;
     } catch (error) {
-      // Nothing is lost: the deltas stay and are read as they are until a later fold.
-      logger.warn("counter fold failed", { error: String(error) });
+      // Nothing is lost: the deltas stay and are read as they are until a later fold. Logged once
+      // per run of failures (a database away for a minute is not 60 lines).
+      if (!failing) logger.warn("counter fold failed", { error: String(error) });
+      failing = true;
     } finally {
       running = false;
     }
