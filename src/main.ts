@@ -45,6 +45,7 @@ const [
   { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn },
   { Metrics },
   { startDailyReport },
+  { startCounterFold },
 ] = await Promise.all([
   import("drizzle-orm"),
   import("./app"),
@@ -58,6 +59,7 @@ const [
   import("./ops/first-contact"),
   import("./ops/metrics"),
   import("./ops/report"),
+  import("./stats/fold"),
 ]);
 /** Writes what the asynchronous log destination still holds, then exits. */
 async function exit(code: number): Promise<never> {
@@ -146,6 +148,8 @@ if (dispatcher) {
   });
 }
 const stopReport = startDailyReport(database, systemClock, logger, config);
+// Every process folds the statistics counters' deltas (drizzle/0007); folds take turns on a lock.
+const stopFold = startCounterFold(database, logger);
 // Before anything else awaits the database: a signal that came while a start-up query hung (the
 // database cut off right after "listening") killed the process with the default action.
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
@@ -187,6 +191,7 @@ async function shutdown(signal: string) {
   }, deadlineMs).unref();
   // Stop taking requests, then let in-flight sends finish (or hand them back) within the lease.
   stopReport?.();
+  stopFold();
   const serverStopped = server.stop();
   await dispatcher?.stop();
   await serverStopped;

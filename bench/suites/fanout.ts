@@ -67,7 +67,7 @@ export async function run(options: SuiteOptions): Promise<Record<string, unknown
       [mailingId],
     );
     const { counted } = await one<{ counted: number }>(db,
-      `select coalesce(sum(n), 0)::int as counted from mailing_counts where mailing_id = $1 and status = 'scheduled'`,
+      `select coalesce(sum(n), 0)::int as counted from mailing_counts_live where mailing_id = $1 and status = 'scheduled'`,
       [mailingId],
     );
     const stats = await timedRequest(service.url, "GET", `/api/v1/stats/${mailingId}?limit=1`);

@@ -65,7 +65,7 @@ export async function dispatching(n: number, env: Record<string, string> = {}) {
     let sent = 0;
     for (;;) {
       const [row] = await db.sql.unsafe<{ sent: number }[]>(
-        `select coalesce(sum(n), 0)::int as sent from mailing_counts where mailing_id = $1 and status = 'sent'`,
+        `select coalesce(sum(n), 0)::int as sent from mailing_counts_live where mailing_id = $1 and status = 'sent'`,
         [id],
       );
       sent = row!.sent;

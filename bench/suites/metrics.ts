@@ -60,7 +60,7 @@ export async function run(options: SuiteOptions): Promise<Record<string, unknown
     });
     const generateS = (performance.now() - genStarted) / 1000;
     const { total, counter_rows } = await one<{ total: number; counter_rows: number }>(db, `
-      select (select sum(n) from mailing_counts)::int as total, (select count(*) from mailing_counts)::int as counter_rows`);
+      select (select sum(n) from mailing_counts_live)::int as total, (select count(*) from mailing_counts_live)::int as counter_rows`);
     check(total === clients * mailings, `mailing_counts holds ${total} messages, expected ${clients * mailings}`);
 
     const app = await createApp({

@@ -71,7 +71,7 @@ export async function run(options: SuiteOptions): Promise<Record<string, unknown
              (select count(*) from messages where status <> 'cancelled')::int as counted_total`);
     check(messages_total === clients * mailings, `expected ${clients * mailings} messages, found ${messages_total}`);
     const { counter_total } = await one<{ counter_total: number }>(db,
-      `select coalesce(sum(n), 0)::int as counter_total from mailing_counts where status <> 'cancelled'`,
+      `select coalesce(sum(n), 0)::int as counter_total from mailing_counts_live where status <> 'cancelled'`,
     );
     check(counter_total === counted_total, `mailing_counts sum ${counter_total} ≠ count(*) ${counted_total}`);
     const probeId = Math.min(3, mailings); // a running mailing with every status
@@ -80,7 +80,7 @@ export async function run(options: SuiteOptions): Promise<Record<string, unknown
       [probeId],
     );
     const byCounter = await db.sql.unsafe<{ status: string; n: number }[]>(
-      `select status, sum(n)::int as n from mailing_counts where mailing_id = $1 group by status having sum(n) <> 0`,
+      `select status, sum(n)::int as n from mailing_counts_live where mailing_id = $1 group by status having sum(n) <> 0`,
       [probeId],
     );
     const asMap = (rows: { status: string; n: number }[]) => JSON.stringify(Object.fromEntries(rows.map((r) => [r.status, r.n]).sort()));

@@ -34,7 +34,7 @@ export function statusExpression(now: Date | Placeholder): SQL<MailingStatus> {
  * 18 ms for 1,000 mailings, the counters a fraction of that. The subquery names `"mailings"."id"` in
  * full: Drizzle renders `${mailings.id}` as a bare `"id"` in a single-table select.
  */
-const pendingExpression = sql<number>`coalesce((select sum(c.n) from mailing_counts c where c.mailing_id = "mailings"."id"
+const pendingExpression = sql<number>`coalesce((select sum(c.n) from mailing_counts_live c where c.mailing_id = "mailings"."id"
   and c.status in ('scheduled', 'sending', 'retrying')), 0)::int`.mapWith(Number);
 
 export type MailingWithStatus = MailingRow & { status: MailingStatus; pending: number };
@@ -106,7 +106,7 @@ export async function getMailingWithCounts(
         ...allColumns,
         status: statusExpression(sql.placeholder("now")),
         counts: sql<string>`(select coalesce(json_object_agg(x.status, x.n), '{}')::text from (
-            select c.status, sum(c.n)::int as n from mailing_counts c
+            select c.status, sum(c.n)::int as n from mailing_counts_live c
             where c.mailing_id = "mailings"."id" and c.status <> 'cancelled' group by c.status) x)`,
       })
       .from(mailings)

@@ -5,7 +5,7 @@
  * - Sends, their latency and gateway errors are observed by wrapping the gateway (`instrument`):
  *   the dispatcher does not know about metrics. What the dispatcher decides without a send
  *   (expired, cancelled, handed back) is read from its `stats` counters at scrape time.
- * - Messages by status come from the trigger-maintained `mailing_counts` (a few rows per mailing),
+ * - Messages by status come from the trigger-maintained counters (`mailing_counts_live`: a few rows per mailing),
  *   never from a count over `messages`. The due backlog is counted through `messages_due_idx`
  *   up to `backlogCap` rows, so its cost does not grow with the backlog, at most every 10 s and
  *   off the scrape's path (backlogCount); the age of the oldest due message is the first entry of
@@ -189,7 +189,7 @@ export class Metrics {
     // One round trip: the counters by status, and the oldest due entry as one more row.
     const [rows] = await Promise.all([
       this.database.rows<{ status: string | null; n: number }>(sql`
-        select status, sum(n)::float8 as n from mailing_counts group by status
+        select status, sum(n)::float8 as n from mailing_counts_live group by status
         union all
         select null, (select extract(epoch from ${at}::timestamptz - next_attempt_at)::float8 from messages
           where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz

@@ -2,7 +2,7 @@
  * The daily report (issue 13, item 3): at REPORT_CRON in REPORT_TIMEZONE, admins (users with role
  * admin, not disabled) get an e-mail through SMTP_URL summarising the mailings open during the
  * previous day in that zone: per mailing, its sent, failed, expired and cancelled messages so far
- * (from mailing_counts, never a count over messages).
+ * (from the counters, mailing_counts_live, never a count over messages).
  *
  * Once per day across replicas: the replica whose insert into daily_reports returns the row sends;
  * the others skip. The row is a lease: `claimed_at` is when a replica took the day on, and
@@ -66,7 +66,7 @@ export class DailyReport {
         coalesce(sum(c.n) filter (where c.status = 'expired'), 0)::int as expired,
         coalesce(sum(c.n) filter (where c.status = 'cancelled'), 0)::int as cancelled,
         count(*) over ()::int as total
-      from mailings m left join mailing_counts c on c.mailing_id = m.id
+      from mailings m left join mailing_counts_live c on c.mailing_id = m.id
       where m.starts_at < ${to.toISOString()}::timestamptz and m.ends_at >= ${from.toISOString()}::timestamptz
       group by m.id order by m.id limit ${maxRows}`);
     return {

@@ -1,6 +1,6 @@
 /**
  * Statistics (SPEC §5). Cancelled messages are excluded everywhere. Counts come from the
- * trigger-maintained `mailing_counts` rows, never from a scan of messages.
+ * trigger-maintained counters (`mailing_counts_live`: folded base + deltas), never from a scan of messages.
  */
 import { eq, sql, type SQL } from "drizzle-orm";
 import type { Clock } from "../clock";
@@ -48,7 +48,7 @@ export class StatsService {
         ${statusExpression(now)} as status,
         ${sql.join(countedStates.map((s) => sql`coalesce(k.${sql.identifier(s)}, 0) as ${sql.identifier(s)}`), sql`, `)}
       from mailings
-      left join (select c.mailing_id, ${pivot} from mailing_counts c group by c.mailing_id) k on k.mailing_id = mailings.id
+      left join (select c.mailing_id, ${pivot} from mailing_counts_live c group by c.mailing_id) k on k.mailing_id = mailings.id
       order by mailings.id`);
     const overall = emptyCounts();
     const byMailing = rows.map((m) => {

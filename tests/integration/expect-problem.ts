@@ -23,7 +23,7 @@ export function expectProblem(reply: Reply, status: number, field?: string | str
   }
 }
 
-const tables = ["clients", "mailings", "messages", "api_tokens", "mailing_counts"] as const;
+const tables = ["clients", "mailings", "messages", "api_tokens", "mailing_counts", "mailing_count_deltas"] as const;
 
 /** Every row of the tables the API writes, as text, in a stable order: equal snapshots, unchanged database. */
 export async function snapshot(database: Database): Promise<Record<string, string>> {

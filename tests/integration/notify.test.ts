@@ -335,7 +335,7 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] open mailings cached per 
       await writer.done; // a deadlock would abort one of the two
       expect((await deleting).status).toBe(204);
       expect(await db.database.rows(sql`select id from messages where mailing_id = ${mailingId}`)).toEqual([]);
-      expect(await db.database.rows(sql`select n from mailing_counts where mailing_id = ${mailingId}`)).toEqual([]);
+      expect(await db.database.rows(sql`select n from mailing_counts_live where mailing_id = ${mailingId}`)).toEqual([]);
     } finally {
       await writer.end();
     }
