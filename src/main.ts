@@ -7,6 +7,7 @@ import { createApp } from "./app";
 import { systemClock } from "./clock";
 import { type Config, ConfigError, loadConfig } from "./config";
 import { type Database, openDatabase } from "./db/client";
+import { startEmbeddedMaintenance } from "./db/embedded-maintenance";
 import { Dispatcher } from "./dispatch/dispatcher";
 import { databaseSignals } from "./dispatch/signals";
 import { SandboxGateway } from "./gateway/sandbox";
@@ -56,6 +57,8 @@ logger.info("database ready", {
   migrations_applied: migrationsApplied,
 });
 
+// PGlite has no autovacuum of its own: without it no table is ever analysed (embedded-maintenance.ts).
+const stopMaintenance = startEmbeddedMaintenance(database, logger);
 const metrics = new Metrics(database, systemClock);
 // The provider itself is kept: the outbox page reads the sandbox's memory, which the metrics wrapper hides.
 const provider = createGateway(config);
@@ -138,6 +141,7 @@ async function shutdown(signal: string) {
   await dispatcher?.stop();
   await serverStopped;
   await app.close();
+  await stopMaintenance();
   await database.close();
   logger.info("stopped");
   await exit(0);
