@@ -197,7 +197,7 @@ export class ClientImporter {
  * or a tab when the header has no comma but one of those. The first chunks are read ahead to see
  * the header and put back (`unshift`), so the parser still reads the stream itself, with its
  * backpressure: wrapping the stream in an async generator instead raised the RSS peak of a
- * 1,000,000-row import from 166 to 250 MB (bench/import.ts).
+ * 1,000,000-row import from 166 to 250 MB (bench/suites/import.ts).
  */
 async function sniffDelimiter(stream: Readable): Promise<{ delimiter: string; stream: Readable }> {
   const head = await readHead(stream);

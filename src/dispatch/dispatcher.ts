@@ -13,7 +13,7 @@
  *   messages can reach the gateway twice (the message id travels along so it can deduplicate).
  * - GATEWAY_CONCURRENCY (default: SEND_CONCURRENCY) caps the HTTP requests among the slots. Set
  *   lower, slots whose send is done keep waiting for the group commit while others already use
- *   the connections: with a fast gateway the connections stay busy (issue 4, BENCHMARKS.md).
+ *   the connections: with a fast gateway the connections stay busy (issue 4, bench/NOTES.md).
  * - Just before each send, with a gateway request in hand, the claimed row as read with its client
  *   and mailing at most 100 ms earlier (claim-checks.ts: one query for every held message) decides
  *   through presend.ts: a deleted or no longer matching client or a cancelled mailing → `cancelled`

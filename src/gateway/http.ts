@@ -45,7 +45,7 @@ export class HttpGateway implements Gateway {
   async send(message: OutgoingMessage, signal?: AbortSignal): Promise<SendResult> {
     // One controller per send, its timer cleared when the send ends. AbortSignal.timeout() lives for
     // the whole timeout and AbortSignal.any() ties each send to the shutdown signal: 59,391 live
-    // signals (18.6 MB of heap) after 200k sends, RSS 277 MB; with this, 124–127 MB (bench/memory.ts).
+    // signals (18.6 MB of heap) after 200k sends, RSS 277 MB; with this, 124–127 MB (bench/suites/memory.ts).
     const controller = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {

@@ -153,7 +153,7 @@ export class Metrics {
   /**
    * The due backlog, counted at most every `backlogMaxAgeMs` and off the scrape's path once known:
    * walking up to `backlogCap` entries of messages_due_idx takes ~28 ms on a loaded 2-core machine,
-   * more than a whole scrape may cost (bench/metrics.ts). A scrape returns the last count and starts
+   * more than a whole scrape may cost (bench/suites/metrics.ts). A scrape returns the last count and starts
    * a new one when it is older than that; the first scrape waits for it.
    */
   private async backlogCount(): Promise<void> {

@@ -112,7 +112,7 @@ export class StatsService {
    * A page of one mailing's messages, in id order; cancelled ones only when asked for. Written as
    * one short range per status of the (mailing_id, status, id) index, merged: the plain
    * `status <> 'cancelled' order by id` made PostgreSQL walk the primary key (8.4 s on 10M rows,
-   * EXPLAIN ANALYZE in bench/stats.ts); this form takes 0.3 ms.
+   * EXPLAIN ANALYZE in bench/suites/stats.ts); this form takes 0.3 ms.
    */
   async messages(mailingId: number, status: MessageState | undefined, limit: number, cursor: number | null) {
     const states = status ? [status] : messageStates.filter((s) => s !== "cancelled");

@@ -9,12 +9,12 @@
  * the service's SEND_CONCURRENCY; `--inflight batch` sends each fetched batch at once (Promise.all:
  * up to workers × batchSize in flight).
  *
- *   bun bench/dispatch-pgboss.ts --gateway http://127.0.0.1:4710 --n 200000 --workers 8 --batch-size 1000
+ *   bun bench/suites/dispatch/pgboss.ts --gateway http://127.0.0.1:4710 --n 200000 --workers 8 --batch-size 1000
  */
 import { PgBoss } from "pg-boss";
 import postgres from "postgres";
-import { HttpGateway } from "../src/gateway/http";
-import { arg, cpuMeter, check, freshPostgres, gatewayAt, limiter, main, rssSampler } from "./lib";
+import { HttpGateway } from "../../../src/gateway/http";
+import { arg, cpuMeter, check, freshPostgres, gatewayAt, limiter, main, rssMonitor } from "../../support";
 
 type JobData = { id: number; phone: string };
 
@@ -59,7 +59,7 @@ await main(async () => {
       }
     };
 
-    const rss = rssSampler();
+    const rss = rssMonitor(process.pid, 25);
     const cpu = cpuMeter(gatewayPid, fresh.name);
     const started = performance.now();
     await boss.work<JobData>(
@@ -85,7 +85,7 @@ await main(async () => {
       if (Date.now() > deadline) throw new Error(`pg-boss did not finish: handled ${handled}, completed ${completed}, errors ${errors.length}`);
     }
     const ms = performance.now() - started;
-    const rssPeakMb = rss.stop();
+    const rssPeakMb = rss.stop().peakMb;
     const cpuS = cpu.stop();
     await boss.offWork(queue);
 

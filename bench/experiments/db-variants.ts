@@ -10,11 +10,11 @@
  *   hot     claim as a HOT update (needs --pre-sql that moves the lease to an unindexed column and
  *           removes status from every index, and a fillfactor; see BENCHMARKS.md)
  *
- *   bun bench/db-variants.ts --mode lock --n 100000 --batch 500 [--pre-sql …] [--setup-sql …] [--explain-every 250]
+ *   bun bench/experiments/db-variants.ts --mode lock --n 100000 --batch 500 [--pre-sql …] [--setup-sql …] [--explain-every 250]
  */
 import postgres from "postgres";
 import { sql as dsql } from "drizzle-orm";
-import { arg, cpuMeter, freshPostgres, seedClientsAndMailing, seedDueMessages, statusCounts } from "./lib";
+import { arg, cpuMeter, freshPostgres, seedClientsAndMailing, seedDueMessages, statusCounts } from "../support";
 const n = Number(arg("n", "100000")), batch = Number(arg("batch", "500")), mode = arg("mode", "lock");
 const fresh = await freshPostgres({ max: 1 });
 console.error(`mode ${mode}, n ${n}, batch ${batch}`);

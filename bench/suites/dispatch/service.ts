@@ -3,18 +3,18 @@
  * fake gateway (a separate process), on a fresh database. Wall time from the first claim to every
  * message `sent` (results durable); RSS peak sampled while dispatching.
  *
- *   bun bench/dispatch-service.ts --gateway http://127.0.0.1:4710 --n 200000 --concurrency 100 --claim-batch 500
+ *   bun bench/suites/dispatch/service.ts --gateway http://127.0.0.1:4710 --n 200000 --concurrency 100 --claim-batch 500
  *   (--backend pglite for the embedded database, no target; --log-level info to log every send)
  */
-import { openPglite } from "../src/db/client";
-import { Dispatcher } from "../src/dispatch/dispatcher";
-import { type Completion, completeBatch } from "../src/dispatch/complete";
-import { HttpGateway } from "../src/gateway/http";
-import { systemClock } from "../src/clock";
-import { createLogger, type Level } from "../src/ops/logger";
+import { openPglite } from "../../../src/db/client";
+import { Dispatcher } from "../../../src/dispatch/dispatcher";
+import { type Completion, completeBatch } from "../../../src/dispatch/complete";
+import { HttpGateway } from "../../../src/gateway/http";
+import { systemClock } from "../../../src/clock";
+import { createLogger, type Level } from "../../../src/ops/logger";
 import { type SQL, sql } from "drizzle-orm";
-import type { Database } from "../src/db/client";
-import type { Gateway } from "../src/gateway/gateway";
+import type { Database } from "../../../src/db/client";
+import type { Gateway } from "../../../src/gateway/gateway";
 import {
   arg,
   cpuMeter,
@@ -22,11 +22,11 @@ import {
   freshPostgres,
   gatewayAt,
   main,
-  rssSampler,
+  rssMonitor,
   seedClientsAndMailing,
   seedDueMessages,
   statusCounts,
-} from "./lib";
+} from "../../support";
 
 await main(async () => {
   const n = Number(arg("n", "2000"));
@@ -89,12 +89,12 @@ await main(async () => {
     if (flushes > 1) pipelineFlushes(dispatcher, flushes);
     trace?.watch(dispatcher as unknown as { inFlight: number; queue: unknown[] });
     const rssBefore = process.memoryUsage().rss;
-    const rss = rssSampler();
+    const rss = rssMonitor(process.pid, 25);
     const cpu = cpuMeter(gatewayPid, fresh.name);
     const started = performance.now();
     await dispatcher.drain();
     const ms = performance.now() - started;
-    const rssPeakMb = rss.stop();
+    const rssPeakMb = rss.stop().peakMb;
     const traced = trace?.summary(ms);
     const cpuS = cpu.stop();
     await dispatcher.stop(1000);

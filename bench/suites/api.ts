@@ -4,11 +4,11 @@
  * `POST /api/v1/clients` (a wrk Lua script makes every phone unique: 79 + run digit + thread digit +
  * 7-digit counter) and `GET /api/v1/clients?limit=50`, each ≥ 3,000 req/s with p99 ≤ 25 ms; and, in
  * the same run with the same wrk settings, a bare Elysia route (`new Elysia().get("/", () => "ok")`,
- * bench/lib-bare-elysia.ts, its own Bun process) as the ceiling, reported as a ratio.
+ * bench/suites/api/bare-elysia.ts, its own Bun process) as the ceiling, reported as a ratio.
  *
  * wrk: 2 threads, 32 connections, 10 s per route after a 2 s warm-up (quick: 2 s, 1 s warm-up).
  *
- *   bun bench/api.ts [--quick] [--connections 32] [--threads 2] [--seconds 10]
+ *   bun bench/suites/api.ts [--quick] [--connections 32] [--threads 2] [--seconds 10]
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,25 +16,23 @@ import { join } from "node:path";
 import {
   ADMIN_KEY,
   check,
-  freshBenchDb,
-  one,
+  flag,
+  freshPostgres,
   loadAverage,
+  one,
   printTable,
   round2,
   rssMonitor,
   runWrk,
+  standalone,
   startPlainServer,
   startService,
   stopService,
   verdict,
+  type SuiteOptions,
   type Worker,
   type WrkResult,
-} from "./lib-service";
-
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+} from "../support";
 
 /** wrk script: POST /api/v1/clients with a unique phone per request (PHONE_RUN: one digit per wrk run). */
 const postScript = `
@@ -58,17 +56,18 @@ function request()
 end
 `;
 
-export async function run(options: { quick: boolean }): Promise<Record<string, unknown>> {
+export async function run(options: SuiteOptions): Promise<Record<string, unknown>> {
+  const argv = options.argv;
   const clients = options.quick ? 1_000 : 10_000;
-  const seconds = options.quick ? 2 : flag("seconds", 10);
+  const seconds = options.quick ? 2 : flag(argv, "seconds", 10);
   const warmup = options.quick ? 1 : 2;
-  const threads = flag("threads", 2);
-  const connections = flag("connections", 32);
+  const threads = flag(argv, "threads", 2);
+  const connections = flag(argv, "connections", 32);
   const load = loadAverage();
   const dir = mkdtempSync(join(tmpdir(), "bench-api-"));
   const script = join(dir, "post-clients.lua");
   writeFileSync(script, postScript);
-  const db = await freshBenchDb();
+  const db = await freshPostgres({ max: 4 });
   let service: Worker | null = null;
   let bare: Awaited<ReturnType<typeof startPlainServer>> | null = null;
   try {
@@ -79,7 +78,7 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
       from generate_series(1, ${clients}) g`);
     await db.sql.unsafe(`vacuum analyze clients`);
 
-    bare = await startPlainServer("bench/lib-bare-elysia.ts");
+    bare = await startPlainServer("bench/suites/api/bare-elysia.ts");
     service = await startService({ databaseUrl: db.url, worker: false });
     const auth = { Authorization: `Bearer ${ADMIN_KEY}` };
     const wrk = { seconds, threads, connections };
@@ -150,4 +149,4 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
   }
 }
 
-if (import.meta.main) await run({ quick: process.argv.includes("--quick") });
+if (import.meta.main) await standalone(run);

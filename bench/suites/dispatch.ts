@@ -12,29 +12,33 @@
  *   then a sweep of SEND_CONCURRENCY × CLAIM_BATCH, the Dispatcher on PGlite (no target), and the
  *   latency bench (create → first message; scheduled lateness p50/p99).
  *
- * Each contender runs in its own child process (its own RSS, no shared JIT or event loop) on its own
- * fresh database; the contenders alternate over `rounds` rounds and the best round of each counts
+ * Each contender runs in its own child process (bench/suites/dispatch/*.ts: its own RSS, no shared
+ * JIT or event loop) on its own fresh database; the contenders alternate over `rounds` rounds and the best round of each counts
  * (the machine is shared: the best round is the least disturbed one; every round is printed).
  *
  * Run through bench/run.ts (`bun run bench`, `bun run bench --quick`), or alone:
- *   bun bench/dispatch-suite.ts [--quick] [--n 200000] [--rounds 2] [--trace] [--profile DIR] [--json FILE]
+ *   bun bench/suites/dispatch.ts [--quick] [--n 200000] [--rounds 2] [--trace] [--profile DIR] [--json FILE]
  */
 import { writeFileSync } from "node:fs";
-import { cpus, loadavg, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
-import { databaseMarker, databaseUrl, resultMarker, startGatewayProcess, type GatewayProcess } from "./lib";
+import {
+  arg,
+  databaseMarker,
+  databaseUrl,
+  flag,
+  machine,
+  repoRoot,
+  resultMarker,
+  standalone,
+  startGateway,
+  type GatewayProcess,
+  type SuiteOptions,
+} from "../support";
 
-const here = fileURLToPath(new URL(".", import.meta.url));
-const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+const here = fileURLToPath(new URL("./dispatch/", import.meta.url));
 
-export type SuiteOptions = { quick: boolean; argv?: string[] };
 type Result = Record<string, unknown> & { ok: boolean; error?: string };
-
-function flag(argv: string[], name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : undefined;
-}
 
 let childTimeoutMs = 300_000;
 
@@ -44,7 +48,7 @@ async function child(script: string, args: (string | number)[], extraBunArgs: st
     cwd: repoRoot,
     stdout: "pipe",
     stderr: "pipe",
-    env: { ...process.env, DATABASE_URL: databaseUrl },
+    env: { ...process.env, DATABASE_URL: databaseUrl, BENCH_CHILD: "1" },
   });
   // A bench that hangs is a failure, not a stuck run: kill it after `childTimeoutMs`.
   const timer = setTimeout(() => proc.kill("SIGKILL"), childTimeoutMs);
@@ -74,35 +78,13 @@ function table(headers: string[], rows: unknown[][]): string {
   return [line(cells[0]!), "|" + widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")).join("|") + "|", ...cells.slice(1).map(line)].join("\n");
 }
 
-export async function machine(): Promise<Record<string, unknown>> {
-  let postgresVersion = "unknown";
-  const admin = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-  try {
-    const [row] = await admin<{ v: string }[]>`select version() as v`;
-    postgresVersion = row!.v.split(" on ")[0]!;
-  } catch (error) {
-    postgresVersion = `unreachable: ${String(error)}`;
-  } finally {
-    await admin.end({ timeout: 5 });
-  }
-  return {
-    date: new Date().toISOString(),
-    nproc: cpus().length,
-    cpu: cpus()[0]?.model,
-    memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
-    postgres: postgresVersion,
-    bun: Bun.version,
-    loadavg: loadavg().map((x) => Math.round(x * 100) / 100),
-  };
-}
-
 export async function run(options: SuiteOptions): Promise<Record<string, unknown>> {
-  const argv = options.argv ?? process.argv.slice(2);
+  const argv = options.argv;
   const quick = options.quick;
   childTimeoutMs = quick ? 60_000 : 300_000;
-  const n = Number(flag(argv, "n") ?? (quick ? 2_000 : 200_000));
-  const rounds = Number(flag(argv, "rounds") ?? (quick ? 1 : 2));
-  const sweepN = Number(flag(argv, "sweep-n") ?? (quick ? 2_000 : 50_000));
+  const n = flag(argv, "n", quick ? 2_000 : 200_000);
+  const rounds = flag(argv, "rounds", quick ? 1 : 2);
+  const sweepN = flag(argv, "sweep-n", quick ? 2_000 : 50_000);
   const sweep: [number, number][] = quick
     ? [[200, 500]]
     : [
@@ -135,7 +117,7 @@ export async function run(options: SuiteOptions): Promise<Record<string, unknown
     ? { rounds: 2, clients: 200, scheduled: 10, spreadS: 1 }
     : { rounds: 20, clients: 1000, scheduled: 200, spreadS: 10 };
   const traceArgs = argv.includes("--trace") ? ["--trace"] : [];
-  const profileDir = flag(argv, "profile");
+  const profileDir = arg("profile", "", argv) || undefined;
   const profileArgs = profileDir ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${profileDir}`] : [];
   const concurrency = 100;
   const claimBatch = 500;
@@ -155,7 +137,7 @@ export async function run(options: SuiteOptions): Promise<Record<string, unknown
 
   const info = await machine();
   log(`machine ${JSON.stringify(info)}`);
-  const gateway: GatewayProcess = await startGatewayProcess(0);
+  const gateway: GatewayProcess = await startGateway(0);
   const gw = ["--gateway", gateway.url, "--gateway-pid", String(gateway.pid)];
   const service: Result[] = [];
   const tuned: Result[] = [];
@@ -173,23 +155,23 @@ export async function run(options: SuiteOptions): Promise<Record<string, unknown
   try {
     for (let round = 1; round <= rounds; round++) {
       const r = `round ${round}/${rounds}`;
-      service.push(note(`${r} (a) service dispatcher n=${n}`, await child("dispatch-service.ts", ["--n", n, "--concurrency", concurrency, "--claim-batch", claimBatch, ...gw, ...traceArgs], profileArgs)));
-      pgbossShared.push(note(`${r} (b) pg-boss shared ${concurrency} in flight`, await child("dispatch-pgboss.ts", ["--n", n, "--workers", 8, "--batch-size", 1000, "--concurrency", concurrency, "--inflight", "shared", ...gw])));
-      pgbossBatch.push(note(`${r} (b') pg-boss batch at once`, await child("dispatch-pgboss.ts", ["--n", n, "--workers", 8, "--batch-size", 1000, "--inflight", "batch", ...gw])));
-      bare.push(note(`${r} (c) bare fetch loop`, await child("dispatch-fetch.ts", ["--n", n, "--concurrency", concurrency, "--client", "fetch", ...gw])));
-      viaGateway.push(note(`${r} (c') HttpGateway loop`, await child("dispatch-fetch.ts", ["--n", n, "--concurrency", concurrency, "--client", "http-gateway", ...gw])));
-      tuned.push(note(`${r} (a') service ${slots} slots, ${concurrency} HTTP`, await child("dispatch-service.ts", ["--n", n, "--concurrency", slots, "--gateway-concurrency", concurrency, "--claim-batch", claimBatch, ...gw, ...traceArgs])));
-      tunedNarrow.push(note(`${r} (a50) service ${slots} slots, ${narrow} HTTP`, await child("dispatch-service.ts", ["--n", n, "--concurrency", slots, "--gateway-concurrency", narrow, "--claim-batch", claimBatch, ...gw, ...traceArgs])));
-      pgbossNarrow.push(note(`${r} (b50) pg-boss shared ${narrow} in flight`, await child("dispatch-pgboss.ts", ["--n", n, "--workers", 8, "--batch-size", 1000, "--concurrency", narrow, "--inflight", "shared", ...gw])));
-      bareNarrow.push(note(`${r} (c50) bare fetch loop ${narrow}`, await child("dispatch-fetch.ts", ["--n", n, "--concurrency", narrow, "--client", "fetch", ...gw])));
+      service.push(note(`${r} (a) service dispatcher n=${n}`, await child("service.ts", ["--n", n, "--concurrency", concurrency, "--claim-batch", claimBatch, ...gw, ...traceArgs], profileArgs)));
+      pgbossShared.push(note(`${r} (b) pg-boss shared ${concurrency} in flight`, await child("pgboss.ts", ["--n", n, "--workers", 8, "--batch-size", 1000, "--concurrency", concurrency, "--inflight", "shared", ...gw])));
+      pgbossBatch.push(note(`${r} (b') pg-boss batch at once`, await child("pgboss.ts", ["--n", n, "--workers", 8, "--batch-size", 1000, "--inflight", "batch", ...gw])));
+      bare.push(note(`${r} (c) bare fetch loop`, await child("fetch.ts", ["--n", n, "--concurrency", concurrency, "--client", "fetch", ...gw])));
+      viaGateway.push(note(`${r} (c') HttpGateway loop`, await child("fetch.ts", ["--n", n, "--concurrency", concurrency, "--client", "http-gateway", ...gw])));
+      tuned.push(note(`${r} (a') service ${slots} slots, ${concurrency} HTTP`, await child("service.ts", ["--n", n, "--concurrency", slots, "--gateway-concurrency", concurrency, "--claim-batch", claimBatch, ...gw, ...traceArgs])));
+      tunedNarrow.push(note(`${r} (a50) service ${slots} slots, ${narrow} HTTP`, await child("service.ts", ["--n", n, "--concurrency", slots, "--gateway-concurrency", narrow, "--claim-batch", claimBatch, ...gw, ...traceArgs])));
+      pgbossNarrow.push(note(`${r} (b50) pg-boss shared ${narrow} in flight`, await child("pgboss.ts", ["--n", n, "--workers", 8, "--batch-size", 1000, "--concurrency", narrow, "--inflight", "shared", ...gw])));
+      bareNarrow.push(note(`${r} (c50) bare fetch loop ${narrow}`, await child("fetch.ts", ["--n", n, "--concurrency", narrow, "--client", "fetch", ...gw])));
     }
     for (const [c, b] of sweep) {
-      swept.push(note(`sweep concurrency=${c} claimBatch=${b} n=${sweepN}`, await child("dispatch-service.ts", ["--n", sweepN, "--concurrency", c, "--claim-batch", b, ...gw, ...traceArgs])));
+      swept.push(note(`sweep concurrency=${c} claimBatch=${b} n=${sweepN}`, await child("service.ts", ["--n", sweepN, "--concurrency", c, "--claim-batch", b, ...gw, ...traceArgs])));
     }
     for (const e of experiments) {
-      tried.push(note(`experiment ${e.label} n=${sweepN}`, await child("dispatch-service.ts", ["--n", sweepN, "--concurrency", concurrency, "--claim-batch", claimBatch, ...gw, "--trace", ...e.args])));
+      tried.push(note(`experiment ${e.label} n=${sweepN}`, await child("service.ts", ["--n", sweepN, "--concurrency", concurrency, "--claim-batch", claimBatch, ...gw, "--trace", ...e.args])));
     }
-    pglite = note(`PGlite dispatcher n=${pgliteN}`, await child("dispatch-service.ts", ["--backend", "pglite", "--n", pgliteN, "--concurrency", concurrency, "--claim-batch", claimBatch, ...gw]));
+    pglite = note(`PGlite dispatcher n=${pgliteN}`, await child("service.ts", ["--backend", "pglite", "--n", pgliteN, "--concurrency", concurrency, "--claim-batch", claimBatch, ...gw]));
     lat = await child("latency.ts", ["--rounds", latency.rounds, "--clients", latency.clients, "--scheduled", latency.scheduled, "--spread-s", latency.spreadS]);
     if (!lat.ok) failures.push(`latency: ${lat.error}`);
     log(`latency: ${lat.ok ? JSON.stringify({ first: lat.createToFirst, scheduled: lat.scheduled }) : "FAILED"}`);
@@ -318,17 +300,10 @@ export async function run(options: SuiteOptions): Promise<Record<string, unknown
     pglite,
     latency: lat,
   };
-  const jsonPath = flag(argv, "json");
+  const jsonPath = arg("json", "", argv) || undefined;
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 2));
   if (failures.length > 0) throw new Error(`dispatch suite: ${failures.length} bench(es) failed`);
   return result;
 }
 
-if (import.meta.main) {
-  run({ quick: process.argv.includes("--quick") })
-    .then(() => process.exit(0))
-    .catch((error) => {
-      console.error(String(error));
-      process.exit(1);
-    });
-}
+if (import.meta.main) await standalone(run);

@@ -3,10 +3,10 @@
  * service's driver) and Bun's native Bun.SQL, for a statement shaped like a group commit of 44
  * results (one JSON parameter through jsonb_to_recordset). 3,000 statements each, one connection.
  *
- *   bun bench/pg-client.ts
+ *   bun bench/experiments/pg-client.ts
  */
 import postgres from "postgres";
-import { databaseUrl } from "./lib";
+import { databaseUrl } from "../support";
 
 const payload = JSON.stringify(
   Array.from({ length: 44 }, (_, i) => ({ id: i, attempts: 1, status: "sent", next_attempt_at: null, last_error: null, unsent: false })),

@@ -9,17 +9,17 @@
  * (ii) `--scheduled` messages due at spread instants over the next `--spread-s` seconds (set with
  *     SQL, status scheduled); lateness = arrival at the gateway − due instant. Target p99 ≤ 1.2 s.
  *
- *   bun bench/latency.ts --rounds 20 --clients 1000 --scheduled 200 --spread-s 10
+ *   bun bench/suites/dispatch/latency.ts --rounds 20 --clients 1000 --scheduled 200 --spread-s 10
  */
 import { sql } from "drizzle-orm";
-import { systemClock } from "../src/clock";
-import { Dispatcher } from "../src/dispatch/dispatcher";
-import type { Signals } from "../src/dispatch/signals";
-import { startFakeGateway } from "../src/gateway/fake-server";
-import { HttpGateway } from "../src/gateway/http";
-import { MailingService } from "../src/mailings/service";
-import { createLogger } from "../src/ops/logger";
-import { arg, check, freshPostgres, insertMailing, main, percentile, seedClientsAndMailing } from "./lib";
+import { systemClock } from "../../../src/clock";
+import { Dispatcher } from "../../../src/dispatch/dispatcher";
+import type { Signals } from "../../../src/dispatch/signals";
+import { startFakeGateway } from "../../../src/gateway/fake-server";
+import { HttpGateway } from "../../../src/gateway/http";
+import { MailingService } from "../../../src/mailings/service";
+import { createLogger } from "../../../src/ops/logger";
+import { arg, check, freshPostgres, insertMailing, main, percentile, seedClientsAndMailing } from "../../support";
 
 await main(async () => {
   const rounds = Number(arg("rounds", "3"));

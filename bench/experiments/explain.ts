@@ -4,16 +4,16 @@
  * so the plans shown are those of the code as it is now. Each statement runs inside a transaction
  * that is rolled back, on a fresh database with N due messages.
  *
- *   bun bench/explain.ts --n 200000 --claim-batch 500 [--sent 100000]
+ *   bun bench/experiments/explain.ts --n 200000 --claim-batch 500 [--sent 100000]
  *
  * `--sent K` first marks K of the messages sent (as midway through a run), so the plans see the
  * dead index entries and the counter rows a long run leaves behind.
  */
 import { type SQL, sql } from "drizzle-orm";
-import type { Executor } from "../src/db/client";
-import { claimDue } from "../src/dispatch/claim";
-import { type Completion, completeBatch, expireOverdue } from "../src/dispatch/complete";
-import { arg, freshPostgres, main, seedClientsAndMailing, seedDueMessages } from "./lib";
+import type { Executor } from "../../src/db/client";
+import { claimDue } from "../../src/dispatch/claim";
+import { type Completion, completeBatch, expireOverdue } from "../../src/dispatch/complete";
+import { arg, freshPostgres, main, seedClientsAndMailing, seedDueMessages } from "../support";
 
 class Rollback extends Error {}
 

@@ -4,10 +4,10 @@
  * `--client http-gateway` sends through the service's HttpGateway instead (its timeout signals
  * included), which separates the HTTP client's cost from the database's.
  *
- *   bun bench/dispatch-fetch.ts --gateway http://127.0.0.1:4710 --n 200000 --concurrency 100
+ *   bun bench/suites/dispatch/fetch.ts --gateway http://127.0.0.1:4710 --n 200000 --concurrency 100
  */
-import { HttpGateway } from "../src/gateway/http";
-import { arg, cpuMeter, check, gatewayAt, main, rssSampler } from "./lib";
+import { HttpGateway } from "../../../src/gateway/http";
+import { arg, cpuMeter, check, gatewayAt, main, rssMonitor } from "../../support";
 
 await main(async () => {
   const n = Number(arg("n", "2000"));
@@ -36,7 +36,7 @@ await main(async () => {
         };
 
   let next = 0;
-  const rss = rssSampler();
+  const rss = rssMonitor(process.pid, 25);
   const cpu = cpuMeter(gatewayPid, "-no-database-"); // no database: PostgreSQL counts as 0
   const started = performance.now();
   await Promise.all(
@@ -45,7 +45,7 @@ await main(async () => {
     }),
   );
   const ms = performance.now() - started;
-  const rssPeakMb = rss.stop();
+  const rssPeakMb = rss.stop().peakMb;
   const cpuS = cpu.stop();
 
   const received = await gateway.received();

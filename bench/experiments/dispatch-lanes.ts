@@ -10,12 +10,12 @@
  * What it leaves out (see BENCHMARKS.md): stragglers holding a lane, `sending` never being stored,
  * pause/cancel checks and send windows, and lock waits of API writes on the rows of a lane.
  *
- *   bun bench/dispatch-lanes.ts --gateway http://127.0.0.1:4710 --n 200000 --lanes 4 --lane-size 125
+ *   bun bench/experiments/dispatch-lanes.ts --gateway http://127.0.0.1:4710 --n 200000 --lanes 4 --lane-size 125
  */
 import postgres from "postgres";
-import { intArray, textArray } from "../src/db/arrays";
-import { HttpGateway } from "../src/gateway/http";
-import { arg, check, cpuMeter, freshPostgres, gatewayAt, main, rssSampler, seedClientsAndMailing, seedDueMessages, statusCounts } from "./lib";
+import { intArray, textArray } from "../../src/db/arrays";
+import { HttpGateway } from "../../src/gateway/http";
+import { arg, check, cpuMeter, freshPostgres, gatewayAt, main, rssMonitor, seedClientsAndMailing, seedDueMessages, statusCounts } from "../support";
 
 await main(async () => {
   const n = Number(arg("n", "2000"));
@@ -62,12 +62,12 @@ await main(async () => {
       }
     };
 
-    const rss = rssSampler();
+    const rss = rssMonitor(process.pid, 25);
     const cpu = cpuMeter(gatewayPid, fresh.name);
     const started = performance.now();
     await Promise.all(Array.from({ length: lanes }, lane));
     const ms = performance.now() - started;
-    const rssPeakMb = rss.stop();
+    const rssPeakMb = rss.stop().peakMb;
     const cpuS = cpu.stop();
 
     const counts = await statusCounts(fresh.database);

@@ -8,28 +8,30 @@
  *
  * The mailing opens in two days (wall time), so the dispatcher stays idle: the figure is planning only.
  *
- *   bun bench/fanout.ts [--quick]
+ *   bun bench/suites/fanout.ts [--quick]
  */
 import {
   benchZones,
   check,
-  freshBenchDb,
-  one,
+  freshPostgres,
   loadAverage,
+  one,
   printTable,
   round1,
   rssMonitor,
+  standalone,
   startService,
   stopService,
   timedRequest,
   verdict,
   wallTime,
-} from "./lib-service";
+  type SuiteOptions,
+} from "../support";
 
-export async function run(options: { quick: boolean }): Promise<Record<string, unknown>> {
+export async function run(options: SuiteOptions): Promise<Record<string, unknown>> {
   const n = options.quick ? 5_000 : 1_000_000;
   const load = loadAverage();
-  const db = await freshBenchDb();
+  const db = await freshPostgres({ max: 4 });
   let service: Awaited<ReturnType<typeof startService>> | null = null;
   try {
     const seedStarted = performance.now();
@@ -110,4 +112,4 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
   }
 }
 
-if (import.meta.main) await run({ quick: process.argv.includes("--quick") });
+if (import.meta.main) await standalone(run);

@@ -12,30 +12,28 @@
  * `--with-mailing`: an open mailing matching every client exists first (opening in two days), so
  * each batch is also planned into it (1,000,000 messages more); an extra figure, not the target.
  *
- *   bun bench/import.ts [--quick] [--rows 1000000] [--with-mailing] [--multipart]
+ *   bun bench/suites/import.ts [--quick] [--rows 1000000] [--with-mailing] [--multipart]
  */
 import {
   ADMIN_KEY,
   benchZones,
   check,
-  freshBenchDb,
-  one,
+  flag,
+  freshPostgres,
   loadAverage,
+  one,
   printTable,
   round2,
   rssMonitor,
+  standalone,
   startService,
   stopService,
   timedRequest,
   verdict,
   wallTime,
+  type SuiteOptions,
   type Worker,
-} from "./lib-service";
-
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+} from "../support";
 
 const tags = ["", "vip", "new", "old"];
 
@@ -95,12 +93,13 @@ function multipartStream(csv: ReadableStream<Uint8Array>): ReadableStream<Uint8A
   });
 }
 
-export async function run(options: { quick: boolean }): Promise<Record<string, unknown>> {
-  const rows = options.quick ? 5_000 : flag("rows", 1_000_000);
-  const withMailing = process.argv.includes("--with-mailing");
-  const multipart = process.argv.includes("--multipart");
+export async function run(options: SuiteOptions): Promise<Record<string, unknown>> {
+  const argv = options.argv;
+  const rows = options.quick ? 5_000 : flag(argv, "rows", 1_000_000);
+  const withMailing = argv.includes("--with-mailing");
+  const multipart = argv.includes("--multipart");
   const load = loadAverage();
-  const db = await freshBenchDb();
+  const db = await freshPostgres({ max: 4 });
   let service: Worker | null = null;
   try {
     service = await startService({ databaseUrl: db.url, worker: true });
@@ -181,4 +180,4 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
   }
 }
 
-if (import.meta.main) await run({ quick: process.argv.includes("--quick") });
+if (import.meta.main) await standalone(run);

@@ -1,7 +1,7 @@
 /**
- * The reference point of bench/api.ts: a bare Elysia route in its own Bun process, nothing else.
+ * The reference point of bench/suites/api.ts: a bare Elysia route in its own Bun process, nothing else.
  *
- *   PORT=4800 bun bench/lib-bare-elysia.ts
+ *   PORT=4800 bun bench/suites/api/bare-elysia.ts
  */
 import { Elysia } from "elysia";
 

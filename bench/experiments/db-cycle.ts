@@ -4,12 +4,12 @@
  * `sent` with `completeBatch`, until nothing is due. Prints wall time and the CPU of this process
  * and of its PostgreSQL backends, per message.
  *
- *   bun bench/db-cycle.ts --n 100000 --batch 500 [--setup-sql "drop index …"]
+ *   bun bench/experiments/db-cycle.ts --n 100000 --batch 500 [--setup-sql "drop index …"]
  */
 import { sql } from "drizzle-orm";
-import { claimDue } from "../src/dispatch/claim";
-import { completeBatch } from "../src/dispatch/complete";
-import { arg, check, cpuMeter, freshPostgres, main, seedClientsAndMailing, seedDueMessages, statusCounts } from "./lib";
+import { claimDue } from "../../src/dispatch/claim";
+import { completeBatch } from "../../src/dispatch/complete";
+import { arg, check, cpuMeter, freshPostgres, main, seedClientsAndMailing, seedDueMessages, statusCounts } from "../support";
 
 await main(async () => {
   const n = Number(arg("n", "20000"));

@@ -9,117 +9,60 @@
  * The data: half the mailings are over (sent / failed / expired / a few cancelled); the others are
  * running (mostly sent, some failed, expired, retrying later, cancelled, scheduled later); the last
  * ones (5 %, 50 in the full run) are entirely due now, which keeps the dispatcher sending throughout.
- * Loading drops the secondary indexes of `messages` and recreates them afterwards (same
- * definitions, read from pg_indexes), then VACUUM ANALYZE, as autovacuum would eventually do.
+ * Loaded by bench/support/fill.ts (secondary indexes of `messages` dropped meanwhile, rebuilt, then
+ * VACUUM ANALYZE).
  *
  * Each series of requests stops after --budget-seconds (120) even if not all were made; the table
  * gives the number measured.
  *
- *   bun bench/stats.ts [--quick] [--clients 10000] [--mailings 1000] [--requests 200] [--budget-seconds 120] [--keep-db]
+ *   bun bench/suites/stats.ts [--quick] [--clients 10000] [--mailings 1000] [--requests 200] [--budget-seconds 120] [--keep-db]
  */
 import {
+  bulkLoad,
   check,
-  freshBenchDb,
-  one,
+  fillClients,
+  fillMailingsAndMessages,
+  flag,
+  freshPostgres,
   loadAverage,
+  one,
   percentile,
   printTable,
   round1,
   round2,
   rssMonitor,
+  standalone,
   startGateway,
   startService,
   stopService,
   timedRequest,
   verdict,
-  type GatewayProc,
+  type GatewayProcess,
+  type SuiteOptions,
   type Worker,
-} from "./lib-service";
+} from "../support";
 
 const counted = ["scheduled", "sending", "sent", "retrying", "failed", "expired"] as const;
 
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-export async function run(options: { quick: boolean }): Promise<Record<string, unknown>> {
-  const clients = options.quick ? 2_000 : flag("clients", 10_000);
-  const mailings = options.quick ? 10 : flag("mailings", 1_000);
-  const requests = options.quick ? 20 : flag("requests", 200);
-  const budgetS = flag("budget-seconds", 120);
-  const keepDb = !options.quick && process.argv.includes("--keep-db"); // for EXPLAIN afterwards; drop it by hand
+export async function run(options: SuiteOptions): Promise<Record<string, unknown>> {
+  const argv = options.argv;
+  const clients = options.quick ? 2_000 : flag(argv, "clients", 10_000);
+  const mailings = options.quick ? 10 : flag(argv, "mailings", 1_000);
+  const requests = options.quick ? 20 : flag(argv, "requests", 200);
+  const budgetS = flag(argv, "budget-seconds", 120);
+  const keepDb = !options.quick && argv.includes("--keep-db"); // for EXPLAIN afterwards; drop it by hand
   const dueMailings = options.quick ? 1 : Math.max(1, Math.round(mailings * 0.05));
-  const chunk = Math.max(1, Math.floor(500_000 / clients)); // mailings per INSERT (~500k rows)
   const load = loadAverage();
-  const db = await freshBenchDb();
+  const db = await freshPostgres({ max: 4 });
   let service: Worker | null = null;
-  let gateway: GatewayProc | null = null;
+  let gateway: GatewayProcess | null = null;
   try {
     // ---- data ---------------------------------------------------------------------------------
     const genStarted = performance.now();
-    await db.sql.unsafe(`set synchronous_commit = off`);
-    await db.sql.unsafe(`set maintenance_work_mem = '512MB'`);
-    await db.sql.unsafe(`
-      insert into clients (phone_number, operator_code, tag, timezone)
-      select '79' || lpad(g::text, 9, '0'), '9' || lpad((g % 100)::text, 2, '0'), (array['', 'vip', 'new'])[1 + g % 3],
-        (array['UTC', 'Europe/Moscow', 'Asia/Vladivostok', 'America/New_York'])[1 + g % 4]
-      from generate_series(1, ${clients}) g`);
-    // Even ids: over (January 2025). Odd ids: running until 2099. The last `dueMailings`: running, all due now.
-    await db.sql.unsafe(`
-      insert into mailings (text, start_time, end_time, starts_at, ends_at, tags_filter, codes_filter)
-      select 'Bench mailing ' || g,
-        case when g % 2 = 0 and g <= ${mailings - dueMailings} then '2025-01-01T09:00:00' else '2025-06-01T09:00:00' end,
-        case when g % 2 = 0 and g <= ${mailings - dueMailings} then '2025-01-02T21:00:00' else '2099-12-30T21:00:00' end,
-        case when g % 2 = 0 and g <= ${mailings - dueMailings} then '2024-12-31T19:00:00Z'::timestamptz else '2025-05-31T19:00:00Z'::timestamptz end,
-        case when g % 2 = 0 and g <= ${mailings - dueMailings} then '2025-01-03T09:00:00Z'::timestamptz else '2099-12-31T09:00:00Z'::timestamptz end,
-        '{}', '{}'
-      from generate_series(1, ${mailings}) g`);
-    const indexes = await db.sql.unsafe<{ indexname: string; indexdef: string }[]>(
-      `select indexname, indexdef from pg_indexes where schemaname = 'public' and tablename = 'messages' and indexname <> 'messages_pkey'`,
-    );
-    for (const ix of indexes) await db.sql.unsafe(`drop index ${ix.indexname}`);
-    for (let lo = 1; lo <= mailings; lo += chunk) {
-      const hi = Math.min(mailings, lo + chunk - 1);
-      // r: a fixed pseudo-random 0–99 per (mailing, client) choosing the status.
-      await db.sql.unsafe(`
-        insert into messages (mailing_id, client_id, phone_number, status, attempts, due_at, expires_at, next_attempt_at, sent_at, last_error, created_at, updated_at)
-        select mailing_id, client_id, phone_number, status,
-          case when status in ('sent', 'failed', 'retrying') then 1 else 0 end,
-          due_at, expires_at,
-          case when status = 'retrying' then now() + interval '1 day' else due_at end,
-          case when status = 'sent' then due_at + interval '2 seconds' end,
-          case when status = 'failed' then 'gateway answered 400' when status = 'retrying' then 'gateway answered 503' end,
-          now(), now()
-        from (
-          select m.id as mailing_id, c.id as client_id, c.phone_number,
-            case
-              when m.id > ${mailings - dueMailings} then 'scheduled'
-              when m.ends_at < now() then
-                case when r < 85 then 'sent' when r < 92 then 'failed' when r < 99 then 'expired' else 'cancelled' end
-              else
-                case when r < 55 then 'sent' when r < 60 then 'failed' when r < 63 then 'expired'
-                     when r < 68 then 'retrying' when r < 70 then 'cancelled' else 'scheduled' end
-            end as status,
-            case
-              when m.id > ${mailings - dueMailings} then now() - interval '1 hour' + c.id * interval '1 millisecond'
-              when m.ends_at < now() then m.starts_at + interval '14 hours'
-              when r >= 70 then now() + interval '30 days'
-              else m.starts_at + interval '14 hours'
-            end as due_at,
-            case when m.ends_at < now() then m.ends_at else '2100-01-01T00:00:00Z'::timestamptz end as expires_at
-          from mailings m
-            cross join clients c
-            cross join lateral (select ((c.id * 7919 + m.id * 104729) % 100) as r) x
-          where m.id between ${lo} and ${hi}
-          order by m.id, c.id
-        ) s`);
-    }
-    const loadS = (performance.now() - genStarted) / 1000;
-    const ixStarted = performance.now();
-    for (const ix of indexes) await db.sql.unsafe(ix.indexdef);
-    await db.sql.unsafe(`vacuum analyze clients, mailings, messages, mailing_counts`);
-    const indexS = (performance.now() - ixStarted) / 1000;
+    const { loadS, indexS } = await bulkLoad(db, async () => {
+      await fillClients(db, clients);
+      await fillMailingsAndMessages(db, { clients, mailings, dueMailings });
+    });
     const genS = (performance.now() - genStarted) / 1000;
 
     // ---- counters agree with count(*) -----------------------------------------------------------
@@ -252,16 +195,8 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
   } finally {
     await stopService(service);
     await gateway?.stop().catch(() => {});
-    if (keepDb) {
-      await db.sql.end({ timeout: 5 }).catch(() => {});
-      await db.database.close().catch(() => {});
-      console.log(`kept database: ${db.url}`);
-    } else await db.drop();
+    await (keepDb ? db.keep() : db.drop());
   }
 }
 
-if (import.meta.main) {
-  await run({ quick: process.argv.includes("--quick") });
-  // --keep-db leaves the admin connection of tests/support/db.ts open; nothing else is pending.
-  if (process.argv.includes("--keep-db")) process.exit(0);
-}
+if (import.meta.main) await standalone(run);

@@ -8,31 +8,31 @@
  *    service (WORKER=1, default SEND_CONCURRENCY and CLAIM_BATCH) to the fake gateway (its own
  *    process) until every one is `sent`. Target ≤ 300 MB. Throughput is reported too.
  *
- *   bun bench/memory.ts [--quick] [--messages 200000]
+ *   bun bench/suites/memory.ts [--quick] [--messages 200000]
  */
 import {
   check,
-  freshBenchDb,
-  one,
+  flag,
+  freshPostgres,
   loadAverage,
+  one,
   printTable,
   round1,
   rssMonitor,
+  seedClientsAndMailing,
+  seedDueMessages,
+  standalone,
   startGateway,
   startService,
   stopService,
   verdict,
-  type GatewayProc,
+  type GatewayProcess,
+  type SuiteOptions,
   type Worker,
-} from "./lib-service";
-
-function flag(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+} from "../support";
 
 async function idle(quick: boolean) {
-  const db = await freshBenchDb();
+  const db = await freshPostgres({ max: 4 });
   let service: Worker | null = null;
   try {
     service = await startService({ databaseUrl: db.url, worker: true });
@@ -50,24 +50,12 @@ async function idle(quick: boolean) {
 
 /** Exported for experiments: `env` is passed to the service (e.g. BUN_OPTIONS, SEND_CONCURRENCY). */
 export async function dispatching(n: number, env: Record<string, string> = {}) {
-  const db = await freshBenchDb();
+  const db = await freshPostgres({ max: 4 });
   let service: Worker | null = null;
-  let gateway: GatewayProc | null = null;
+  let gateway: GatewayProcess | null = null;
   try {
-    await db.sql.unsafe(`
-      insert into clients (phone_number, operator_code, tag, timezone)
-      select '79' || lpad(g::text, 9, '0'), '900', '', 'UTC' from generate_series(1, ${n}) g`);
-    const { id } = await one<{ id: number }>(db, `
-      insert into mailings (text, start_time, end_time, starts_at, ends_at)
-      values ('Memory bench', '2020-01-01T00:00:00', '2099-12-31T23:59:59', '2019-12-31T10:00:00Z', '2100-01-01T11:59:59Z')
-      returning id`);
-    await db.sql.unsafe(
-      `insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at)
-       select $1, c.id, c.phone_number, 'scheduled', now() - interval '1 hour' + c.id * interval '1 millisecond',
-         '2100-01-01T00:00:00Z', now() - interval '1 hour' + c.id * interval '1 millisecond'
-       from clients c order by c.id`,
-      [id],
-    );
+    const id = await seedClientsAndMailing(db.database, n, "Memory bench");
+    await seedDueMessages(db.database, id, n);
     await db.sql.unsafe(`vacuum analyze clients, mailings, messages, mailing_counts`);
     gateway = await startGateway(0);
     const started = performance.now();
@@ -100,8 +88,9 @@ export async function dispatching(n: number, env: Record<string, string> = {}) {
   }
 }
 
-export async function run(options: { quick: boolean }): Promise<Record<string, unknown>> {
-  const n = options.quick ? 2_000 : flag("messages", 200_000);
+export async function run(options: SuiteOptions): Promise<Record<string, unknown>> {
+  const argv = options.argv;
+  const n = options.quick ? 2_000 : flag(argv, "messages", 200_000);
   const load = loadAverage();
   const idleRss = await idle(options.quick);
   const busy = await dispatching(n);
@@ -127,4 +116,4 @@ export async function run(options: { quick: boolean }): Promise<Record<string, u
   return result;
 }
 
-if (import.meta.main) await run({ quick: process.argv.includes("--quick") });
+if (import.meta.main) await standalone(run);
