@@ -12,20 +12,33 @@
  *    ≤ 300 MB.
  *
  * Every setting at its default (SEND_CONCURRENCY, CLAIM_BATCH, …), LOG_LEVEL=warn; `--env K=V` passes
- * more to the service (repeatable), e.g. `--env CLAIM_BATCH=2000`.
+ * more to the service (repeatable), e.g. `--env CLAIM_BATCH=2000`; `--root DIR` starts the service
+ * from another checkout (an A/B against an older commit: `git archive <commit> | tar -x -C DIR`,
+ * with DIR/node_modules linked to this one's).
  *
- *   bun bench/embedded.ts [--quick] [--clients 100000] [--env K=V …]
+ *   bun bench/suites/embedded.ts [--quick] [--clients 100000] [--env K=V …]
+ *   bun run bench --only embedded [--quick]
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../tests/support/processes";
-import { ADMIN_KEY, check, loadAverage, printTable, repoRoot, round1, startGateway, timedRequest, verdict, wallTime, type GatewayProc } from "./lib-service";
-
-function flagOf(argv: string[], name: string, fallback: number): number {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : fallback;
-}
+import { freePort } from "../../tests/support/processes";
+import {
+  ADMIN_KEY,
+  check,
+  flag,
+  loadAverage,
+  printTable,
+  repoRoot,
+  round1,
+  standalone,
+  startGateway,
+  timedRequest,
+  verdict,
+  wallTime,
+  type GatewayProcess,
+  type SuiteOptions,
+} from "../support";
 
 function extraEnv(argv: string[]): Record<string, string> {
   const env: Record<string, string> = {};
@@ -60,14 +73,24 @@ function serviceChild(pid: number): number {
   }
 }
 
+/** User + system CPU seconds a process has used (/proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 type Service = { url: string; pid: number; firstPageMs: number; stop(): Promise<void>; stderr(): string };
 
 /** `bun run start` (package.json: `bun src/main.ts`) without DATABASE_URL; resolves at the first 200 of `/`. */
-async function startEmbedded(dataDir: string, providerUrl: string, env: Record<string, string>): Promise<Service> {
+async function startEmbedded(dataDir: string, providerUrl: string, env: Record<string, string>, root: string): Promise<Service> {
   const port = freePort();
   const started = performance.now();
   const child = Bun.spawn([process.execPath, "run", "start"], {
-    cwd: repoRoot,
+    cwd: root,
     env: {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: process.env.HOME ?? "/tmp",
@@ -145,9 +168,9 @@ function csvStream(n: number): ReadableStream<Uint8Array> {
   });
 }
 
-export async function measure(n: number, env: Record<string, string> = {}) {
+export async function measure(n: number, env: Record<string, string> = {}, root = repoRoot) {
   const dataDir = mkdtempSync(join(tmpdir(), "perfemb-"));
-  let gateway: GatewayProc | null = null;
+  let gateway: GatewayProcess | null = null;
   let service: Service | null = null;
   const samples: { t: number; rss: number; hwm: number; phase: string }[] = [];
   let phase = "start";
@@ -155,7 +178,7 @@ export async function measure(n: number, env: Record<string, string> = {}) {
   try {
     gateway = await startGateway(0);
     const t0 = performance.now();
-    service = await startEmbedded(dataDir, gateway.url, env);
+    service = await startEmbedded(dataDir, gateway.url, env, root);
     const firstStartMs = service.firstPageMs;
     const pid = service.pid;
     const sample = () => {
@@ -166,6 +189,7 @@ export async function measure(n: number, env: Record<string, string> = {}) {
     timer = setInterval(sample, 100);
     await Bun.sleep(1000);
     const idle = memoryOf(pid)!;
+    const cpuStart = cpuSeconds(pid);
 
     phase = "import";
     const importStarted = performance.now();
@@ -181,6 +205,7 @@ export async function measure(n: number, env: Record<string, string> = {}) {
     check(imported.status === 200, `import answered ${imported.status}: ${JSON.stringify(report).slice(0, 300)}`);
     check(report.created === n, `import created ${report.created} of ${n}`);
     const afterImport = memoryOf(pid)!;
+    const cpuImport = cpuSeconds(pid) - cpuStart;
 
     phase = "plan";
     const planStarted = performance.now();
@@ -194,14 +219,25 @@ export async function measure(n: number, env: Record<string, string> = {}) {
     const planS = (performance.now() - planStarted) / 1000;
     check(created.status === 201, `POST /api/v1/mailings answered ${created.status}: ${JSON.stringify(created.body).slice(0, 300)}`);
     phase = "dispatch";
+    const cpuPlanned = cpuSeconds(pid);
+    const cpuPlan = cpuPlanned - cpuStart - cpuImport;
 
     let first = NaN;
+    let cpuFirst = NaN;
+    let lastProgress = performance.now();
     let last = NaN;
     const deadline = Date.now() + 900_000;
     for (;;) {
       const received = await gateway.received();
       const now = performance.now();
-      if (received.unique > 0 && Number.isNaN(first)) first = now;
+      if (received.unique > 0 && Number.isNaN(first)) {
+        first = now;
+        cpuFirst = cpuSeconds(pid);
+      }
+      if (now - lastProgress > 10_000) {
+        lastProgress = now;
+        console.error(`  ${received.unique} of ${n} sent, ${Math.round((received.unique / (now - first)) * 1000)}/s, RSS ${round1(memoryOf(pid)?.rss ?? NaN)} MB, load ${loadAverage()}`);
+      }
       if (received.unique >= n) {
         last = now;
         check(received.total === n, `the gateway received ${received.total} sends for ${n} messages`);
@@ -212,6 +248,7 @@ export async function measure(n: number, env: Record<string, string> = {}) {
       await Bun.sleep(100);
     }
     const dispatchS = (last - first) / 1000;
+    const cpuDispatch = cpuSeconds(pid) - cpuFirst;
     await Bun.sleep(1000);
     phase = "after";
     sample();
@@ -222,7 +259,7 @@ export async function measure(n: number, env: Record<string, string> = {}) {
     service = null;
 
     // The second start: the DATA_DIR exists now (no initdb), the usual case after the first day.
-    service = await startEmbedded(dataDir, gateway.url, env);
+    service = await startEmbedded(dataDir, gateway.url, env, root);
     const secondStartMs = service.firstPageMs;
     await service.stop();
     service = null;
@@ -234,6 +271,9 @@ export async function measure(n: number, env: Record<string, string> = {}) {
       afterImportMb: afterImport.rss,
       importS,
       planS,
+      cpuImport,
+      cpuPlan,
+      cpuDispatch,
       dispatchS,
       perSecond: Math.round((n - 1) / dispatchS),
       peakRssMb: peak,
@@ -249,22 +289,26 @@ export async function measure(n: number, env: Record<string, string> = {}) {
   }
 }
 
-export async function run(options: { quick: boolean; argv?: string[] }): Promise<Record<string, unknown>> {
-  const argv = options.argv ?? process.argv.slice(2);
-  const n = options.quick ? 2_000 : flagOf(argv, "clients", 100_000);
+export async function run(options: SuiteOptions): Promise<Record<string, unknown>> {
+  const argv = options.argv;
+  const n = options.quick ? 500 : flag(argv, "clients", 100_000);
   const env = extraEnv(argv);
+  const rootAt = argv.indexOf("--root");
+  const root = rootAt >= 0 ? argv[rootAt + 1]! : repoRoot;
   const load = loadAverage();
-  const r = await measure(n, env);
+  const r = await measure(n, env, root);
   const loadAfter = loadAverage();
   const byPhase = new Map<string, number>();
   for (const s of r.samples) byPhase.set(s.phase, Math.max(byPhase.get(s.phase) ?? 0, s.rss));
-  printTable(`Embedded default (PGlite, no DATABASE_URL): ${n.toLocaleString("en")} clients, one mailing${Object.keys(env).length ? ` (${JSON.stringify(env)})` : ""}`, [
+  printTable(`Embedded default (PGlite, no DATABASE_URL): ${n.toLocaleString("en")} clients, one mailing${Object.keys(env).length ? ` (${JSON.stringify(env)})` : ""}${root !== repoRoot ? ` from ${root}` : ""}`, [
     { figure: "`bun run start` → first 200 of /, empty DATA_DIR, ms", value: Math.round(r.firstStartMs), target: "≤ 2,000 ms", verdict: verdict(options.quick, r.firstStartMs <= 2000) },
     { figure: "`bun run start` → first 200 of /, second start, ms", value: Math.round(r.secondStartMs) },
     { figure: "import (POST /api/v1/clients/import), s", value: round1(r.importS) },
     { figure: "plan (POST /api/v1/mailings), s", value: round1(r.planS) },
     { figure: "dispatch, first to last send, s", value: round1(r.dispatchS) },
     { figure: "sends/s", value: r.perSecond.toLocaleString("en"), target: "≥ 2,000", verdict: verdict(options.quick, r.perSecond >= 2000) },
+    { figure: "service CPU s: import / plan / dispatch", value: `${round1(r.cpuImport)} / ${round1(r.cpuPlan)} / ${round1(r.cpuDispatch)}` },
+    { figure: "service CPU per send, µs (2,000/s on one core needs ≤ 500)", value: Math.round((r.cpuDispatch / n) * 1e6) },
     { figure: "RSS idle after start, MB", value: round1(r.idleMb) },
     { figure: "RSS peak: start / import / plan / dispatch, MB", value: ["start", "import", "plan", "dispatch"].map((p) => round1(byPhase.get(p) ?? NaN)).join(" / ") },
     { figure: "RSS peak (100 ms samples) / VmHWM, MB", value: `${round1(r.peakRssMb)} / ${round1(r.hwmMb)}`, target: "≤ 300 MB", verdict: verdict(options.quick, r.hwmMb <= 300) },
@@ -280,6 +324,7 @@ export async function run(options: { quick: boolean; argv?: string[] }): Promise
     plan_s: round1(r.planS),
     dispatch_s: round1(r.dispatchS),
     sends_per_s: r.perSecond,
+    cpu_us_per_send: Math.round((r.cpuDispatch / n) * 1e6),
     rss_idle_mb: round1(r.idleMb),
     rss_peak_mb: round1(r.peakRssMb),
     vm_hwm_mb: round1(r.hwmMb),
@@ -287,4 +332,4 @@ export async function run(options: { quick: boolean; argv?: string[] }): Promise
   };
 }
 
-if (import.meta.main) await run({ quick: process.argv.includes("--quick"), argv: process.argv.slice(2) });
+if (import.meta.main) await standalone(run);
