@@ -16,7 +16,9 @@ import { compatRoutes } from "./http/compat";
 import { renderError } from "./http/errors";
 import { allowedMethods } from "./http/methods";
 import { routeByPath } from "./http/origin";
+import { requestDeadline } from "./db/deadline";
 import { idempotency } from "./http/idempotency";
+import { securityHeaders } from "./http/security-headers";
 import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
 import { clientRoutes } from "./clients/routes";
@@ -50,7 +52,7 @@ import type { Outbox } from "./web/routes/outbox";
 import type { Gateway } from "./gateway/gateway";
 
 export type AppDeps = {
-  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken" | "oauth" | "adminEmails" | "provider" | "webhookToken">>;
+  config: Pick<Config, "adminApiKey"> & Partial<Pick<Config, "registration" | "publicUrl" | "metricsToken" | "oauth" | "adminEmails" | "provider" | "webhookToken" | "dbRequestTimeoutMs">>;
   /** tests only: GitHub's and Google's fixed endpoints moved to a local fake (auth/oauth.ts) */
   oauthEndpoints?: OAuthEndpointOverrides;
   database: Database;
@@ -115,9 +117,15 @@ export async function createApp(deps: AppDeps) {
   const metrics = deps.metrics ?? new Metrics(deps.database, deps.clock);
   const seen = observed();
   const app = new Elysia()
+    // The database deadline of each request (PostgreSQL only: PGlite runs in the process and has no
+    // connection to lose). Registered first, so the innermost wrap: the Idempotency-Key's own
+    // bookkeeping around the handler is not under it (db/deadline.ts).
+    .wrap((deps.database.kind === "postgres" && deps.config.dbRequestTimeoutMs ? requestDeadline(deps.config.dbRequestTimeoutMs) : (handle: (r: Request) => unknown) => handle) as never)
     .wrap(routeByPath as never)
     // Idempotency-Key on the create routes: replays answer before routing (http/idempotency.ts).
-    .wrap(idempotency(deps.database, deps.clock) as never)
+    .wrap(idempotency(deps.database, deps.clock, (route) => seen.setRoute(route)) as never)
+    // CSP, nosniff, Referrer-Policy and no-store on every answer, the inner wraps' own included.
+    .wrap(securityHeaders as never)
     // The request log line, metrics and X-Request-Id: registered last, so the outermost wrap, which
     // sees every answer, the inner wraps' own included (ops/observe.ts).
     .wrap(observeRequests(seen, deps.logger, metrics) as never)
@@ -173,7 +181,7 @@ export async function createApp(deps: AppDeps) {
     .use(await metricsRoutes(metrics, deps.config.metricsToken ?? null))
     .group("/api/v1", (api) =>
       api
-        .use(clientRoutes(guard, services.clients, services.importer))
+        .use(clientRoutes(guard, services.clients, services.importer, () => deps.logger.child({ request_id: seen.id(), route: "/api/v1/clients/import" })))
         .use(mailingRoutes(guard, services.mailings, services.audit))
         .use(statsRoutes(guard, services.stats))
         .use(tokenRoutes(guard, services.tokens, deps.clock, services.audit))

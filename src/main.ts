@@ -2,21 +2,10 @@
  * Start-up: config → database → migrations → HTTP server + dispatcher; SIGTERM/SIGINT shut down.
  * The only module that touches the process (env, signals, listening).
  */
-import { sql } from "drizzle-orm";
-import { createApp } from "./app";
-import { systemClock } from "./clock";
 import { type Config, ConfigError, loadConfig } from "./config";
-import { type Database, openDatabase } from "./db/client";
-import { startEmbeddedMaintenance } from "./db/embedded-maintenance";
-import { Dispatcher } from "./dispatch/dispatcher";
-import { databaseSignals } from "./dispatch/signals";
-import { SandboxGateway } from "./gateway/sandbox";
-import { createGateway } from "./gateway/select";
-import { serveApp } from "./http/serve";
-import { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn } from "./ops/first-contact";
+import type { Database } from "./db/client";
+import { currentMaxHttpRequests, relaunch, relaunchFor } from "./ops/http-cap";
 import { createLogger } from "./ops/logger";
-import { Metrics } from "./ops/metrics";
-import { startDailyReport } from "./ops/report";
 
 let config: Config;
 try {
@@ -30,10 +19,71 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
+// Bun caps fetch at 256 requests in flight unless told so at start: a worker that may need more
+// replaces itself once with the cap raised (ops/http-cap.ts). Nothing was opened yet.
+const relaunchPlan = config.worker ? relaunchFor(config.gatewayConcurrency, process.env, process) : null;
+if (relaunchPlan) {
+  const failure = await relaunch(relaunchPlan);
+  logger.warn("could not restart with more HTTP requests in flight; Bun's cap applies", {
+    gateway_concurrency: config.gatewayConcurrency,
+    max_http_requests: currentMaxHttpRequests(process.env),
+    hint: `set BUN_CONFIG_MAX_HTTP_REQUESTS=${relaunchPlan.maxHttpRequests} before starting`,
+    error: failure,
+  });
+}
+// The rest of the service is loaded only now: a process that replaces itself above loads it once.
+const [
+  { sql },
+  { createApp },
+  { systemClock },
+  { openDatabase },
+  { startEmbeddedMaintenance },
+  { Dispatcher },
+  { databaseSignals },
+  { SandboxGateway },
+  { createGateway },
+  { serveApp },
+  { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn },
+  { Metrics },
+  { startDailyReport },
+] = await Promise.all([
+  import("drizzle-orm"),
+  import("./app"),
+  import("./clock"),
+  import("./db/client"),
+  import("./db/embedded-maintenance"),
+  import("./dispatch/dispatcher"),
+  import("./dispatch/signals"),
+  import("./gateway/sandbox"),
+  import("./gateway/select"),
+  import("./http/serve"),
+  import("./ops/first-contact"),
+  import("./ops/metrics"),
+  import("./ops/report"),
+]);
 /** Writes what the asynchronous log destination still holds, then exits. */
 async function exit(code: number): Promise<never> {
   await logger.flush();
   process.exit(code);
+}
+
+/** A busy port is a setting to change, reported like the configuration errors (no stack trace). */
+async function portInUse(): Promise<never> {
+  console.error(`configuration error: PORT: ${config.port} is already in use on ${config.host} (stop what uses it or choose another PORT)`);
+  return exit(2);
+}
+const addressInUse = (error: unknown) => (error as { code?: unknown })?.code === "EADDRINUSE";
+
+// The port is tried before the database is opened (PGlite's first start runs initdb for about 10 s;
+// a remote database may be away): bound and let go at once. The real bind below still reports a
+// port taken in between. PORT=0 (any free port) has nothing to try.
+if (config.port !== 0) {
+  try {
+    Bun.serve({ port: config.port, hostname: config.host, fetch: () => new Response() }).stop(true);
+  } catch (error) {
+    if (addressInUse(error)) await portInUse();
+    // Anything else (an address not on this host, …) is reported by the real bind.
+  }
 }
 
 let database!: Database;
@@ -85,15 +135,19 @@ let server!: ReturnType<typeof serveApp>;
 try {
   server = serveApp(app, { port: config.port, hostname: config.host });
 } catch (error) {
-  // A busy port is a setting to change, reported like the configuration errors (no stack trace).
-  if ((error as { code?: unknown }).code !== "EADDRINUSE") throw error;
-  console.error(`configuration error: PORT: ${config.port} is already in use on ${config.host} (stop what uses it or choose another PORT)`);
+  if (!addressInUse(error)) throw error;
   await database.close().catch(() => {});
-  await exit(2);
+  await portInUse();
 }
 if (dispatcher) {
   await dispatcher.start();
-  logger.info("dispatcher started", { gateway: gateway.name, concurrency: config.sendConcurrency, gateway_concurrency: config.gatewayConcurrency, tick: config.tick });
+  logger.info("dispatcher started", {
+    gateway: gateway.name,
+    concurrency: config.sendConcurrency,
+    gateway_concurrency: config.gatewayConcurrency,
+    max_http_requests: currentMaxHttpRequests(process.env),
+    tick: config.tick,
+  });
 }
 const stopReport = startDailyReport(database, systemClock, logger, config);
 // Before anything else awaits the database: a signal that came while a start-up query hung (the

@@ -75,10 +75,15 @@ export async function one<T extends Record<string, unknown>>(db: BenchDatabase, 
 
 /** N clients (phones 7000000001…) and one open mailing, set-based; returns the mailing id. */
 export async function seedClientsAndMailing(database: Database, n: number, text = "Bench message"): Promise<number> {
+  await seedClients(database, n);
+  return insertMailing(database, text);
+}
+
+/** N clients (phones 7000000001…, zone UTC, tag bench), set-based. */
+export async function seedClients(database: Database, n: number): Promise<void> {
   await database.rows(sql`
     insert into clients (phone_number, operator_code, tag, timezone)
     select '7' || lpad(g::text, 10, '0'), '900', 'bench', 'UTC' from generate_series(1, ${n}::int) g`);
-  return insertMailing(database, text);
 }
 
 /** One mailing row, open from 2020 to 2099 everywhere, inserted directly. */

@@ -7,7 +7,7 @@ import type { FieldError } from "../problems";
 import { attributeName, builtInPlaceholders } from "../mailings/template";
 
 export const maxAttributes = 20;
-const maxValue = 256;
+export const maxAttributeValue = 256;
 
 /** The attributes as given, checked; errors name the field (`attributes.name`). */
 export function checkAttributes(input: unknown, field = "attributes"): { value: Record<string, string> } | { errors: FieldError[] } {
@@ -22,7 +22,7 @@ export function checkAttributes(input: unknown, field = "attributes"): { value: 
     if (!attributeName.test(key)) errors.push({ field: `${field}.${key}`, message: "a name is a letter or _, then letters, digits or _ (at most 32)" });
     else if ((builtInPlaceholders as readonly string[]).includes(key)) errors.push({ field: `${field}.${key}`, message: "is a built-in placeholder, not an attribute" });
     else if (typeof v !== "string") errors.push({ field: `${field}.${key}`, message: "must be a string" });
-    else if (v.length > maxValue) errors.push({ field: `${field}.${key}`, message: `must be at most ${maxValue} characters` });
+    else if (v.length > maxAttributeValue) errors.push({ field: `${field}.${key}`, message: `must be at most ${maxAttributeValue} characters` });
     else value[key] = v;
   }
   return errors.length > 0 ? { errors } : { value };

@@ -3,7 +3,9 @@ import { Elysia, t } from "elysia";
 import type { ApiGuard } from "../auth/guard";
 import { idParams, parseId, parsePage, parseQueryText } from "../http/params";
 import { StreamedBody } from "../http/body";
-import { invalid } from "../problems";
+import { invalid, Problem } from "../problems";
+import { databaseUnavailable } from "../db/errors";
+import { describeError, type Logger } from "../ops/logger";
 import { documentedResponses, jsonBody, problemSchema } from "../http/openapi";
 import type { ResponseSet } from "../http/operations";
 import { client, type ClientCreate, clientCreate, clientList, type ClientPatch, clientPatch, clientQuery } from "./model";
@@ -78,7 +80,12 @@ export function clientWrites(service: ClientService) {
   };
 }
 
-export function clientRoutes(guard: ApiGuard, service: ClientService, importer: ClientImporter) {
+/**
+ * `importLogger` gives the logger of the request being handled (its id and route bound): a progress
+ * stream's import runs after the handler has answered 200, so an error there is reported in the
+ * stream's last line and logged here — the app's error handler never sees it.
+ */
+export function clientRoutes(guard: ApiGuard, service: ClientService, importer: ClientImporter, importLogger: () => Logger) {
   const writes = clientWrites(service);
   return new Elysia({ prefix: "/clients", tags: ["clients"] })
     .use(guard)
@@ -91,6 +98,7 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
         }
         // Progress as it goes: one JSON line per batch of 5,000 rows, then the final report.
         const encoder = new TextEncoder();
+        const logger = importLogger();
         const stream = new ReadableStream<Uint8Array>({
           async start(controller) {
             const line = (value: unknown) => controller.enqueue(encoder.encode(JSON.stringify(value) + "\n"));
@@ -98,8 +106,15 @@ export function clientRoutes(guard: ApiGuard, service: ClientService, importer: 
               const report = await importer.import(body, (progress) => line({ progress }));
               line({ done: report });
             } catch (error) {
-              const problem = error as { toJSON?: () => unknown; message?: string };
-              line({ error: problem.toJSON ? problem.toJSON() : { status: 500, detail: "the import failed" } });
+              if (error instanceof Problem) {
+                line({ error: error.toJSON() });
+              } else if (databaseUnavailable(error)) {
+                logger.warn("import stopped: database unavailable", { error: describeError(error) });
+                line({ error: { status: 503, detail: "the database became unavailable; the batches reported above were imported" } });
+              } else {
+                logger.error("import failed", { error: describeError(error) });
+                line({ error: { status: 500, detail: "the import failed; it has been logged" } });
+              }
             }
             controller.close();
           },

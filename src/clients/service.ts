@@ -62,6 +62,9 @@ function validate(input: ClientPatch, requirePhone: boolean): Checked {
   return { fields: out, codeToCheck };
 }
 
+/** The fields' checks alone (nothing is read or written): for a form that refused one field itself. */
+export const checkClientFields = (input: ClientPatch, requirePhone: boolean): void => void validate(input, requirePhone);
+
 function duplicatePhone(phone: string): Problem {
   return new Problem(409, `a client with phone number ${phone} already exists`, [
     { field: "phone_number", message: "already exists" },

@@ -16,6 +16,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { pgliteAssets, resourcePath } from "../resources";
 import * as schema from "./schema";
+import { deadlined } from "./deadline";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -154,7 +155,7 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
     backoff: bounded.backoff,
     connection: { application_name: "notification-service", ...bounded.connection },
   });
-  const db = drizzlePostgres({ client: preparing(client), schema }) as unknown as Db;
+  const db = drizzlePostgres({ client: deadlined(preparing(client)), schema }) as unknown as Db;
   // Opened on demand and closed when idle: most of the time it holds a connection or two.
   const writesClient = postgres(url, {
     max: options.writeMax ?? options.max ?? 10,
@@ -164,7 +165,7 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
     backoff: bounded.backoff,
     connection: { application_name: "notification-service (client writes)", ...bounded.connection },
   });
-  const writes = drizzlePostgres({ client: preparing(writesClient), schema }) as unknown as Db;
+  const writes = drizzlePostgres({ client: deadlined(preparing(writesClient)), schema }) as unknown as Db;
   const database: Database = {
     kind: "postgres",
     db,

@@ -139,6 +139,22 @@ export async function planMailing(
 }
 
 /**
+ * A plan this large (messages written) is followed by `ANALYZE messages` (refreshStatistics).
+ * Until PostgreSQL's statistics know the new rows, it plans the claim (claim.ts) for a few due rows:
+ * a bitmap scan of every due row and a sort, for each batch of 500, instead of reading the due
+ * index in order. Measured on a fresh mailing of 50,000 messages: 292 ms per claim (sorting all
+ * 50,000 on disk) before, about 1 ms after. Autovacuum would analyze eventually (it is off on the
+ * benchmark machine, and in production it looks once a minute); the first minute of a large
+ * mailing is when it matters. ANALYZE reads a sample of at most 30,000 rows, whatever the size.
+ */
+export const analyzeAfterRows = 10_000;
+
+/** Refreshes the planner's statistics of `messages` (see analyzeAfterRows). */
+export async function refreshStatistics(ex: Executor): Promise<void> {
+  await ex.execute(sql`analyze messages`);
+}
+
+/**
  * Cancels the mailing's waiting messages whose client is gone or no longer matches the filter.
  * Claimed (`sending`) ones are left to the dispatcher's check before the send.
  */

@@ -38,8 +38,16 @@ export async function recordReceipt(ex: Executor, receipt: Receipt, now: Date): 
   return (row?.applied ?? 0) > 0;
 }
 
-/** Applies waiting receipts to messages now `sent`, and forgets applied, moot or 3-day-old ones. */
+/**
+ * Applies waiting receipts to messages now `sent`, and forgets applied, moot or 3-day-old ones.
+ * Runs every tick, so it first looks whether any receipt waits at all: with none (the usual case),
+ * PostgreSQL still planned the join from `messages` (an empty, never analyzed delivery_receipts is
+ * estimated at 610 rows), a sequential scan of every message each tick: 19 ms at 50,000 messages,
+ * seconds at 10 million.
+ */
 export async function applyPendingReceipts(ex: Executor, now: Date): Promise<number> {
+  const waiting = await rowsOf<{ one: number }>(ex, sql`select 1 as one from delivery_receipts limit 1`);
+  if (waiting.length === 0) return 0;
   const at = now.toISOString();
   const [row] = await rowsOf<{ applied: number }>(
     ex,

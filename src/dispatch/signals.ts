@@ -3,6 +3,7 @@
  * in-process by a direct call, across processes by PostgreSQL NOTIFY on two channels.
  */
 import type { Database } from "../db/client";
+import { outsideDeadline } from "../db/deadline";
 import type { Logger } from "../ops/logger";
 
 export const wakeChannel = "notification_service_wake";
@@ -25,8 +26,20 @@ export interface SignalListener {
   clientChanged(): void;
 }
 
-/** Signals to the local dispatcher (if any) and, through NOTIFY, to every other process. */
-export function databaseSignals(database: Database, logger: Logger, local: () => SignalListener | null): Signals {
+/**
+ * Signals to the local dispatcher (if any) and, through NOTIFY, to every other process. The local
+ * dispatcher's work runs outside the calling request's database deadline (db/deadline.ts): a tick
+ * a request woke is not the request's work.
+ */
+export function databaseSignals(database: Database, logger: Logger, localListener: () => SignalListener | null): Signals {
+  const local = () => {
+    const listener = localListener();
+    return listener && {
+      wake: () => outsideDeadline(() => listener.wake()),
+      mailingChanged: (id: number) => outsideDeadline(() => listener.mailingChanged(id)),
+      clientChanged: () => outsideDeadline(() => listener.clientChanged()),
+    };
+  };
   const notify = (channel: string, payload: string) =>
     database.notify(channel, payload).catch((error) => logger.warn("notify failed", { channel, error: String(error) }));
   return {

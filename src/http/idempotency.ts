@@ -21,13 +21,18 @@ const keyPattern = /^[\x21-\x7e]{1,255}$/;
 
 const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
 
-export function idempotency(database: Database, clock: Clock) {
+/**
+ * `onRoute` learns the route of a request this wrap answers itself (a replay, a 409, a 422): the
+ * three paths are their own route templates, so the request log and metrics name them.
+ */
+export function idempotency(database: Database, clock: Clock, onRoute: (route: string) => void = () => {}) {
   return (handle: (request: Request) => unknown) =>
     async (request: Request): Promise<unknown> => {
       const key = request.headers.get("idempotency-key");
       if (key === null || request.method !== "POST") return handle(request);
       const path = new URL(request.url).pathname.replace(/\/+$/, "");
       if (!routes.has(path)) return handle(request);
+      onRoute(path);
       if (!keyPattern.test(key)) {
         return problemResponse(new Problem(422, "Idempotency-Key: must be 1–255 visible ASCII characters", [{ field: "Idempotency-Key", message: "must be 1–255 visible ASCII characters" }]));
       }
@@ -36,7 +41,7 @@ export function idempotency(database: Database, clock: Clock) {
         return problemResponse(new Problem(413, `with an Idempotency-Key the body may be at most ${maxBody} bytes`, [{ field: "body", message: "too large" }]));
       }
       const scope = sha256(`${path}\n${request.headers.get("authorization") ?? request.headers.get("cookie") ?? ""}`);
-      const hash = sha256(Buffer.concat([Buffer.from(`${request.headers.get("content-type") ?? ""}\n`), body]));
+      const hash = await requestHash(request.headers.get("content-type") ?? "", body);
       const now = clock.now();
       const at = now.toISOString();
       // Claim the key (a stale one, older than 24 h, is taken over), or read what holds it.
@@ -58,7 +63,10 @@ export function idempotency(database: Database, clock: Clock) {
           return problemResponse(new Problem(422, "Idempotency-Key: already used for another request", [{ field: "Idempotency-Key", message: "was used with another request in the last 24 hours" }]));
         }
         if (held && held.status !== null) {
-          return new Response(held.body, { status: held.status, headers: { "content-type": held.content_type ?? "application/json", "idempotent-replayed": "true" } });
+          const headers: Record<string, string> = { "content-type": held.content_type ?? "application/json", "idempotent-replayed": "true" };
+          const location = createdLocation(path, held.status, held.body);
+          if (location) headers.location = location;
+          return new Response(held.body, { status: held.status, headers });
         }
         return problemResponse(new Problem(409, "a request with this Idempotency-Key is still running", [{ field: "Idempotency-Key", message: "in use by a request still running" }]));
       }
@@ -84,6 +92,45 @@ export function idempotency(database: Database, clock: Clock) {
       if (Math.random() < 0.01) await rowsOf(database.db, sql`delete from idempotency_keys where created_at <= ${at}::timestamptz - interval '24 hours'`);
       return new Response(text, { status: response.status, headers: response.headers });
     };
+}
+
+/**
+ * What makes two requests "the same": the content type and the body. A multipart upload (the
+ * import's `curl -F file=@…`, a browser form) is compared by its parts — names, file names, types,
+ * contents — since every client picks a new random boundary for each try, which would make a retry
+ * of the very same upload look like another request. A body that does not parse as multipart is
+ * compared as bytes.
+ */
+async function requestHash(contentType: string, body: Uint8Array): Promise<string> {
+  if (/^multipart\/form-data\s*;/i.test(contentType)) {
+    try {
+      const form = await new Response(body as unknown as BodyInit, { headers: { "content-type": contentType } }).formData();
+      const hash = createHash("sha256").update("multipart/form-data\n");
+      for (const [name, value] of form as unknown as Iterable<[string, string | File]>) {
+        hash.update(`${JSON.stringify(name)}\n`);
+        if (typeof value === "string") hash.update(`s${value.length}\n`).update(value);
+        else hash.update(`f${JSON.stringify(value.name)};${JSON.stringify(value.type)};${value.size}\n`).update(new Uint8Array(await value.arrayBuffer()));
+      }
+      return hash.digest("hex");
+    } catch {
+      // not parseable: compared as bytes below
+    }
+  }
+  return sha256(Buffer.concat([Buffer.from(`${contentType}\n`), body]));
+}
+
+/**
+ * The `Location` of a replayed 201 (the kept row holds the status and body, not the headers): a
+ * created client or mailing is at its collection's path plus the id the body names.
+ */
+function createdLocation(path: string, status: number, body: string | null): string | null {
+  if (status !== 201 || body === null || path === "/api/v1/clients/import") return null;
+  try {
+    const id = (JSON.parse(body) as { id?: unknown }).id;
+    return Number.isSafeInteger(id) ? `${path}/${id}` : null;
+  } catch {
+    return null;
+  }
 }
 
 async function release(database: Database, scope: string, key: string): Promise<void> {

@@ -12,6 +12,8 @@ import {
   deleteMailingMessages,
   holdMailingMessages,
   planMailing,
+  analyzeAfterRows,
+  refreshStatistics,
 } from "../dispatch/plan";
 import type { Signals } from "../dispatch/signals";
 import { tagLengthMessage, tagTooLong } from "../clients/model";
@@ -165,16 +167,18 @@ export class MailingService {
     const valid = validate(input, now, true);
     const unknown = await unknownPlaceholders(this.database.db, valid.text, valid);
     if (unknown.length > 0) throw invalidFields(unknown);
-    const id = await this.database.db.transaction(async (tx) => {
+    const { id, planned } = await this.database.db.transaction(async (tx) => {
       const [row] = await tx
         .insert(mailings)
         .values({ ...columns(valid), createdAt: now, updatedAt: now })
         .returning();
-      await planMailing(tx, toPlannable(row!), now, { fresh: true });
-      return row!.id;
+      return { id: row!.id, planned: await planMailing(tx, toPlannable(row!), now, { fresh: true }) };
     });
     const view = await this.get(id);
     this.signals.wake();
+    // Best effort, after the wake-up (the first claims do not wait for it): if it fails, autovacuum
+    // analyzes later, as before.
+    if (planned >= analyzeAfterRows) void refreshStatistics(this.database.db).catch(() => {});
     return view;
   }
 

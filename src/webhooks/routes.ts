@@ -1,18 +1,21 @@
 /**
  * `POST /webhooks/{provider}`: delivery receipts (issue 15 item 2). No session, bearer token or CSRF
  * token: each request carries its own proof — Twilio's `X-Twilio-Signature` (keyed by the auth
- * token), or for SMS.ru and SMSC.ru, which sign nothing, a secret path segment
- * (`/webhooks/smsru/{WEBHOOK_TOKEN}`). A request without a valid proof changes nothing: 403 for a
- * bad signature, 404 for a wrong or unconfigured path. An inbound Twilio reply of STOP (the number's
- * messaging webhook set to the same URL) puts the sender on the blocklist; SMS.ru and SMSC.ru
- * deliver no inbound messages here.
+ * token), or for SMS.ru and SMSC.ru, whose callbacks carry no signature we can check, a secret path
+ * segment (`/webhooks/smsru/{WEBHOOK_TOKEN}`, README "Delivery receipts" says why). The segment is
+ * compared as SHA-256 digests in constant time (no length or prefix leaks); the request log names
+ * the route template, never the path. A request without a valid proof changes nothing: 403 for a bad
+ * signature, 404 for a wrong or unconfigured path. An inbound reply of STOP puts the sender on the
+ * blocklist where the provider passes replies on: Twilio (the number's messaging webhook set to the
+ * same URL) and SMSC.ru (replies to a dedicated number come to the same handler as `phone` and
+ * `mes`); SMS.ru passes no replies.
  */
 import { Elysia } from "elysia";
 import type { Clock } from "../clock";
 import type { ProviderConfig } from "../config";
 import type { Database } from "../db/client";
 import { type Receipt, recordReceipt } from "../dispatch/receipts";
-import { constantTimeEqual } from "../auth/crypto";
+import { constantTimeEqual, sha256Hex } from "../auth/crypto";
 import type { BlocklistService } from "../blocklist/service";
 import { normalizePhone } from "../clients/phone";
 import { smscReceipts, smsRuReceipts, twilioReceipts, twilioSignatureValid } from "./receipts";
@@ -31,7 +34,9 @@ export function webhookRoutes(database: Database, clock: Clock, config: WebhookC
   const apply = async (receipts: Receipt[]) => {
     for (const receipt of receipts) await recordReceipt(database.db, receipt, clock.now());
   };
-  const tokenMatches = (token: string) => config.webhookToken !== null && constantTimeEqual(token, config.webhookToken);
+  const expectedToken = config.webhookToken === null ? null : sha256Hex(config.webhookToken);
+  const tokenMatches = async (token: string) => expectedToken !== null && constantTimeEqual(await sha256Hex(token), await expectedToken);
+  const isStop = (text: string | null) => stopWords.has((text ?? "").trim().toLowerCase());
   const notFound = () => new Response("not found", { status: 404 });
   const twilioToken = config.provider.name === "twilio" ? config.provider.authToken : null;
 
@@ -46,7 +51,7 @@ export function webhookRoutes(database: Database, clock: Clock, config: WebhookC
       }
       // An inbound reply (the number's messaging webhook pointed here): STOP puts the sender on the blocklist.
       const from = fields.get("From");
-      if (!fields.has("MessageStatus") && from && stopWords.has((fields.get("Body") ?? "").trim().toLowerCase())) {
+      if (!fields.has("MessageStatus") && from && isStop(fields.get("Body"))) {
         const phone = normalizePhone(from);
         if (phone.ok) await blocklist.block(phone.phone, "replied STOP (Twilio)", "twilio");
         return new Response("", { status: 204 });
@@ -55,14 +60,22 @@ export function webhookRoutes(database: Database, clock: Clock, config: WebhookC
       return new Response("", { status: 204 });
     }, { detail: { hide: true } })
     .post("/webhooks/smsru/:token", async ({ params, body }) => {
-      if (!tokenMatches(params.token)) return notFound();
+      if (!(await tokenMatches(params.token))) return notFound();
       await apply(smsRuReceipts(fieldsOf(body)));
       // SMS.ru repeats a callback until it reads 100.
       return new Response("100");
     }, { detail: { hide: true } })
     .post("/webhooks/smsc/:token", async ({ params, body }) => {
-      if (!tokenMatches(params.token)) return notFound();
-      await apply(smscReceipts(fieldsOf(body)));
+      if (!(await tokenMatches(params.token))) return notFound();
+      const fields = fieldsOf(body);
+      // An inbound message (a reply to a dedicated number: `phone` and `mes`, no `status`).
+      const from = fields.get("phone");
+      if (!fields.has("status") && fields.has("mes")) {
+        const phone = from && isStop(fields.get("mes")) ? normalizePhone(from) : null;
+        if (phone?.ok) await blocklist.block(phone.phone, "replied STOP (SMSC.ru)", "smsc");
+        return new Response("OK");
+      }
+      await apply(smscReceipts(fields));
       return new Response("OK");
     }, { detail: { hide: true } });
 }

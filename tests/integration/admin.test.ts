@@ -155,6 +155,15 @@ for (const backend of backends()) {
       expect((await api("GET", "/api/v1/audit?user_id=x", adminKey)).body.errors[0].field).toBe("user_id");
     });
 
+    test("the main navigation marks its section current on sub-pages: Admin on /admin/tokens and /admin/audit", async () => {
+      const current = (html: string) => [...html.matchAll(/<a href="([^"]+)" aria-current="(page|true)">/g)].map((m) => `${m[1]} ${m[2]}`);
+      expect(current((await boss.get("/admin")).text)).toEqual(["/admin page", "/admin page"]);
+      expect(current((await boss.get("/admin/tokens")).text)).toEqual(["/admin true", "/admin/tokens page"]);
+      expect(current((await boss.get("/admin/audit")).text)).toEqual(["/admin true", "/admin/audit page"]);
+      // The dashboard's "/" is current on the dashboard only.
+      expect(current((await boss.get("/mailings")).text)).toEqual(["/mailings page", "/mailings page"]);
+    });
+
     test("the audit page filters by user and kind and pages on", async () => {
       const page = await boss.get("/admin/audit?kind=user.role");
       expect(page.status).toBe(200);

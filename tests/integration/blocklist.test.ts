@@ -125,4 +125,26 @@ for (const backend of backends()) {
       expect((await t.request("GET", "/api/v1/blocklist")).body.items).toMatchObject([{ phone_number: "79101234567", reason: "replied STOP (Twilio)" }]);
     });
   });
+
+  describe(`[${backend}] inbound STOP through SMSC.ru`, () => {
+    let t: TestApp;
+    afterEach(() => t?.close());
+
+    test("a reply of STOP at the secret path puts the sender on the blocklist (audited); other replies and a wrong token do not", async () => {
+      const token = "hook-secret-0123456789";
+      t = await testApp(backend, { config: { provider: { name: "smsc", login: "shop", password: "pa55" } as never, webhookToken: token } });
+      const form = { "content-type": "application/x-www-form-urlencoded" };
+      const reply = (phone: string, mes: string) => new URLSearchParams({ id: "77", phone, mes, to: "79990001122", sent: "1764583200", time: "1764583200" }).toString();
+      expect((await t.request("POST", "/webhooks/smsc/wrong-token-0123456789", reply("79101234567", "STOP"), form)).status).toBe(404);
+      const hello = await t.request("POST", `/webhooks/smsc/${token}`, reply("79101234568", "hello, when is the sale?"), form);
+      expect([hello.status, hello.text]).toEqual([200, "OK"]);
+      expect((await t.request("GET", "/api/v1/blocklist")).body.items).toEqual([]);
+      const stop = await t.request("POST", `/webhooks/smsc/${token}`, reply("+79101234567", " Стоп "), form);
+      expect([stop.status, stop.text]).toEqual([200, "OK"]);
+      expect((await t.request("GET", "/api/v1/blocklist")).body.items).toMatchObject([{ phone_number: "79101234567", reason: "replied STOP (SMSC.ru)" }]);
+      const audit = await t.request("GET", "/api/v1/audit?kind=blocklist.added");
+      expect(audit.status).toBe(200);
+      expect(JSON.stringify(audit.body)).toContain('"actor":"smsc"');
+    });
+  });
 }

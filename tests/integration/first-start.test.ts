@@ -60,6 +60,35 @@ describe("first start on the embedded database", () => {
     expect(worker.stderr()).not.toContain("No credentials yet");
   });
 
+  test("a busy port is found before the database is opened (an unreachable database does not hide it)", async () => {
+    const busy = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
+    try {
+      const child = Bun.spawn([process.execPath, "src/main.ts"], {
+        cwd: repoRoot,
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: process.env.HOME ?? "/tmp",
+          // Nothing listens on port 1: opening the database would fail (exit 1, "database start-up failed").
+          DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
+          PORT: String(busy.port),
+          HOST: "127.0.0.1",
+          WORKER: "0",
+          ADMIN_API_KEY: "first-contact-admin-key-0123456789",
+        },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      const code = await child.exited;
+      const stderr = await new Response(child.stderr).text();
+      const stdout = await new Response(child.stdout).text();
+      expect(code, stderr + stdout).toBe(2);
+      expect(stderr.trim().split("\n"), stderr).toEqual([`configuration error: PORT: ${busy.port} is already in use on 127.0.0.1 (stop what uses it or choose another PORT)`]);
+      expect(stdout).not.toContain("database");
+    } finally {
+      busy.stop(true);
+    }
+  });
+
   test("a busy port is a one-line configuration error with exit code 2", async () => {
     const busy = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
     try {

@@ -1,7 +1,8 @@
 /** Issue 15 item 6: Idempotency-Key on POST /api/v1/clients, /mailings and the CSV import. */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { sql } from "drizzle-orm";
 import { auth, type TestApp, testApp } from "../support/app";
-import { backends } from "../support/db";
+import { backends, sessionsWaitingForLocks } from "../support/db";
 import { expectProblem } from "./expect-problem";
 
 setDefaultTimeout(60_000);
@@ -23,6 +24,9 @@ for (const backend of backends()) {
       expect(again.status).toBe(201);
       expect(again.body).toEqual(first.body);
       expect(again.headers.get("idempotent-replayed")).toBe("true");
+      // The replay is the first answer, headers that matter included.
+      expect(again.headers.get("location")).toBe(`/api/v1/clients/${first.body.id}`);
+      expect(again.headers.get("location")).toBe(first.headers.get("location"));
       expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(1);
       const other = await t.request("POST", "/api/v1/clients", JSON.stringify({ phone_number: "79101234568" }), json("k-1"));
       expectProblem(other, 422, ["Idempotency-Key"]);
@@ -38,6 +42,7 @@ for (const backend of backends()) {
       const m2 = await t.request("POST", "/api/v1/mailings", mailing, json("m"));
       expect([m1.status, m2.status]).toEqual([201, 201]);
       expect(m2.body.id).toBe(m1.body.id);
+      expect(m2.headers.get("location")).toBe(m1.headers.get("location"));
       expect((await t.request("GET", "/api/v1/mailings")).body.items).toHaveLength(1);
 
       const csv = "phone_number\n79101234567\n79101234568\n";
@@ -46,6 +51,21 @@ for (const backend of backends()) {
       const i2 = await t.request("POST", "/api/v1/clients/import", csv, headers);
       expect(i1.body).toMatchObject({ created: 2 });
       expect(i2.body).toEqual(i1.body);
+
+      // A multipart upload sent again (a new random boundary each time, as curl -F does) is the same
+      // request; another file under the same key is not.
+      const upload = (text: string, boundary: string) =>
+        t.request("POST", "/api/v1/clients/import", `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\nContent-Type: text/csv\r\n\r\n${text}\r\n--${boundary}--\r\n`, {
+          ...auth,
+          "content-type": `multipart/form-data; boundary=${boundary}`,
+          "idempotency-key": "upload-1",
+        });
+      const u1 = await upload("phone_number\n79101234570\n", "----first1234");
+      const u2 = await upload("phone_number\n79101234570\n", "----second5678");
+      expect(u1.body).toMatchObject({ created: 1 });
+      expect([u2.status, u2.headers.get("idempotent-replayed")]).toEqual([u1.status, "true"]);
+      expect(u2.body).toEqual(u1.body);
+      expectProblem(await upload("phone_number\n79101234571\n", "----third9012"), 422, ["Idempotency-Key"]);
 
       const bad = JSON.stringify({ phone_number: "12" });
       expect((await t.request("POST", "/api/v1/clients", bad, json("c"))).status).toBe(422);
@@ -63,3 +83,60 @@ for (const backend of backends()) {
     });
   });
 }
+
+/**
+ * A second request with the key while the first still runs: real concurrency on PostgreSQL. A
+ * transaction holding the clients table in SHARE mode keeps the first import waiting inside its
+ * handler (the key claimed, its rows not written) for as long as the test wants: no timing.
+ */
+describe.skipIf(!process.env.DATABASE_URL)("[postgres] Idempotency-Key while the first request runs (needs DATABASE_URL)", () => {
+  let t: TestApp;
+  afterEach(() => t?.close());
+
+  test("the same key during a running import is a 409 naming the header and writes nothing; afterwards the first answer is replayed", async () => {
+    t = await testApp("postgres", { now: `${day}T10:00:00Z` });
+    const csv = "phone_number,tag\n79101234567,a\n79101234568,b\n";
+    const headers = (key: string, id: string) => ({ ...auth, "content-type": "text/csv", "idempotency-key": key, "x-request-id": id });
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+    const blocker = t.database.db.transaction(async (tx) => {
+      await tx.execute(sql`lock table clients in share mode`);
+      locked();
+      await held;
+    });
+    let first: Promise<unknown> | undefined;
+    try {
+      await lockTaken;
+      first = t.request("POST", "/api/v1/clients/import", csv, headers("slow", "first"));
+      const deadline = Date.now() + 30_000;
+      while ((await sessionsWaitingForLocks(t.database)) < 1) {
+        if (Date.now() > deadline) throw new Error("the import never waited for the lock");
+        await Bun.sleep(20);
+      }
+      const during = await t.request("POST", "/api/v1/clients/import", csv, headers("slow", "during"));
+      expectProblem(during, 409, ["Idempotency-Key"]);
+      expect(during.headers.get("x-request-id")).toBe("during");
+      expect(during.headers.get("idempotent-replayed")).toBeNull();
+      // Another body under the same key is still a 422, running or not.
+      expectProblem(await t.request("POST", "/api/v1/clients/import", "phone_number\n79101234569\n", headers("slow", "other")), 422, ["Idempotency-Key"]);
+      // The refusals are logged like any answer.
+      expect(t.logger.lines.find((l) => l.msg === "request" && l.request_id === "during")).toMatchObject({ status: 409, route: "/api/v1/clients/import" });
+      release();
+      await blocker;
+      const done = (await first) as Awaited<ReturnType<TestApp["request"]>>;
+      expect(done.status).toBe(200);
+      expect(done.body).toMatchObject({ created: 2 });
+      const after = await t.request("POST", "/api/v1/clients/import", csv, headers("slow", "after"));
+      expect(after.status).toBe(200);
+      expect(after.body).toEqual(done.body);
+      expect(after.headers.get("idempotent-replayed")).toBe("true");
+      expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(2);
+    } finally {
+      release();
+      await blocker.catch(() => {});
+      await first?.catch(() => {});
+    }
+  });
+});

@@ -79,6 +79,24 @@ for (const backend of backends()) {
       expect(events.at(-1).done).toMatchObject({ rows: 12000, created: 12000, failed: 0 });
     });
 
+    test("x-ndjson: an unexpected error mid-import ends the stream with a 500 line and is logged with the request id", async () => {
+      // A constraint the importer does not know: its batch fails with 23514, neither a Problem nor "database away".
+      await t.database.rows(sql`alter table clients add constraint no_boom check (tag <> 'boom')`);
+      try {
+        const body = "phone_number,tag\n79160000001,boom\n";
+        const r = await t.request("POST", "/api/v1/clients/import", body, { ...csv(body), accept: "application/x-ndjson", "x-request-id": "ndjson-boom-1" });
+        expect(r.status).toBe(200);
+        const events = r.text.trim().split("\n").map((l) => JSON.parse(l));
+        expect(events.at(-1)).toEqual({ error: { status: 500, detail: "the import failed; it has been logged" } });
+        const logged = t.logger.lines.filter((l) => l.msg === "import failed");
+        expect(logged).toHaveLength(1);
+        expect(logged[0]).toMatchObject({ level: "error", request_id: "ndjson-boom-1", route: "/api/v1/clients/import" });
+        expect(JSON.stringify(logged[0])).toContain("23514");
+      } finally {
+        await t.database.rows(sql`alter table clients drop constraint no_boom`);
+      }
+    });
+
     const phones = async (prefix: string) =>
       (await t.request("GET", `/api/v1/clients?limit=1000&q=${prefix}`)).body.items.map((c: { phone_number: string; tag: string }) => `${c.phone_number}:${c.tag}`);
 

@@ -7,11 +7,12 @@ import { sql } from "drizzle-orm";
 import { Dispatcher } from "../../src/dispatch/dispatcher";
 import type { Gateway } from "../../src/gateway/gateway";
 import { SmsRuGateway } from "../../src/gateway/smsru";
+import { SmscGateway } from "../../src/gateway/smsc";
 import { TwilioGateway } from "../../src/gateway/twilio";
 import { twilioSignature } from "../../src/webhooks/receipts";
 import { type TestApp, testApp } from "../support/app";
 import { backends } from "../support/db";
-import { type FakeProvider, startFakeSmsRu, startFakeTwilio } from "../support/provider-fakes";
+import { type FakeProvider, startFakeSmsc, startFakeSmsRu, startFakeTwilio } from "../support/provider-fakes";
 
 setDefaultTimeout(60_000);
 
@@ -152,6 +153,39 @@ for (const backend of backends()) {
       const [a2, b2] = await rows();
       expect(a2!.status).toBe("delivered");
       expect(b2).toMatchObject({ status: "undelivered", last_error: "SMS.ru 106: phone failure" });
+      // A token of another length, and a prefix of the right one, are refused alike.
+      for (const wrong of ["x", webhookToken.slice(0, -1), `${webhookToken}0`]) {
+        expect((await t.request("POST", `/webhooks/smsru/${wrong}`, body.toString(), form)).status).toBe(404);
+      }
+      // The token is in no log line: the request log names the route template.
+      expect(JSON.stringify(t.logger.lines)).not.toContain(webhookToken);
+      expect(t.logger.lines.some((l) => l.msg === "request" && l.route === "/webhooks/smsru/:token" && l.status === 200)).toBe(true);
+    });
+
+    test("SMSC.ru: receipts at the secret path (answered OK); a wrong token is 404 and changes nothing; a replay is harmless", async () => {
+      await setUp(
+        (url) => new SmscGateway({ login: "shop", password: "pa55", sender: null, baseUrl: url, timeoutMs: 2000 }),
+        () => startFakeSmsc("shop", "pa55"),
+        { name: "smsc", login: "shop", password: "pa55" },
+      );
+      await dispatcher.drain();
+      const [a, b] = await rows();
+      expect(a).toMatchObject({ status: "sent", provider_message_id: `smsc:${a!.id}` });
+      const receipt = (id: number, status: string, err = "0") => new URLSearchParams({ id: String(id), phone: "79101234567", status, time: "1764583200", ts: "1764583200", err }).toString();
+      expect((await t.request("POST", "/webhooks/smsc/wrong-token-0123456789", receipt(a!.id, "1"), form)).status).toBe(404);
+      expect((await rows()).map((r) => r.status)).toEqual(["sent", "sent"]);
+      for (let i = 0; i < 2; i++) {
+        const reply = await t.request("POST", `/webhooks/smsc/${webhookToken}`, receipt(a!.id, "1"), form);
+        expect([reply.status, reply.text]).toEqual([200, "OK"]);
+        expect((await t.request("POST", `/webhooks/smsc/${webhookToken}`, receipt(b!.id, "20", "255"), form)).status).toBe(200);
+      }
+      const [a2, b2] = await rows();
+      expect(a2!.status).toBe("delivered");
+      expect(b2).toMatchObject({ status: "undelivered", last_error: "SMSC 20: cannot be delivered (error 255)" });
+      // A receipt for a message this service never sent changes nothing.
+      expect((await t.request("POST", `/webhooks/smsc/${webhookToken}`, receipt(999999, "20"), form)).status).toBe(200);
+      expect((await rows()).map((r) => r.status)).toEqual(["delivered", "undelivered"]);
+      expect(JSON.stringify(t.logger.lines)).not.toContain(webhookToken);
     });
   });
 }

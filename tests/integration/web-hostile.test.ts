@@ -2,6 +2,8 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { IdentityService } from "../../src/auth/identities";
+import { notePeer } from "../../src/http/peer";
+import { registerLimits } from "../../src/web/routes/account";
 import { backends } from "../support/db";
 import { type FakeProvider, startFakeProvider } from "../support/fake-oauth";
 import { Browser, origin, type WebApp, webApp } from "../support/web";
@@ -42,6 +44,29 @@ for (const backend of backends()) {
       // A success does not use up the address's budget, and resets the e-mail's.
       expect((await new Browser(app).post("/login", { email: "target@example.com", password })).status).toBe(303);
     });
+
+    test("registration is limited per address: thirty attempts in ten minutes, then 429 with Retry-After and no account", async () => {
+      const register = (address: string, email: string) => {
+        const request = new Request(`${origin}/register`, { method: "POST", headers: { origin, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ email, password }).toString() });
+        notePeer(request, address);
+        return app.handle(request);
+      };
+      const users = async () => Number((await app.database.rows<{ n: number }>(sql`select count(*)::int as n from users`))[0]!.n);
+      // Every attempt counts, refused ones too (a refusal can say that an e-mail is taken).
+      expect((await register("203.0.113.7", "spam-0@example.com")).status).toBe(303);
+      for (let i = 1; i < registerLimits.perAddress; i++) expect((await register("203.0.113.7", `not an e-mail ${i}`)).status).toBe(422);
+      const before = await users();
+      const blocked = await register("203.0.113.7", "one-more@example.com");
+      expect(blocked.status).toBe(429);
+      expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
+      expect(blocked.headers.getSetCookie()).toEqual([]);
+      expect(await blocked.text()).toContain("Too many registrations");
+      expect(await users()).toBe(before);
+      // Another address is not affected; after the window the first one may register again.
+      expect((await register("203.0.113.8", "elsewhere@example.com")).status).toBe(303);
+      app.clock.advance(registerLimits.windowMs / 1000 + 1);
+      expect((await register("203.0.113.7", "one-more@example.com")).status).toBe(303);
+    }, 180_000);
 
     test("a cookie that is not valid percent-encoding is ignored, not a 500", async () => {
       const b = new Browser(app);

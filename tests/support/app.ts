@@ -28,7 +28,8 @@ export async function testApp(
   const clock = new FixedClock(options.now ?? "2026-12-01T00:00:00Z");
   const logger = memoryLogger();
   const app = await createApp({
-    config: { adminApiKey: adminKey, ...options.config },
+    // The database deadline of main.ts (its default), so that every PostgreSQL test runs under it.
+    config: { adminApiKey: adminKey, dbRequestTimeoutMs: 30_000, ...options.config },
     database,
     clock,
     logger,

@@ -33,14 +33,15 @@ describe("§2 configuration", () => {
       providerTimeoutMs: 10_000,
       providerRate: null,
       sandboxFailureRate: 0,
-      sendConcurrency: 100,
-      gatewayConcurrency: 100,
+      sendConcurrency: 300,
+      gatewayConcurrency: 64,
       claimBatch: 500,
       tick: "* * * * * *",
       retryDelaySeconds: 300,
       leaseSeconds: 60,
       dbConnectTimeoutMs: 2000,
       dbStatementTimeoutMs: 30_000,
+      dbRequestTimeoutMs: 30_000,
       adminApiKey: null,
       registration: "open",
       publicUrl: null,
@@ -144,8 +145,15 @@ describe("§2 configuration", () => {
     expect(configError({ OAUTH_OIDC_ISSUER: "ftp://x" }).variable).toBe("OAUTH_OIDC_ISSUER");
   });
 
-  test("GATEWAY_CONCURRENCY defaults to SEND_CONCURRENCY", () => {
-    expect(loadConfig({}).gatewayConcurrency).toBe(100);
+  test("DB_REQUEST_TIMEOUT_MS defaults to DB_STATEMENT_TIMEOUT_MS (a request's one long statement is not cut shorter)", () => {
+    expect(loadConfig({ DB_STATEMENT_TIMEOUT_MS: "90000" }).dbRequestTimeoutMs).toBe(90_000);
+    expect(loadConfig({ DB_STATEMENT_TIMEOUT_MS: "90000", DB_REQUEST_TIMEOUT_MS: "5000" })).toMatchObject({ dbStatementTimeoutMs: 90_000, dbRequestTimeoutMs: 5_000 });
+  });
+
+  test("with neither set: 300 slots and 64 requests (issue 16); GATEWAY_CONCURRENCY follows a SEND_CONCURRENCY that is set", () => {
+    expect(loadConfig({})).toMatchObject({ sendConcurrency: 300, gatewayConcurrency: 64 });
+    expect(loadConfig({ SEND_CONCURRENCY: "2000" }).gatewayConcurrency).toBe(2000);
+    expect(loadConfig({ SEND_CONCURRENCY: "10" }).gatewayConcurrency).toBe(10);
     expect(loadConfig({ SEND_CONCURRENCY: "300" }).gatewayConcurrency).toBe(300);
     expect(loadConfig({ SEND_CONCURRENCY: "300", GATEWAY_CONCURRENCY: "50" })).toMatchObject({ sendConcurrency: 300, gatewayConcurrency: 50 });
   });
@@ -203,11 +211,12 @@ describe("§2 configuration", () => {
     ["SEND_CONCURRENCY", "0"],
     ["SEND_CONCURRENCY", "1.5"],
     ["GATEWAY_CONCURRENCY", "0"],
-    ["GATEWAY_CONCURRENCY", "101"],
+    ["GATEWAY_CONCURRENCY", "301"],
     ["CLAIM_BATCH", "0"],
     ["LEASE_SECONDS", "0"],
     ["PROVIDER_TIMEOUT_MS", "ten"],
     ["RETRY_DELAY_SECONDS", "-5"],
+    ["DB_REQUEST_TIMEOUT_MS", "50"],
     ["DATABASE_URL", "not a url"],
     ["DATABASE_URL", "mysql://root@localhost/db"],
     ["DATABASE_URL", "127.0.0.1:5432/postgres"],

@@ -4,9 +4,15 @@
  * message `sent` (results durable); RSS peak sampled while dispatching.
  *
  *   bun bench/suites/dispatch/service.ts --gateway http://127.0.0.1:4710 --n 200000 --concurrency 100 --claim-batch 500
- *   (--backend pglite for the embedded database, no target; --log-level info to log every send)
+ *   (--backend pglite for the embedded database, no target; --log-level info to log every send;
+ *   --plan: the mailing is created through the service (MailingService.create, which plans its N
+ *   messages) inside the timed section, as issue 16 measures it; otherwise the messages are seeded.
+ *   Without --concurrency, --gateway-concurrency, --claim-batch: the service's defaults, src/config.ts)
  */
+import { loadConfig } from "../../../src/config";
 import { openPglite } from "../../../src/db/client";
+import { relaunch, relaunchFor } from "../../../src/ops/http-cap";
+import { MailingService } from "../../../src/mailings/service";
 import { Dispatcher } from "../../../src/dispatch/dispatcher";
 import { type Completion, completeBatch } from "../../../src/dispatch/complete";
 import { HttpGateway } from "../../../src/gateway/http";
@@ -23,6 +29,7 @@ import {
   gatewayAt,
   main,
   rssMonitor,
+  seedClients,
   seedClientsAndMailing,
   seedDueMessages,
   statusCounts,
@@ -30,12 +37,19 @@ import {
 
 await main(async () => {
   const n = Number(arg("n", "2000"));
-  const concurrency = Number(arg("concurrency", "100"));
-  const claimBatch = Number(arg("claim-batch", "500"));
+  // Unset: the service's defaults (src/config.ts with no variables set).
+  const defaults = loadConfig({});
+  const concurrency = Number(arg("concurrency", String(defaults.sendConcurrency)));
+  const claimBatch = Number(arg("claim-batch", String(defaults.claimBatch)));
   const backend = arg("backend", "postgres");
   const gateway = gatewayAt(arg("gateway", "http://127.0.0.1:4710"));
   // GATEWAY_CONCURRENCY: HTTP requests at once, below the dispatcher's slots (unset: the slots).
-  const gatewayConcurrency = Number(arg("gateway-concurrency", "0")) || null;
+  const gatewayConcurrency =
+    Number(arg("gateway-concurrency", "0")) || (process.argv.includes("--concurrency") ? null : defaults.gatewayConcurrency);
+  // As src/main.ts does: past Bun's 256 fetches in flight, this process replaces itself once with
+  // BUN_CONFIG_MAX_HTTP_REQUESTS set (src/ops/http-cap.ts).
+  const relaunchPlan = relaunchFor(gatewayConcurrency ?? concurrency, process.env, process);
+  if (relaunchPlan) throw new Error(`could not lift Bun's fetch cap: ${await relaunch(relaunchPlan)}`);
   // Experiment: per-database PostgreSQL settings (`--pg-set synchronous_commit=off`).
   // Experiment: up to K group commits in flight at once (see pipelineFlushes below).
   const flushes = Number(arg("flushes", "1"));
@@ -58,13 +72,15 @@ await main(async () => {
   const { database } = fresh;
   try {
     const seedStarted = performance.now();
-    const mailingId = await seedClientsAndMailing(database, n);
-    await seedDueMessages(database, mailingId, n);
+    const plan = process.argv.includes("--plan");
+    if (plan) await seedClients(database, n);
+    else await seedDueMessages(database, await seedClientsAndMailing(database, n), n);
     // Experiment hook: SQL run on this bench's own database after seeding (e.g. dropping an index
     // or disabling the counter trigger, to measure what each costs per message).
     const setupSql = arg("setup-sql", "");
     if (setupSql) await database.rows(sql.raw(setupSql));
     if (backend === "postgres") await database.rows(sql`vacuum analyze clients, mailings, messages, mailing_counts`);
+    const mailingService = new MailingService(database, systemClock, { wake() {}, mailingChanged() {}, clientChanged() {} });
     const seedMs = performance.now() - seedStarted;
     await gateway.reset();
 
@@ -92,6 +108,9 @@ await main(async () => {
     const rss = rssMonitor(process.pid, 25);
     const cpu = cpuMeter(gatewayPid, fresh.name);
     const started = performance.now();
+    // --plan: the mailing (start in the past, so every message is due) is created and planned here.
+    if (plan) await mailingService.create({ text: "Bench message", start_time: "2020-01-01T00:00:00", end_time: "2099-12-31T23:59:59" });
+    const planMs = performance.now() - started;
     await dispatcher.drain();
     const ms = performance.now() - started;
     const rssPeakMb = rss.stop().peakMb;
@@ -116,6 +135,8 @@ await main(async () => {
       claimBatch,
       ms: Math.round(ms),
       perSecond: Math.round((n / ms) * 1000),
+      ...(plan ? { planMs: Math.round(planMs) } : {}),
+      handedBack: (dispatcher as unknown as { handedBack: number }).handedBack,
       seedMs: Math.round(seedMs),
       rssBeforeMb: Math.round((rssBefore / 1024 / 1024) * 10) / 10,
       rssPeakMb,

@@ -14,6 +14,11 @@ import type { OAuthProviders } from "../../auth/oauth";
 
 /** Five failed sign-ins for one e-mail within a minute, or thirty from one address. */
 export const loginLimits = { perEmail: 5, perAddress: 30, windowMs: 60_000 };
+/**
+ * Registration attempts from one address (any outcome: each one hashes a password, and a refusal
+ * says whether an e-mail is taken): thirty within ten minutes, then 429 until the oldest leaves.
+ */
+export const registerLimits = { perAddress: 30, windowMs: 10 * 60_000 };
 
 type Ctx = { request: Request; body: unknown; server: { requestIP(r: Request): { address: string } | null } | null };
 
@@ -28,17 +33,19 @@ function safeBack(raw: string): string {
 export function accountRoutes(web: Web, clock: Clock, audit: AuditLog, oauth: OAuthProviders) {
   const byEmail = new FailureLimiter(clock, loginLimits.perEmail, loginLimits.windowMs);
   const byAddress = new FailureLimiter(clock, loginLimits.perAddress, loginLimits.windowMs);
+  const registrations = new FailureLimiter(clock, registerLimits.perAddress, registerLimits.windowMs);
 
   const loginPage = (page: Page, data: Record<string, unknown> = {}, status = 200, headers: Record<string, string> = {}) =>
     web.render(page, "./login", { title: page.tr.t("login.title"), email: "", error: null, wholePage: true, providers: oauth.enabled(), ...data }, status, headers);
 
-  const registerPage = async (page: Page, data: Record<string, unknown> = {}, status = 200) => {
+  const registerPage = async (page: Page, data: Record<string, unknown> = {}, status = 200, headers: Record<string, string> = {}) => {
     const first = (await web.users.count()) === 0;
     return web.render(
       page,
       "./register",
       { title: page.tr.t(first ? "register.firstTitle" : "register.title"), first, email: "", errors: {}, wholePage: true, ...data },
       status,
+      headers,
     );
   };
 
@@ -82,6 +89,13 @@ export function accountRoutes(web: Web, clock: Clock, audit: AuditLog, oauth: OA
       web.handler<Ctx>("public", async (page, ctx) => {
         if (web.config.registration === "closed") return registerPage(page, {}, 403);
         const { email, password } = formValues(ctx.body, ["email", "password"] as const);
+        const address = requestAddress(ctx) ?? "unknown";
+        if (registrations.blocked(address)) {
+          const seconds = registrations.retryAfterSeconds(address);
+          return registerPage(page, { email, errors: { email: page.tr.t("register.tooMany", { seconds }) } }, 429, { "retry-after": String(seconds) });
+        }
+        // Counted before the (slow) password hashing, in the same turn as the test above.
+        registrations.fail(address);
         const result = await web.users.register(email, password);
         if (!result.ok) {
           const errors = Object.fromEntries(result.errors.map((e) => [e.field, page.tr.t(e.message)]));

@@ -5,11 +5,13 @@
  * as JSON by the body parser of the original service's routes (src/http/body.ts).
  */
 import { Elysia } from "elysia";
-import type { ClientService } from "../../clients/service";
+import { type ClientService, checkClientFields } from "../../clients/service";
+import { Problem } from "../../problems";
 import type { ClientView } from "../../clients/model";
 import { attempt, fieldMessages, formValues } from "../forms";
 import { csvResponse, exportClients } from "../../clients/export";
 import { maxUploadBytes } from "./import";
+import { attributeLines, attributesNeedApi, parseAttributeLines } from "../attributes";
 import type { Page, Web } from "../context";
 
 export const clientsPageSize = 50;
@@ -17,6 +19,39 @@ export const clientsPageSize = 50;
 type Ctx = { request: Request; body: unknown; params: { id?: string }; query: Record<string, string | undefined> };
 
 const fields = ["phone_number", "tag", "timezone"] as const;
+
+/**
+ * The form's `attributes` textarea (one `name=value` a line) as the service's field: absent (a
+ * disabled textarea: values only the API can write) leaves them as they are; errors are the
+ * field's message. The service's own errors (`attributes.<name>`) are shown under the same field.
+ */
+function attributesOf(body: unknown, page: Page): { given: boolean; text: string; value?: Record<string, string>; error?: string } {
+  const raw = body !== null && typeof body === "object" ? (body as Record<string, unknown>).attributes : undefined;
+  if (typeof raw !== "string") return { given: false, text: "" };
+  const parsed = parseAttributeLines(raw, page.tr);
+  return "error" in parsed ? { given: true, text: raw, error: parsed.error } : { given: true, text: raw, value: parsed.value };
+}
+
+/** Field messages with every `attributes.<name>` error (the service's, in English) under `attributes`. */
+function withAttributeErrors(errors: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [field, message] of Object.entries(errors)) {
+    if (!field.startsWith("attributes.")) out[field] = message;
+    else out.attributes = [out.attributes, `${field.slice("attributes.".length)}: ${message}`].filter(Boolean).join(" ");
+  }
+  return out;
+}
+
+/** The other fields' messages when the attributes text was refused before the service ran. */
+function otherFieldErrors(page: Page, values: Record<string, string>, creating: boolean): Record<string, string> {
+  try {
+    checkClientFields(creating ? { ...values, timezone: values.timezone || undefined } : values, creating);
+    return {};
+  } catch (error) {
+    if (error instanceof Problem) return fieldMessages(page.tr, "clients", error.errors, error.status);
+    throw error;
+  }
+}
 
 /** Time zones offered by the inputs' suggestion list (any IANA name is accepted). */
 const zones = Intl.supportedValuesOf("timeZone");
@@ -58,7 +93,7 @@ export function clientPageRoutes(web: Web, clients: ClientService) {
         exportUrl: `/clients/export${base ? `?${base}` : ""}`,
         importMaxMb: maxUploadBytes / 1024 / 1024,
         zones,
-        values: { phone_number: "", tag: "", timezone: "" },
+        values: { phone_number: "", tag: "", timezone: "", attributes: "" },
         errors: {},
         flash: null,
         ...data,
@@ -68,7 +103,20 @@ export function clientPageRoutes(web: Web, clients: ClientService) {
   };
 
   const row = (page: Page, client: ClientView, template: "row" | "edit", data: Record<string, unknown> = {}, status = 200) =>
-    web.render(page, `./clients/_${template}`, { client, zones, values: client, errors: {}, ...data, wholePage: true }, status);
+    web.render(
+      page,
+      `./clients/_${template}`,
+      {
+        client,
+        zones,
+        values: { ...client, attributes: attributeLines(client.attributes) },
+        attributesApiOnly: attributesNeedApi(client.attributes),
+        errors: {},
+        ...data,
+        wholePage: true,
+      },
+      status,
+    );
 
   /** One client's row, as shown or as its inline edit form (the two GETs differ only in that). */
   const clientRow = (template: "row" | "edit") =>
@@ -93,18 +141,28 @@ export function clientPageRoutes(web: Web, clients: ClientService) {
       "/clients",
       web.handler<Ctx>("user", async (page, ctx) => {
         const values = formValues(ctx.body, fields);
+        const attributes = attributesOf(ctx.body, page);
+        const typed = { ...values, attributes: attributes.text };
         const editing = id(ctx.query.id);
         if (editing !== null) {
-          const result = await attempt(() => clients.update(editing, values));
-          if (result.ok) return row(page, result.value, "row");
-          if (result.problem.status === 404) return web.error(page, 404, "error.notFound");
-          const current = await clients.get(editing);
-          return row(page, current, "edit", { values, errors: fieldMessages(page.tr, "clients", result.problem.errors, result.problem.status) }, 422);
+          const attempted = attributes.error
+            ? null
+            : await attempt(() => clients.update(editing, { ...values, ...(attributes.given ? { attributes: attributes.value } : {}) }));
+          if (attempted?.ok) return row(page, attempted.value, "row");
+          if (attempted?.problem.status === 404) return web.error(page, 404, "error.notFound");
+          const current = await attempt(() => clients.get(editing));
+          if (!current.ok) return web.error(page, 404, "error.notFound");
+          const errors = attempted ? withAttributeErrors(fieldMessages(page.tr, "clients", attempted.problem.errors, attempted.problem.status)) : otherFieldErrors(page, values, false);
+          if (attributes.error) errors.attributes = attributes.error;
+          return row(page, current.value, "edit", { values: attributes.given ? typed : { ...typed, attributes: attributeLines(current.value.attributes) }, errors }, 422);
         }
-        const result = await attempt(() => clients.create({ ...values, timezone: values.timezone || undefined }));
-        if (!result.ok) {
-          const errors = fieldMessages(page.tr, "clients", result.problem.errors, result.problem.status);
-          return show(page, ctx.query, { values, errors }, 422);
+        const result = attributes.error
+          ? null
+          : await attempt(() => clients.create({ ...values, timezone: values.timezone || undefined, ...(attributes.value && Object.keys(attributes.value).length > 0 ? { attributes: attributes.value } : {}) }));
+        if (!result?.ok) {
+          const errors = result ? withAttributeErrors(fieldMessages(page.tr, "clients", result.problem.errors, result.problem.status)) : otherFieldErrors(page, values, true);
+          if (attributes.error) errors.attributes = attributes.error;
+          return show(page, ctx.query, { values: typed, errors }, 422);
         }
         return show(page, ctx.query, { flash: page.tr.t("clients.created", { phone: result.value.phone_number }) }, 201);
       }),

@@ -1,0 +1,93 @@
+/**
+ * Bun's `fetch` keeps at most 256 requests in flight per process; the others wait inside `fetch`
+ * unless BUN_CONFIG_MAX_HTTP_REQUESTS is set when the process starts. Setting it later, even before
+ * the first `fetch`, changes nothing (measured: 1,000 requests, 1,000 at once, against a gateway
+ * answering in 2 s took 8.2 s as set at run time and 2.7 s as set before the start). So a process
+ * whose GATEWAY_CONCURRENCY asks for more replaces itself once, at start-up, with the variable set:
+ * `execve` of the same command line, so the pid, stdio and signal handling stay the same (no
+ * supervisor process that a SIGKILL would orphan its child from). A user who sets
+ * SEND_CONCURRENCY=2000 gets 2,000 requests in flight without knowing Bun's variable.
+ */
+
+/** Bun's own cap when BUN_CONFIG_MAX_HTTP_REQUESTS is unset. */
+export const bunDefaultMaxHttpRequests = 256;
+/** Bun refuses larger values (and exits). */
+const bunLargestMaxHttpRequests = 65_535;
+/** requests beyond the gateway's: webhooks, OAuth sign-ins, a test send from the UI */
+const spareRequests = 32;
+const variable = "BUN_CONFIG_MAX_HTTP_REQUESTS";
+/** set in the replacing process, so that it never replaces itself again */
+const marker = "NOTIFICATION_SERVICE_RELAUNCHED";
+
+type Env = Record<string, string | undefined>;
+
+export type Relaunch = { path: string; argv: string[]; env: Record<string, string>; maxHttpRequests: number };
+
+/** The cap Bun applies in this process, as its environment says. */
+export function currentMaxHttpRequests(env: Env): number {
+  const value = Number(env[variable]);
+  return Number.isInteger(value) && value >= 1 ? value : bunDefaultMaxHttpRequests;
+}
+
+/**
+ * What to run instead of this process so that `gatewayRequests` requests can be in flight at once;
+ * null when the current cap allows them already (or this process is such a replacement).
+ */
+export function relaunchFor(
+  gatewayRequests: number,
+  env: Env,
+  process: { execPath: string; argv: string[]; execArgv: string[] },
+): Relaunch | null {
+  const needed = Math.min(bunLargestMaxHttpRequests, gatewayRequests + spareRequests);
+  if (gatewayRequests <= currentMaxHttpRequests(env) || env[marker]) return null;
+  // A compiled executable's argv[1] is its own entry in Bun's virtual file system: not an argument.
+  const script = process.argv[1] ?? "";
+  const compiled = script.startsWith("/$bunfs/") || script.startsWith("B:/~BUN/");
+  const args = compiled ? process.argv.slice(2) : [...process.execArgv, ...process.argv.slice(1)];
+  const childEnv: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) childEnv[key] = value;
+  childEnv[variable] = String(needed);
+  childEnv[marker] = "1";
+  return { path: process.execPath, argv: [process.execPath, ...args], env: childEnv, maxHttpRequests: needed };
+}
+
+/**
+ * Replaces this process with `plan` (`execve`); returns only if that failed, with the reason (no
+ * libc reachable through bun:ffi, an exec error). The caller then goes on with Bun's cap.
+ */
+export async function relaunch(plan: Relaunch): Promise<string> {
+  try {
+    const { dlopen, FFIType, ptr } = await import("bun:ffi");
+    const names = process.platform === "darwin" ? ["libc.dylib"] : ["libc.so.6", "libc.musl-x86_64.so.1", "libc.musl-aarch64.so.1"];
+    type Libc = { symbols: { execve: (path: number, argv: number, envp: number) => number } };
+    let lastError: unknown = null;
+    const open = (name: string): Libc | null => {
+      try {
+        return dlopen(name, { execve: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 } }) as unknown as Libc;
+      } catch (error) {
+        lastError = error;
+        return null;
+      }
+    };
+    const libc = names.map(open).find((l) => l !== null) ?? null;
+    if (!libc) return `no libc to call execve (${String(lastError)})`;
+    const keep: Buffer[] = [];
+    const cString = (text: string) => {
+      const buffer = Buffer.from(`${text}\0`, "utf8");
+      keep.push(buffer);
+      return buffer;
+    };
+    const pointers = (items: string[]) => {
+      const array = new BigUint64Array(items.length + 1); // NULL-terminated
+      items.forEach((item, i) => (array[i] = BigInt(ptr(cString(item)))));
+      return array;
+    };
+    const argv = pointers(plan.argv);
+    const envp = pointers(Object.entries(plan.env).map(([key, value]) => `${key}=${value}`));
+    const rc = libc.symbols.execve(ptr(cString(plan.path)), ptr(argv), ptr(envp));
+    keep.length = 0;
+    return `execve returned ${rc}`;
+  } catch (error) {
+    return String(error);
+  }
+}
