@@ -37,6 +37,7 @@ const [
   { createApp },
   { systemClock },
   { openDatabase },
+  { startEmbeddedMaintenance },
   { Dispatcher },
   { databaseSignals },
   { SandboxGateway },
@@ -51,6 +52,7 @@ const [
   import("./app"),
   import("./clock"),
   import("./db/client"),
+  import("./db/embedded-maintenance"),
   import("./dispatch/dispatcher"),
   import("./dispatch/signals"),
   import("./gateway/sandbox"),
@@ -107,6 +109,8 @@ logger.info("database ready", {
   migrations_applied: migrationsApplied,
 });
 
+// PGlite has no autovacuum of its own: without it no table is ever analysed (embedded-maintenance.ts).
+const stopMaintenance = startEmbeddedMaintenance(database, logger);
 const metrics = new Metrics(database, systemClock);
 // The provider itself is kept: the outbox page reads the sandbox's memory, which the metrics wrapper hides.
 const provider = createGateway(config);
@@ -196,6 +200,7 @@ async function shutdown(signal: string) {
   await dispatcher?.stop();
   await serverStopped;
   await app.close();
+  await stopMaintenance();
   await database.close();
   logger.info("stopped");
   await exit(0);

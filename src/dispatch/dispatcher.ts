@@ -123,7 +123,14 @@ export class Dispatcher implements SignalListener {
     this.rate = new SendRate(database.db, options.rate ?? { perSecond: 0, burst: 0 });
     this.gatewayRequests = new Semaphore(Math.min(gatewayConcurrency ?? concurrency, concurrency));
     this.claimChecks = new ClaimChecks((claims) => checkClaims(database.db, claims), options.checkMaxAgeMs);
-    this.results = new GroupCommit<ClaimedMessage>(database, clock, logger, (batch) => this.release(batch.map((r) => r.owner)));
+    this.results = new GroupCommit<ClaimedMessage>(
+      database,
+      clock,
+      logger,
+      (batch) => this.release(batch.map((r) => r.owner)),
+      // Embedded only: a write holds the whole process there (group-commit.ts).
+      database.kind === "pglite",
+    );
     this.mailings = new MailingCache(
       (ids) => loadMailingStates(database.db, ids),
       (mailingIds, error) => logger.warn("mailing state refresh failed", { mailing_ids: mailingIds, error: String(error) }),

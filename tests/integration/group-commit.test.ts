@@ -9,6 +9,7 @@ import type { Completion } from "../../src/dispatch/complete";
 import { GroupCommit, type PendingResult } from "../../src/dispatch/group-commit";
 import { memoryLogger } from "../../src/ops/logger";
 import { backends, freshDatabase, type TestDatabase } from "../support/db";
+import { waitFor } from "../support/wait";
 
 setDefaultTimeout(60_000);
 
@@ -39,6 +40,21 @@ for (const backend of backends()) {
     }
 
     const failedWith = (id: number, lastError: string): Completion => ({ id, attempts: 1, status: "failed", lastError });
+
+    test("results that arrive while a write is being started share one write on PGlite (embedded: a write holds the process)", async () => {
+      await claimed();
+      const batches: number[][] = [];
+      const group = new GroupCommit<number>(db.database, new FixedClock("2026-12-01T00:00:00Z"), memoryLogger(), (batch) => {
+        batches.push(batch.map((r) => r.owner));
+      }, db.database.kind === "pglite");
+      // As send answers do: one result, then two more in callbacks of the same turn of the event loop.
+      group.write({ completion: { id: 1, attempts: 1, status: "sent" }, owner: 1 });
+      queueMicrotask(() => group.write({ completion: { id: 2, attempts: 1, status: "sent" }, owner: 2 }));
+      setTimeout(() => group.write({ completion: { id: 3, attempts: 1, status: "sent" }, owner: 3 }), 0);
+      await waitFor(() => (batches.flat().length === 3 ? true : undefined), 10_000, "three results written");
+      if (db.database.kind === "pglite") expect(batches[0]).toContain(2);
+      else expect(batches[0]).toEqual([1]);
+    });
 
     test("an error text with a NUL character is stored without it, and the batch is written", async () => {
       await claimed();
