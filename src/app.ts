@@ -96,7 +96,7 @@ export function createServices(deps: AppDeps) {
     users: new UserService(deps.database, deps.clock),
     sessions: new SessionService(deps.database, deps.clock),
     preview: new MailingPreview(deps.database, deps.clock),
-    blocklist: new BlocklistService(deps.database, deps.clock, deps.logger, audit),
+    blocklist: new BlocklistService(deps.database, deps.clock, deps.logger, audit, signals),
     importCheck: new ImportChecker(deps.database, deps.clock),
     audit,
     userAdmin: new UserAdmin(deps.database, deps.clock),
