@@ -5,8 +5,8 @@
  * request is a 422 naming the header; while the first is still running, a 409.
  *
  * Keys are per caller (a hash of the Authorization header, or the session cookie) and per route.
- * The request is hashed before anything runs, so a body is read whole first (the import's too: with
- * a key, the CSV is held in memory, at most 50 MB). Only 2xx answers are kept; after another answer
+ * The request is hashed before anything runs, so a body is read whole first, up to the route's
+ * limit (1 MiB; the import's CSV is held in memory with a key, at most 50 MB): past it, a 413. Only 2xx answers are kept; after another answer
  * the key is free again (nothing was created). A wrap around the app (`app.wrap`), like routeByPath.
  */
 import { createHash } from "node:crypto";
@@ -14,6 +14,7 @@ import { sql } from "drizzle-orm";
 import type { Clock } from "../clock";
 import { type Database, rowsOf } from "../db/client";
 import { Problem, problemResponse } from "../problems";
+import { jsonBodyLimit } from "./body";
 
 const routes = new Set(["/api/v1/clients", "/api/v1/mailings", "/api/v1/clients/import"]);
 const maxBody = 50 * 1024 * 1024;
@@ -36,9 +37,13 @@ export function idempotency(database: Database, clock: Clock, onRoute: (route: s
       if (!keyPattern.test(key)) {
         return problemResponse(new Problem(422, "Idempotency-Key: must be 1–255 visible ASCII characters", [{ field: "Idempotency-Key", message: "must be 1–255 visible ASCII characters" }]));
       }
-      const body = new Uint8Array(await request.arrayBuffer());
-      if (body.byteLength > maxBody) {
-        return problemResponse(new Problem(413, `with an Idempotency-Key the body may be at most ${maxBody} bytes`, [{ field: "body", message: "too large" }]));
+      // Read no further than the route's own limit (1 MiB for JSON, 50 MB for the import): the
+      // server takes bodies up to 1 GiB, and this runs before authentication and the app's checks.
+      const limit = path === "/api/v1/clients/import" ? maxBody : jsonBodyLimit;
+      const body = await readCapped(request, limit);
+      if (body === null) {
+        const detail = limit === maxBody ? `with an Idempotency-Key the body may be at most ${maxBody} bytes` : `the body is larger than ${limit} bytes`;
+        return problemResponse(new Problem(413, detail, [{ field: "body", message: "too large" }]));
       }
       const scope = sha256(`${path}\n${request.headers.get("authorization") ?? request.headers.get("cookie") ?? ""}`);
       const hash = await requestHash(request.headers.get("content-type") ?? "", body);
@@ -131,6 +136,26 @@ function createdLocation(path: string, status: number, body: string | null): str
   } catch {
     return null;
   }
+}
+
+/** The whole body, or null once it is over `limit` bytes (by Content-Length, or while reading). */
+async function readCapped(request: Request, limit: number): Promise<Uint8Array | null> {
+  if (Number(request.headers.get("content-length") ?? 0) > limit) return null;
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
 }
 
 async function release(database: Database, scope: string, key: string): Promise<void> {

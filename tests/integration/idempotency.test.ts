@@ -35,6 +35,26 @@ for (const backend of backends()) {
       expect((await t.request("POST", "/api/v1/clients", body, { ...auth, "content-type": "application/json" })).status).toBe(409);
     });
 
+    test("a body over the route's limit is a 413 read no further than the limit, with or without Content-Length", async () => {
+      t = await testApp(backend, { now: `${day}T10:00:00Z` });
+      // A chunked body of up to 64 MiB: the key's request hash must not hold it all before the 1 MiB limit answers.
+      let pulled = 0;
+      const endless = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulled >= 64 * 1024 * 1024) return controller.close();
+          pulled += 64 * 1024;
+          controller.enqueue(new Uint8Array(64 * 1024).fill(32));
+        },
+      });
+      const r = await t.request("POST", "/api/v1/clients", endless, json("big-1"));
+      expectProblem(r, 413, ["body"]);
+      expect(pulled).toBeLessThan(4 * 1024 * 1024);
+      const declared = await t.request("POST", "/api/v1/mailings", " ".repeat(2 * 1024 * 1024), json("big-2"));
+      expectProblem(declared, 413, ["body"]);
+      // Nothing is kept for either key.
+      expect(await t.database.rows(sql`select key from idempotency_keys`)).toEqual([]);
+    });
+
     test("mailings and the import; a refused request leaves the key free; keys expire after 24 h", async () => {
       t = await testApp(backend, { now: `${day}T10:00:00Z` });
       const mailing = JSON.stringify({ text: "hi", start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });

@@ -15,7 +15,7 @@ export type TestApp = {
   database: Database;
   clock: FixedClock;
   logger: ReturnType<typeof memoryLogger>;
-  /** Sends a request; a body other than a string, FormData or Blob is sent as JSON. Adds the admin key unless headers say otherwise. */
+  /** Sends a request; a body other than a string, FormData, Blob or stream is sent as JSON. Adds the admin key unless headers say otherwise. */
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
   close(): Promise<void>;
 };
@@ -41,7 +41,7 @@ export async function testApp(
     async request(method, path, body, headers = auth) {
       const init: RequestInit = { method, headers: { ...headers } };
       if (body !== undefined) {
-        const raw = typeof body === "string" || body instanceof FormData || body instanceof Blob;
+        const raw = typeof body === "string" || body instanceof FormData || body instanceof Blob || body instanceof ReadableStream;
         init.body = raw ? (body as BodyInit) : JSON.stringify(body);
         if (!raw) (init.headers as Record<string, string>)["content-type"] = "application/json";
       }
