@@ -117,7 +117,7 @@ export async function createApp(deps: AppDeps) {
   const app = new Elysia()
     .wrap(routeByPath as never)
     // Idempotency-Key on the create routes: replays answer before routing (http/idempotency.ts).
-    .wrap(idempotency(deps.database, deps.clock, (route) => seen.setRoute(route)) as never)
+    .wrap(idempotency(deps.database, deps.clock, (route) => seen.setRoute(route), deps.logger) as never)
     // The request log line, metrics and X-Request-Id: registered last, so the outermost wrap, which
     // sees every answer, the inner wraps' own included (ops/observe.ts).
     .wrap(observeRequests(seen, deps.logger, metrics) as never)

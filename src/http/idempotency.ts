@@ -13,8 +13,10 @@ import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Clock } from "../clock";
 import { type Database, rowsOf } from "../db/client";
+import { describeError, type Logger } from "../ops/logger";
 import { Problem, problemResponse } from "../problems";
 import { jsonBodyLimit } from "./body";
+import { databaseUnavailable, unavailableResponse } from "./unavailable";
 
 const routes = new Set(["/api/v1/clients", "/api/v1/mailings", "/api/v1/clients/import"]);
 const maxBody = 50 * 1024 * 1024;
@@ -26,7 +28,24 @@ const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).
  * `onRoute` learns the route of a request this wrap answers itself (a replay, a 409, a 422): the
  * three paths are their own route templates, so the request log and metrics name them.
  */
-export function idempotency(database: Database, clock: Clock, onRoute: (route: string) => void = () => {}) {
+export function idempotency(database: Database, clock: Clock, onRoute: (route: string) => void, logger: Logger) {
+  const withKey = keyed(database, clock, onRoute, logger);
+  return (handle: (request: Request) => unknown) => {
+    const inner = withKey(handle);
+    return async (request: Request): Promise<unknown> => {
+      try {
+        return await inner(request);
+      } catch (error) {
+        // The key's own statements run outside the app's error handler: the database away is a
+        // 503 with Retry-After here too, never a 500.
+        if (databaseUnavailable(error)) return unavailableResponse(error, request, logger);
+        throw error;
+      }
+    };
+  };
+}
+
+function keyed(database: Database, clock: Clock, onRoute: (route: string) => void, logger: Logger) {
   return (handle: (request: Request) => unknown) =>
     async (request: Request): Promise<unknown> => {
       const key = request.headers.get("idempotency-key");
@@ -88,13 +107,19 @@ export function idempotency(database: Database, clock: Clock, onRoute: (route: s
         return response;
       }
       const text = await response.text();
-      await rowsOf(
-        database.db,
-        sql`update idempotency_keys set status = ${response.status}, content_type = ${response.headers.get("content-type")}, body = ${text}
-            where scope = ${scope} and key = ${key}`,
-      );
-      // Old keys go now and then (any request with a key does it; an index on created_at serves it).
-      if (Math.random() < 0.01) await rowsOf(database.db, sql`delete from idempotency_keys where created_at <= ${at}::timestamptz - interval '24 hours'`);
+      try {
+        await rowsOf(
+          database.db,
+          sql`update idempotency_keys set status = ${response.status}, content_type = ${response.headers.get("content-type")}, body = ${text}
+              where scope = ${scope} and key = ${key}`,
+        );
+        // Old keys go now and then (any request with a key does it; an index on created_at serves it).
+        if (Math.random() < 0.01) await rowsOf(database.db, sql`delete from idempotency_keys where created_at <= ${at}::timestamptz - interval '24 hours'`);
+      } catch (error) {
+        // The request's work is committed: answer it. The key stays claimed without an answer, so a
+        // retry with it is a 409 (and creates nothing) until the key is 24 hours old.
+        logger.warn("idempotency answer not kept", { route: path, status: response.status, error: describeError(error) });
+      }
       return new Response(text, { status: response.status, headers: response.headers });
     };
 }
@@ -139,7 +164,7 @@ function createdLocation(path: string, status: number, body: string | null): str
 }
 
 /** The whole body, or null once it is over `limit` bytes (by Content-Length, or while reading). */
-async function readCapped(request: Request, limit: number): Promise<Uint8Array | null> {
+async function readCapped(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
   if (Number(request.headers.get("content-length") ?? 0) > limit) return null;
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();

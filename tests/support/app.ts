@@ -22,14 +22,20 @@ export type TestApp = {
 
 export async function testApp(
   backend: Backend,
-  options: { now?: string; signals?: Signals; config?: Partial<AppDeps["config"]> } = {},
+  options: {
+    now?: string;
+    signals?: Signals;
+    config?: Partial<AppDeps["config"]>;
+    /** what the app sees of the database (e.g. one that fails on demand, support/faulty-db.ts) */
+    appDatabase?: (database: Database) => Database;
+  } = {},
 ): Promise<TestApp> {
   const { database, drop } = await freshDatabase(backend);
   const clock = new FixedClock(options.now ?? "2026-12-01T00:00:00Z");
   const logger = memoryLogger();
   const app = await createApp({
     config: { adminApiKey: adminKey, ...options.config },
-    database,
+    database: options.appDatabase ? options.appDatabase(database) : database,
     clock,
     logger,
     signals: options.signals ?? silentSignals,
