@@ -98,7 +98,7 @@ export function createServices(deps: AppDeps) {
     users: new UserService(deps.database, deps.clock),
     sessions: new SessionService(deps.database, deps.clock),
     preview: new MailingPreview(deps.database, deps.clock),
-    blocklist: new BlocklistService(deps.database, deps.clock, deps.logger, audit),
+    blocklist: new BlocklistService(deps.database, deps.clock, deps.logger, audit, signals),
     importCheck: new ImportChecker(deps.database, deps.clock),
     audit,
     userAdmin: new UserAdmin(deps.database, deps.clock),
@@ -123,7 +123,7 @@ export async function createApp(deps: AppDeps) {
     .wrap((deps.database.kind === "postgres" && deps.config.dbRequestTimeoutMs ? requestDeadline(deps.config.dbRequestTimeoutMs) : (handle: (r: Request) => unknown) => handle) as never)
     .wrap(routeByPath as never)
     // Idempotency-Key on the create routes: replays answer before routing (http/idempotency.ts).
-    .wrap(idempotency(deps.database, deps.clock, (route) => seen.setRoute(route)) as never)
+    .wrap(idempotency(deps.database, deps.clock, (route) => seen.setRoute(route), deps.logger) as never)
     // CSP, nosniff, Referrer-Policy and no-store on every answer, the inner wraps' own included.
     .wrap(securityHeaders as never)
     // The request log line, metrics and X-Request-Id: registered last, so the outermost wrap, which

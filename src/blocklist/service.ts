@@ -20,6 +20,7 @@ import { optedOutReason, planClients } from "../dispatch/plan";
 import { loadOpenMailings } from "../mailings/repo";
 import type { Logger } from "../ops/logger";
 import type { AuditLog } from "../audit/log";
+import type { Signals } from "../dispatch/signals";
 import { invalid, notFound } from "../problems";
 import { normalizePhone } from "../clients/phone";
 
@@ -33,6 +34,12 @@ export class BlocklistService {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly audit?: AuditLog,
+    /**
+     * A block tells the dispatchers (this process at once, the others by NOTIFY) that claimed
+     * sends must read their rows again: a claim's fresh pre-send read predates the block, and
+     * without the signal its message could still go out.
+     */
+    private readonly signals?: Pick<Signals, "clientChanged">,
   ) {}
 
   /** The audit record of a change; `actor` as actorName() gives it (`user:5`, `token:3`, `admin-key`, `twilio`). */
@@ -65,6 +72,7 @@ export class BlocklistService {
       return inserted.length > 0;
     });
     if (created) {
+      this.signals?.clientChanged();
       this.logger.info("blocklist", { action: "block", phone: masked(phone.phone), actor, reason });
       await this.record("blocklist.added", phone.phone, actor, reason);
     }

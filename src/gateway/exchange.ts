@@ -1,10 +1,12 @@
 /**
  * One HTTP exchange with a provider's API, bounded as http.ts bounds the probe's: the timeout covers
- * the whole exchange, body included, and the shutdown signal aborts it. Network errors, timeouts and
+ * the whole exchange, body included, the body is read up to maxAnswerBytes, and the shutdown signal
+ * aborts it. Network errors, timeouts and
  * aborts come back as a retryable SendResult; an answer (any status) comes back as its status and
  * body text for the adapter to read by the provider's rules.
  */
 import type { SendResult } from "./gateway";
+import { maxAnswerBytes } from "./http";
 
 export type Answer = { status: number; headers: Headers; body: string };
 
@@ -24,7 +26,7 @@ export async function exchange(
   signal?.addEventListener("abort", onShutdown, { once: true });
   try {
     const response = await fetch(url, { ...init, signal: controller.signal });
-    return { status: response.status, headers: response.headers, body: await response.text() };
+    return { status: response.status, headers: response.headers, body: await boundedText(response) };
   } catch (error) {
     if (timedOut) return { outcome: "retry", error: `gateway timed out after ${timeoutMs} ms` };
     if (signal?.aborted) return { outcome: "retry", error: "send aborted by shutdown" };
@@ -33,6 +35,30 @@ export async function exchange(
     clearTimeout(timer);
     signal?.removeEventListener("abort", onShutdown);
   }
+}
+
+/**
+ * The answer's text, at most maxAnswerBytes of it (the rest is cancelled, as http.ts does for the
+ * probe): the providers answer a few hundred bytes of JSON, and an answer of 64 MiB to each of
+ * SEND_CONCURRENCY sends must not be held whole. A cut-off answer is not JSON: the adapter reads
+ * it as unreadable.
+ */
+async function boundedText(response: Response): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return "";
+  const chunks: Uint8Array[] = [];
+  let read = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    read += value.byteLength;
+    if (read > maxAnswerBytes) {
+      await reader.cancel().catch(() => {});
+      break;
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(chunks));
 }
 
 /** The answer's body as JSON, or null when it is not JSON. */

@@ -5,15 +5,18 @@
  * request is a 422 naming the header; while the first is still running, a 409.
  *
  * Keys are per caller (a hash of the Authorization header, or the session cookie) and per route.
- * The request is hashed before anything runs, so a body is read whole first (the import's too: with
- * a key, the CSV is held in memory, at most 50 MB). Only 2xx answers are kept; after another answer
+ * The request is hashed before anything runs, so a body is read whole first, up to the route's
+ * limit (1 MiB; the import's CSV is held in memory with a key, at most 50 MB): past it, a 413. Only 2xx answers are kept; after another answer
  * the key is free again (nothing was created). A wrap around the app (`app.wrap`), like routeByPath.
  */
 import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Clock } from "../clock";
 import { type Database, rowsOf } from "../db/client";
+import { describeError, type Logger } from "../ops/logger";
 import { Problem, problemResponse } from "../problems";
+import { jsonBodyLimit } from "./body";
+import { databaseUnavailable, unavailableResponse } from "./unavailable";
 
 const routes = new Set(["/api/v1/clients", "/api/v1/mailings", "/api/v1/clients/import"]);
 const maxBody = 50 * 1024 * 1024;
@@ -25,7 +28,24 @@ const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).
  * `onRoute` learns the route of a request this wrap answers itself (a replay, a 409, a 422): the
  * three paths are their own route templates, so the request log and metrics name them.
  */
-export function idempotency(database: Database, clock: Clock, onRoute: (route: string) => void = () => {}) {
+export function idempotency(database: Database, clock: Clock, onRoute: (route: string) => void, logger: Logger) {
+  const withKey = keyed(database, clock, onRoute, logger);
+  return (handle: (request: Request) => unknown) => {
+    const inner = withKey(handle);
+    return async (request: Request): Promise<unknown> => {
+      try {
+        return await inner(request);
+      } catch (error) {
+        // The key's own statements run outside the app's error handler: the database away is a
+        // 503 with Retry-After here too, never a 500.
+        if (databaseUnavailable(error)) return unavailableResponse(error, request, logger);
+        throw error;
+      }
+    };
+  };
+}
+
+function keyed(database: Database, clock: Clock, onRoute: (route: string) => void, logger: Logger) {
   return (handle: (request: Request) => unknown) =>
     async (request: Request): Promise<unknown> => {
       const key = request.headers.get("idempotency-key");
@@ -36,9 +56,13 @@ export function idempotency(database: Database, clock: Clock, onRoute: (route: s
       if (!keyPattern.test(key)) {
         return problemResponse(new Problem(422, "Idempotency-Key: must be 1–255 visible ASCII characters", [{ field: "Idempotency-Key", message: "must be 1–255 visible ASCII characters" }]));
       }
-      const body = new Uint8Array(await request.arrayBuffer());
-      if (body.byteLength > maxBody) {
-        return problemResponse(new Problem(413, `with an Idempotency-Key the body may be at most ${maxBody} bytes`, [{ field: "body", message: "too large" }]));
+      // Read no further than the route's own limit (1 MiB for JSON, 50 MB for the import): the
+      // server takes bodies up to 1 GiB, and this runs before authentication and the app's checks.
+      const limit = path === "/api/v1/clients/import" ? maxBody : jsonBodyLimit;
+      const body = await readCapped(request, limit);
+      if (body === null) {
+        const detail = limit === maxBody ? `with an Idempotency-Key the body may be at most ${maxBody} bytes` : `the body is larger than ${limit} bytes`;
+        return problemResponse(new Problem(413, detail, [{ field: "body", message: "too large" }]));
       }
       const scope = sha256(`${path}\n${request.headers.get("authorization") ?? request.headers.get("cookie") ?? ""}`);
       const hash = await requestHash(request.headers.get("content-type") ?? "", body);
@@ -83,13 +107,19 @@ export function idempotency(database: Database, clock: Clock, onRoute: (route: s
         return response;
       }
       const text = await response.text();
-      await rowsOf(
-        database.db,
-        sql`update idempotency_keys set status = ${response.status}, content_type = ${response.headers.get("content-type")}, body = ${text}
-            where scope = ${scope} and key = ${key}`,
-      );
-      // Old keys go now and then (any request with a key does it; an index on created_at serves it).
-      if (Math.random() < 0.01) await rowsOf(database.db, sql`delete from idempotency_keys where created_at <= ${at}::timestamptz - interval '24 hours'`);
+      try {
+        await rowsOf(
+          database.db,
+          sql`update idempotency_keys set status = ${response.status}, content_type = ${response.headers.get("content-type")}, body = ${text}
+              where scope = ${scope} and key = ${key}`,
+        );
+        // Old keys go now and then (any request with a key does it; an index on created_at serves it).
+        if (Math.random() < 0.01) await rowsOf(database.db, sql`delete from idempotency_keys where created_at <= ${at}::timestamptz - interval '24 hours'`);
+      } catch (error) {
+        // The request's work is committed: answer it. The key stays claimed without an answer, so a
+        // retry with it is a 409 (and creates nothing) until the key is 24 hours old.
+        logger.warn("idempotency answer not kept", { route: path, status: response.status, error: describeError(error) });
+      }
       return new Response(text, { status: response.status, headers: response.headers });
     };
 }
@@ -131,6 +161,26 @@ function createdLocation(path: string, status: number, body: string | null): str
   } catch {
     return null;
   }
+}
+
+/** The whole body, or null once it is over `limit` bytes (by Content-Length, or while reading). */
+async function readCapped(request: Request, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
+  if (Number(request.headers.get("content-length") ?? 0) > limit) return null;
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
 }
 
 async function release(database: Database, scope: string, key: string): Promise<void> {

@@ -5,14 +5,15 @@
  *   attribute that at least one client the mailing matches has. Anything else is a 422 naming it:
  *   most likely a typo, and otherwise every message would carry a hole. (A matching client without
  *   the attribute gets the fallback, or nothing.)
- * - The SMS length of the longest rendering: each placeholder replaced by the longest value it takes
- *   among the matching clients (or its fallback, if longer), one query per distinct placeholder.
+ * - The SMS length of the longest rendering, in segments (then characters): each placeholder replaced
+ *   by the longest value it takes among the matching clients that GSM-7 can carry, or the longest
+ *   that needs UCS-2, or its fallback, whichever costs most; one query per distinct placeholder.
  */
 import { sql } from "drizzle-orm";
 import { textArray } from "../db/arrays";
 import { type Executor, rowsOf } from "../db/client";
 import type { FieldError } from "../problems";
-import { builtInPlaceholders, placeholdersOf, smsLength, type SmsLength, substitute } from "./template";
+import { builtInPlaceholders, gsmCharacters, placeholdersOf, smsLength, type SmsLength, substitute } from "./template";
 
 export type Audience = { tagsFilter: string[]; codesFilter: string[] };
 
@@ -45,20 +46,49 @@ export async function unknownPlaceholders(ex: Executor, text: string, audience: 
 export async function longestRendering(ex: Executor, text: string, audience: Audience): Promise<SmsLength> {
   const placeholders = placeholdersOf(text);
   if (placeholders.length === 0) return smsLength(text);
-  const longest: Record<string, string> = {};
+  // Per placeholder, the longest value that GSM-7 can carry and the longest that needs UCS-2: a
+  // shorter Cyrillic value can cost more segments than a longer Latin one. "" stands for a client
+  // without the value, who gets the occurrence's fallback.
+  const candidates = new Map<string, string[]>();
   for (const name of new Set(placeholders.map((p) => p.name))) {
     const value = name === "phone_number" ? sql`phone_number` : name === "tag" ? sql`tag` : sql`coalesce(attributes ->> ${name}::text, '')`;
-    const [row] = await rowsOf<{ v: string }>(
+    const rows = await rowsOf<{ v: string }>(
       ex,
-      sql`select ${value} as v from clients where ${matching(audience)} order by length(${value}) desc limit 1`,
+      sql`select distinct on (gsm) v
+          from (select v, translate(v, ${gsmCharacters}, '') = '' as gsm
+                from (select ${value} as v from clients where ${matching(audience)}) values) s
+          order by gsm, length(v) desc`,
     );
-    longest[name] = row?.v ?? "";
+    candidates.set(name, [...new Set([...rows.map((r) => r.v), ""])]);
   }
-  // Each occurrence gets the longer of the longest value and its own fallback.
-  return smsLength(
+  const renderWith = (choice: Map<string, string>) =>
     substitute(text, ({ name, fallback }) => {
-      const value = longest[name] ?? "";
-      return fallback !== null && fallback.length > value.length ? fallback : value;
-    }),
-  );
+      const value = choice.get(name) ?? "";
+      return value !== "" ? value : (fallback ?? "");
+    });
+  const worse = (a: SmsLength, b: SmsLength) => (a.segments !== b.segments ? a.segments > b.segments : a.characters > b.characters);
+  const names = [...candidates.keys()];
+  const combinations = names.reduce((n, name) => n * candidates.get(name)!.length, 1);
+  if (combinations <= 256) {
+    // Each combination of candidates (placeholders taken independently, as one client might have them).
+    let worst: SmsLength | null = null;
+    for (let index = 0; index < combinations; index++) {
+      const choice = new Map<string, string>();
+      let rest = index;
+      for (const name of names) {
+        const values = candidates.get(name)!;
+        choice.set(name, values[rest % values.length]!);
+        rest = Math.floor(rest / values.length);
+      }
+      const length = smsLength(renderWith(choice));
+      if (worst === null || worse(length, worst)) worst = length;
+    }
+    return worst!;
+  }
+  // Many placeholders: every one at its longest, counted as UCS-2 if any value needs it.
+  const rendering = renderWith(new Map(names.map((name) => [name, candidates.get(name)!.reduce((a, b) => (b.length > a.length ? b : a))])));
+  const length = smsLength(rendering);
+  const needsUcs2 = names.some((name) => candidates.get(name)!.some((v) => smsLength(v).encoding === "UCS-2"));
+  if (!needsUcs2 || length.encoding === "UCS-2") return length;
+  return { encoding: "UCS-2", characters: rendering.length, segments: rendering.length <= 70 ? 1 : Math.ceil(rendering.length / 67) };
 }

@@ -39,10 +39,13 @@ export function substitute(text: string, valueOf: (p: Placeholder) => string): s
 }
 
 // The GSM 03.38 basic set, and its extension table (each costs an escape, so two septets).
-const gsmBasic = new Set(
-  "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà",
-);
-const gsmExtended = new Set("^{}\\[~]|€\f");
+const gsmBasicCharacters =
+  "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+const gsmExtendedCharacters = "^{}\\[~]|€\f";
+const gsmBasic = new Set(gsmBasicCharacters);
+const gsmExtended = new Set(gsmExtendedCharacters);
+/** Every character GSM-7 can carry (basic set and extension table): anything else makes UCS-2. */
+export const gsmCharacters = gsmBasicCharacters + gsmExtendedCharacters;
 
 export type SmsLength = { encoding: "GSM-7" | "UCS-2"; characters: number; segments: number };
 

@@ -44,8 +44,10 @@ export function webhookRoutes(database: Database, clock: Clock, config: WebhookC
     .post("/webhooks/twilio", async ({ request, body }) => {
       if (!twilioToken) return notFound();
       const fields = fieldsOf(body);
-      // Twilio signs the URL it called: behind a proxy that is PUBLIC_URL's, not the one we see.
-      const url = config.publicUrl ? `${config.publicUrl.replace(/\/+$/, "")}${new URL(request.url).pathname}` : request.url;
+      // Twilio signs the URL it called, query string included: behind a proxy that is PUBLIC_URL's,
+      // not the one we see.
+      const seen = new URL(request.url);
+      const url = config.publicUrl ? `${config.publicUrl.replace(/\/+$/, "")}${seen.pathname}${seen.search}` : request.url;
       if (!twilioSignatureValid(twilioToken, url, fields, request.headers.get("x-twilio-signature"))) {
         return new Response("invalid signature", { status: 403 });
       }

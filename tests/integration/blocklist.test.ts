@@ -73,6 +73,27 @@ for (const backend of backends()) {
       expect(e.gateway.bodies).toEqual([]);
     });
 
+    test("a phone blocked while its claimed message's pre-send read is still fresh is not sent: the block makes that read stale", async () => {
+      // Reads stay usable for a minute here, so only the block's signal can make the claim's read stale.
+      // The first send takes 3 s at the gateway: the block lands while the second waits for the slot.
+      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { latencyMs: 3000 }, gatewayTimeoutMs: 10_000, dispatcher: { concurrency: 1, claimBatch: 10, checkMaxAgeMs: 60_000 } });
+      for (const phone of ["79101234560", "79101234561"]) await e.client(phone);
+      const id = await e.mailing(window);
+      e.clock.set(`${day}T11:00:00Z`);
+      const ticking = e.dispatcher.tick();
+      for (const started = Date.now(); e.gateway.received.size === 0; await Bun.sleep(5)) {
+        if (Date.now() - started > 10_000) throw new Error("timed out waiting for the first send");
+      }
+      const first = [...e.gateway.received.keys()][0]!;
+      const waiting = (await e.messages(id)).find((m) => m.id !== first)!;
+      expect(waiting.status).toBe("sending"); // claimed, its check read, waiting for the slot
+      expect((await e.request("POST", "/api/v1/blocklist", { phone_number: waiting.phone_number })).status).toBe(201);
+      await ticking;
+      await e.dispatcher.drain();
+      expect([...e.gateway.received.keys()]).toEqual([first]);
+      expect((await e.messages(id)).find((m) => m.id === waiting.id)!.status).toBe("cancelled");
+    });
+
     test("CSV import reports bad rows; the export imports again", async () => {
       e = await testEngine(backend, { now: `${day}T10:00:00Z` });
       const csv = "phone_number,reason\n+7 910 123-45-67,complained\n12,x\n89101234568,\n79101234567,again\n";

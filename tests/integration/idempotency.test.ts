@@ -3,6 +3,7 @@ import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { auth, type TestApp, testApp } from "../support/app";
 import { backends, sessionsWaitingForLocks } from "../support/db";
+import { type FaultControl, faultyDatabase } from "../support/faulty-db";
 import { expectProblem } from "./expect-problem";
 
 setDefaultTimeout(60_000);
@@ -33,6 +34,68 @@ for (const backend of backends()) {
       expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(1);
       // Without a key, the same body is a new request (here: a duplicate phone).
       expect((await t.request("POST", "/api/v1/clients", body, { ...auth, "content-type": "application/json" })).status).toBe(409);
+    });
+
+    test("a body over the route's limit is a 413 read no further than the limit, with or without Content-Length", async () => {
+      t = await testApp(backend, { now: `${day}T10:00:00Z` });
+      // A chunked body of up to 64 MiB: the key's request hash must not hold it all before the 1 MiB limit answers.
+      let pulled = 0;
+      const endless = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulled >= 64 * 1024 * 1024) return controller.close();
+          pulled += 64 * 1024;
+          controller.enqueue(new Uint8Array(64 * 1024).fill(32));
+        },
+      });
+      const r = await t.request("POST", "/api/v1/clients", endless, json("big-1"));
+      expectProblem(r, 413, ["body"]);
+      expect(pulled).toBeLessThan(4 * 1024 * 1024);
+      const declared = await t.request("POST", "/api/v1/mailings", " ".repeat(2 * 1024 * 1024), json("big-2"));
+      expectProblem(declared, 413, ["body"]);
+      // Nothing is kept for either key.
+      expect(await t.database.rows(sql`select key from idempotency_keys`)).toEqual([]);
+    });
+
+    test("a create whose answer cannot be kept (the database fails just then) still answers what it created", async () => {
+      let control: FaultControl | null = null;
+      t = await testApp(backend, {
+        now: `${day}T10:00:00Z`,
+        appDatabase: (database) => {
+          const view = faultyDatabase(database);
+          control = view.control;
+          return view.database;
+        },
+      });
+      control!.fails = (text) => /update idempotency_keys set status/.test(text);
+      const created = await t.request("POST", "/api/v1/clients", JSON.stringify({ phone_number: "79101234567" }), json("k-kept"));
+      control!.fails = () => false;
+      // The client exists: a 5xx would tell the caller it was not written.
+      expect(created.status).toBe(201);
+      expect(created.body.phone_number).toBe("79101234567");
+      expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(1);
+      expect(t.logger.lines.some((l) => l.msg === "idempotency answer not kept" && l.level === "warn")).toBe(true);
+      // A retry with the key creates nothing more.
+      const again = await t.request("POST", "/api/v1/clients", JSON.stringify({ phone_number: "79101234567" }), json("k-kept"));
+      expect(again.status).toBeGreaterThanOrEqual(400);
+      expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(1);
+    });
+
+    test("with the database away, a request with a key is a 503 with Retry-After, not a 500", async () => {
+      let control: FaultControl | null = null;
+      t = await testApp(backend, {
+        now: `${day}T10:00:00Z`,
+        appDatabase: (database) => {
+          const view = faultyDatabase(database);
+          control = view.control;
+          return view.database;
+        },
+      });
+      control!.fails = (text) => /idempotency_keys/.test(text);
+      const r = await t.request("POST", "/api/v1/mailings", JSON.stringify({ text: "hi", start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` }), json("k-down"));
+      control!.fails = () => false;
+      expectProblem(r, 503);
+      expect(r.headers.get("retry-after")).toBe("2");
+      expect((await t.request("GET", "/api/v1/mailings")).body.items).toHaveLength(0);
     });
 
     test("mailings and the import; a refused request leaves the key free; keys expire after 24 h", async () => {

@@ -37,7 +37,8 @@ for (const backend of backends()) {
       await e.request("POST", "/api/v1/clients", { phone_number: "79101234568", tag: "vip" });
       const created = await e.request("POST", "/api/v1/mailings", { ...window, text: "Hi {{name|customer}} ({{tag}}), {{phone_number}}: {{name}}" });
       expect(created.status).toBe(201);
-      expect(created.body.sms).toEqual({ encoding: "GSM-7", characters: "Hi customer (vip), 79101234567: Anna".length, segments: 1 });
+      // The longest text a client really gets (a name is one value in every occurrence).
+      expect(created.body.sms).toEqual({ encoding: "GSM-7", characters: "Hi customer (vip), 79101234568: ".length, segments: 1 });
       await e.dispatcher.drain();
       const texts = Object.fromEntries(e.gateway.bodies.map((b) => [String(b.phone), b.text]));
       expect(texts).toEqual({
@@ -69,6 +70,24 @@ for (const backend of backends()) {
       const created = await e.request("POST", "/api/v1/mailings", { ...window, text: "Привет, {{name}}!" });
       expect(created.body.sms).toEqual({ encoding: "UCS-2", characters: 79, segments: 2 });
       expect((await e.request("GET", `/api/v1/mailings/${created.body.id}`)).body.sms.segments).toBe(2);
+    });
+
+    test("a shorter Cyrillic value outweighs a longer Latin one when it needs more segments", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z` });
+      await e.request("POST", "/api/v1/clients", { phone_number: "79101234567", attributes: { name: "Alexander" } });
+      await e.request("POST", "/api/v1/clients", { phone_number: "79101234568", attributes: { name: "Анна" } });
+      // 68 characters of GSM-7 text: with "Alexander" 77 septets (1 SMS), with "Анна" 72 UCS-2 units (2 SMS).
+      const text = `${"x".repeat(68)}{{name}}`;
+      const created = await e.request("POST", "/api/v1/mailings", { ...window, text });
+      expect(created.status).toBe(201);
+      expect(created.body.sms).toEqual({ encoding: "UCS-2", characters: 72, segments: 2 });
+      // And the other way round: a Latin value long enough outweighs a short Cyrillic one.
+      await e.request("POST", "/api/v1/clients", { phone_number: "79101234569", attributes: { name: "A".repeat(100) } });
+      const longer = await e.request("POST", "/api/v1/mailings", { ...window, text });
+      expect(longer.body.sms).toEqual({ encoding: "GSM-7", characters: 168, segments: 2 });
+      await e.request("POST", "/api/v1/clients", { phone_number: "79101234560", attributes: { name: "Б".repeat(100) } });
+      const both = await e.request("POST", "/api/v1/mailings", { ...window, text });
+      expect(both.body.sms).toEqual({ encoding: "UCS-2", characters: 168, segments: 3 });
     });
 
     test("CSV import reads an attributes column (JSON), and the export writes it back", async () => {

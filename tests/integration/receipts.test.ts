@@ -107,6 +107,21 @@ for (const backend of backends()) {
       expect((await rows()).map((r) => r.status)).toEqual(["sent", "sent"]);
     });
 
+    test("Twilio: the signature covers the URL's query string, as Twilio signs it, behind PUBLIC_URL too", async () => {
+      await twilio();
+      await dispatcher.drain();
+      const [a] = await rows();
+      const fields = new URLSearchParams({ MessageSid: a!.provider_message_id!.slice("twilio:".length), MessageStatus: "delivered" });
+      const path = "/webhooks/twilio?source=status&n=1";
+      // Signed without the query: not what Twilio signed for this URL.
+      const withoutQuery = twilioSignature(authToken, `${publicUrl}/webhooks/twilio`, fields);
+      expect((await t.request("POST", path, fields.toString(), { ...form, "x-twilio-signature": withoutQuery })).status).toBe(403);
+      expect((await rows())[0]!.status).toBe("sent");
+      const signed = twilioSignature(authToken, `${publicUrl}${path}`, fields);
+      expect((await t.request("POST", path, fields.toString(), { ...form, "x-twilio-signature": signed })).status).toBe(204);
+      expect((await rows())[0]!.status).toBe("delivered");
+    });
+
     test("a receipt that arrives before the send's result is written is applied once the result lands", async () => {
       let inner: TwilioGateway;
       let early = 0;

@@ -15,14 +15,20 @@ export type TestApp = {
   database: Database;
   clock: FixedClock;
   logger: ReturnType<typeof memoryLogger>;
-  /** Sends a request; a body other than a string, FormData or Blob is sent as JSON. Adds the admin key unless headers say otherwise. */
+  /** Sends a request; a body other than a string, FormData, Blob or stream is sent as JSON. Adds the admin key unless headers say otherwise. */
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
   close(): Promise<void>;
 };
 
 export async function testApp(
   backend: Backend,
-  options: { now?: string; signals?: Signals; config?: Partial<AppDeps["config"]> } = {},
+  options: {
+    now?: string;
+    signals?: Signals;
+    config?: Partial<AppDeps["config"]>;
+    /** what the app sees of the database (e.g. one that fails on demand, support/faulty-db.ts) */
+    appDatabase?: (database: Database) => Database;
+  } = {},
 ): Promise<TestApp> {
   const { database, drop } = await freshDatabase(backend);
   const clock = new FixedClock(options.now ?? "2026-12-01T00:00:00Z");
@@ -30,7 +36,7 @@ export async function testApp(
   const app = await createApp({
     // The database deadline of main.ts (its default), so that every PostgreSQL test runs under it.
     config: { adminApiKey: adminKey, dbRequestTimeoutMs: 30_000, ...options.config },
-    database,
+    database: options.appDatabase ? options.appDatabase(database) : database,
     clock,
     logger,
     signals: options.signals ?? silentSignals,
@@ -42,7 +48,7 @@ export async function testApp(
     async request(method, path, body, headers = auth) {
       const init: RequestInit = { method, headers: { ...headers } };
       if (body !== undefined) {
-        const raw = typeof body === "string" || body instanceof FormData || body instanceof Blob;
+        const raw = typeof body === "string" || body instanceof FormData || body instanceof Blob || body instanceof ReadableStream;
         init.body = raw ? (body as BodyInit) : JSON.stringify(body);
         if (!raw) (init.headers as Record<string, string>)["content-type"] = "application/json";
       }
