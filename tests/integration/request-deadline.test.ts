@@ -146,6 +146,21 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] §5 a request's database 
     expect((await call("POST", "/api/v1/clients", { phone_number: "79110000002", tag: "t" })).status).toBe(201);
   });
 
+  test("a write committed outside a transaction decides the request: the audit record after it is not cut at the deadline", async () => {
+    const call = await app();
+    // The token INSERT commits at once (autocommit); the audit record after it waits for this lock
+    // until well past the deadline. A 201 with no audit record of the token would be the defect.
+    const release = await lock("audit_log");
+    const created = call("POST", "/api/v1/tokens", { name: "past-the-deadline" });
+    await waitFor(async () => ((await sessionsWaitingForLocks(test_db.database)) > 0 ? true : undefined), 5_000, "the audit record waiting for the lock");
+    await Bun.sleep(DEADLINE_MS + 500);
+    await release();
+    const answer = await created;
+    expect(answer.status).toBe(201);
+    const audited = await test_db.database.rows(sql`select 1 from audit_log where kind = 'token.created' and target = ${`token:${answer.body.id}`}`);
+    expect(audited.length).toBe(1);
+  });
+
   test("the database's host stops answering mid-transaction: 503 without its answer, and the server rolls the transaction back on its own", async () => {
     const url = new URL(test_db.url!);
     proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
