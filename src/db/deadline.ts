@@ -47,6 +47,8 @@ type Scope = {
 };
 
 const storage = new AsyncLocalStorage<Scope>();
+/** Set inside `bookkeeping`: writes there do not decide the request. */
+const keeping = new AsyncLocalStorage<true>();
 
 /** The error a statement gets when the request's deadline refused or ended it (answered 503). */
 export class RequestDeadlineError extends Error {
@@ -81,6 +83,15 @@ export function underDeadline(): boolean {
 /** Runs `work` (and what it starts) outside any request's deadline: a dispatcher a request woke. */
 export function outsideDeadline<T>(work: () => T): T {
   return storage.exit(work);
+}
+
+/**
+ * Runs `work`, a write the request makes on the side (a token's last_used_at, a session's renewed
+ * expiry), under the deadline as usual, but without that write deciding the request: the
+ * request's own write after it is still bound by the deadline.
+ */
+export function bookkeeping<T>(work: () => T): T {
+  return keeping.run(true, work);
 }
 
 /** An app.wrap that puts every request under a deadline of `ms`. */
@@ -165,7 +176,7 @@ export function deadlined(client: postgres.Sql, graceMs = 1_000): postgres.Sql {
             watch(query, scope, graceMs);
             // A write outside a transaction has committed once it answers: like a transaction's
             // COMMIT, it decides the request (an audit record after it must not be cut).
-            if (!inTransaction) Promise.prototype.then.call(query, (result) => void (wrote(result) && (scope.decided = true)), () => {});
+            if (!inTransaction && !keeping.getStore()) Promise.prototype.then.call(query, (result) => void (wrote(result) && (scope.decided = true)), () => {});
             return query;
           };
         }
