@@ -11,6 +11,7 @@ import postgres from "postgres";
 import { createApp } from "../../src/app";
 import { FixedClock } from "../../src/clock";
 import { type Database, openPostgres } from "../../src/db/client";
+import { outsideDeadline, underDeadline, withRequestDeadline } from "../../src/db/deadline";
 import { silentSignals } from "../../src/dispatch/signals";
 import { memoryLogger } from "../../src/ops/logger";
 import { adminKey, auth } from "../support/app";
@@ -179,6 +180,23 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] §5 a request's database 
       sql`select c.tag, (select last_used_at is not null from api_tokens where id = ${token.body.id}) as used from clients c where c.id = ${created.body.id}`,
     );
     expect(row).toEqual({ tag: "old", used: true });
+  });
+
+  test("a LISTEN connection first opened by a request does not put later notifications under that request's deadline", async () => {
+    served = openPostgres(test_db.url!, { max: 1 });
+    const seen: boolean[] = [];
+    const got = Promise.withResolvers<void>();
+    // A request opens the process's LISTEN connection (the open-mailings cache does on the first
+    // client write); a notification that arrives while it still runs (a dispatcher's wake) is not its work.
+    await withRequestDeadline(30_000, async () => {
+      await served!.listen("deadline_probe", () => {
+        seen.push(underDeadline());
+        got.resolve();
+      });
+      await outsideDeadline(() => served!.notify("deadline_probe", ""));
+      await got.promise;
+    });
+    expect(seen).toEqual([false]);
   });
 
   test("the database's host stops answering mid-transaction: 503 without its answer, and the server rolls the transaction back on its own", async () => {
