@@ -7,6 +7,7 @@
 import { and, eq, gt, lt, sql } from "drizzle-orm";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
+import { bookkeeping } from "../db/deadline";
 import { prepared } from "../db/prepared";
 import { sessions, users } from "../db/schema";
 import type { Role } from "./actor";
@@ -65,7 +66,10 @@ export class SessionService {
     if (expiresAt.getTime() - now.getTime() < idleMs - renewAfterMs) {
       expiresAt = new Date(now.getTime() + idleMs);
       renewed = true;
-      await db.update(sessions).set({ expiresAt }).where(and(eq(sessions.id, id), gt(sessions.expiresAt, now)));
+      // Bookkeeping: it does not decide the request (db/deadline.ts), whose own write is still bound.
+      await bookkeeping(async () => {
+        await db.update(sessions).set({ expiresAt }).where(and(eq(sessions.id, id), gt(sessions.expiresAt, now)));
+      });
     }
     return { sessionId: id, userId: row.userId, email: row.email, role: row.role as Role, expiresAt, renewed };
   }

@@ -6,6 +6,7 @@ import { and, desc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { Clock } from "../clock";
 import type { Database } from "../db/client";
 import type { Logger } from "../ops/logger";
+import { bookkeeping } from "../db/deadline";
 import { prepared } from "../db/prepared";
 import { apiTokens, users } from "../db/schema";
 import { notFound } from "../problems";
@@ -122,10 +123,13 @@ export class TokenService {
     const since = new Date(now.getTime() - lastUsedResolutionMs);
     try {
       // Other processes record uses too: only move it forward, and only by a minute or more.
-      await this.database.db
-        .update(apiTokens)
-        .set({ lastUsedAt: now })
-        .where(and(eq(apiTokens.id, id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, since))));
+      // Bookkeeping: it does not decide the request (db/deadline.ts), whose own write is still bound.
+      await bookkeeping(async () => {
+        await this.database.db
+          .update(apiTokens)
+          .set({ lastUsedAt: now })
+          .where(and(eq(apiTokens.id, id), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, since))));
+      });
     } catch (error) {
       if (this.usedAt.get(id) === now.getTime()) this.usedAt.delete(id);
       this.logger.warn("recording a token's use failed", { token_id: id, error });

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { pgliteAssets, resourcePath } from "../resources";
 import * as schema from "./schema";
-import { deadlined } from "./deadline";
+import { deadlined, outsideDeadline } from "./deadline";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -193,7 +193,10 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
       // postgres.js keeps trying to (re)connect its LISTEN connection while the server is away, and a
       // new listen() waits for that without end: give up after the connect timeout (callers fall
       // back to polling), and drop the subscription should it still come through later.
-      const pending = client.listen(channel, onMessage);
+      // Notifications arrive in the async context the LISTEN connection was opened in: when a request
+      // opened it (the open-mailings cache's first read), a dispatcher's wake would otherwise run
+      // under that request's deadline while it lasts.
+      const pending = client.listen(channel, (payload) => outsideDeadline(() => onMessage(payload)));
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {

@@ -15,7 +15,8 @@
  *   reach it; its COMMIT is never sent after the deadline (the body's result is thrown away and the
  *   transaction rolled back instead); and a transaction still waiting for its connection at the
  *   deadline is given up at once (when it gets one later, it rolls back without running).
- * - Once a transaction of the request has committed, the outcome is decided: what follows (an audit
+ * - Once a transaction of the request has committed (or a write outside one has answered), the
+ *   outcome is decided: what follows (an audit
  *   record) is bounded by the statement timeout alone, so that it cannot turn a committed write
  *   into a 503.
  *
@@ -46,6 +47,8 @@ type Scope = {
 };
 
 const storage = new AsyncLocalStorage<Scope>();
+/** Set inside `bookkeeping`: writes there do not decide the request. */
+const keeping = new AsyncLocalStorage<true>();
 
 /** The error a statement gets when the request's deadline refused or ended it (answered 503). */
 export class RequestDeadlineError extends Error {
@@ -82,6 +85,15 @@ export function outsideDeadline<T>(work: () => T): T {
   return storage.exit(work);
 }
 
+/**
+ * Runs `work`, a write the request makes on the side (a token's last_used_at, a session's renewed
+ * expiry), under the deadline as usual, but without that write deciding the request: the
+ * request's own write after it is still bound by the deadline.
+ */
+export function bookkeeping<T>(work: () => T): T {
+  return keeping.run(true, work);
+}
+
 /** An app.wrap that puts every request under a deadline of `ms`. */
 export function requestDeadline(ms: number) {
   return (handle: (request: Request) => unknown) => (request: Request) => withRequestDeadline(ms, () => handle(request));
@@ -89,6 +101,12 @@ export function requestDeadline(ms: number) {
 
 function enforcing(scope: Scope | undefined): scope is Scope {
   return scope !== undefined && scope.active && !scope.decided;
+}
+
+/** True for the answer of a statement that may have written (INSERT, UPDATE, DELETE, MERGE, COPY …). */
+function wrote(result: unknown): boolean {
+  const command = (result as { command?: unknown } | null)?.command;
+  return typeof command === "string" && !/^(SELECT|SHOW|FETCH|EXPLAIN|VALUES|SET)$/i.test(command);
 }
 
 /** The clock starts with the request's first statement (or transaction). */
@@ -146,7 +164,7 @@ function watch(query: PendingQuery, scope: Scope, graceMs: number): void {
  * a request deadline keep to it. Outside a deadline it changes nothing.
  */
 export function deadlined(client: postgres.Sql, graceMs = 1_000): postgres.Sql {
-  const wrap = (sql: postgres.Sql): postgres.Sql =>
+  const wrap = (sql: postgres.Sql, inTransaction = false): postgres.Sql =>
     new Proxy(sql, {
       get(target, property, receiver) {
         if (property === "unsafe") {
@@ -156,6 +174,9 @@ export function deadlined(client: postgres.Sql, graceMs = 1_000): postgres.Sql {
             if (Date.now() >= clockStarted(scope).deadline) return refused("statement not sent");
             const query = (target.unsafe as unknown as (...a: unknown[]) => PendingQuery)(...args);
             watch(query, scope, graceMs);
+            // A write outside a transaction has committed once it answers: like a transaction's
+            // COMMIT, it decides the request (an audit record after it must not be cut).
+            if (!inTransaction && !keeping.getStore()) Promise.prototype.then.call(query, (result) => void (wrote(result) && (scope.decided = true)), () => {});
             return query;
           };
         }
@@ -165,7 +186,7 @@ export function deadlined(client: postgres.Sql, graceMs = 1_000): postgres.Sql {
             const begin = (a: unknown[]) => (Reflect.get(target, property, receiver) as (...x: unknown[]) => Promise<unknown>).apply(target, a);
             if (!enforcing(scope)) {
               const body = args.at(-1) as (tx: postgres.Sql) => unknown;
-              args[args.length - 1] = (tx: postgres.Sql) => body(wrap(tx));
+              args[args.length - 1] = (tx: postgres.Sql) => body(wrap(tx, true));
               return begin(args);
             }
             return transaction(clockStarted(scope), args, begin);
@@ -186,11 +207,11 @@ export function deadlined(client: postgres.Sql, graceMs = 1_000): postgres.Sql {
       if (late()) throw new RequestDeadlineError("transaction given up while it waited for a connection");
       const left = String(Math.max(1, scope.deadline - Date.now()));
       // The server's own bound on the rest of the transaction, for when the service cannot reach it.
-      await wrap(tx).unsafe(
+      await wrap(tx, true).unsafe(
         "select set_config('statement_timeout', $1::text, true), set_config('idle_in_transaction_session_timeout', $2::text, true)",
         [left, left],
       );
-      const result = await body(wrap(tx));
+      const result = await body(wrap(tx, true));
       // Rolled back rather than committed: the caller is (about to be) told it failed.
       if (late()) throw new RequestDeadlineError("transaction not committed");
       return result;

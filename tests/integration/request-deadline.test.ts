@@ -11,6 +11,7 @@ import postgres from "postgres";
 import { createApp } from "../../src/app";
 import { FixedClock } from "../../src/clock";
 import { type Database, openPostgres } from "../../src/db/client";
+import { outsideDeadline, underDeadline, withRequestDeadline } from "../../src/db/deadline";
 import { silentSignals } from "../../src/dispatch/signals";
 import { memoryLogger } from "../../src/ops/logger";
 import { adminKey, auth } from "../support/app";
@@ -54,12 +55,12 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] §5 a request's database 
     // Both pools connected before the clock starts (a first connection takes up to 1 s here under load).
     await served.rows(sql`select 1`);
     await served.writes.execute(sql`select 1`);
-    return async (method: string, path: string, body?: unknown) => {
+    return async (method: string, path: string, body?: unknown, headers: Record<string, string> = auth) => {
       const started = Date.now();
       const response = await instance.handle(
         new Request(`http://x${path}`, {
           method,
-          headers: { ...auth, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+          headers: { ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
           body: body === undefined ? undefined : JSON.stringify(body),
         }),
       );
@@ -144,6 +145,58 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] §5 a request's database 
     const stored = await test_db.database.rows(sql`select 1 from clients where phone_number = '79110000002'`);
     expect(stored).toEqual([]);
     expect((await call("POST", "/api/v1/clients", { phone_number: "79110000002", tag: "t" })).status).toBe(201);
+  });
+
+  test("a write committed outside a transaction decides the request: the audit record after it is not cut at the deadline", async () => {
+    const call = await app();
+    // The token INSERT commits at once (autocommit); the audit record after it waits for this lock
+    // until well past the deadline. A 201 with no audit record of the token would be the defect.
+    const release = await lock("audit_log");
+    const created = call("POST", "/api/v1/tokens", { name: "past-the-deadline" });
+    await waitFor(async () => ((await sessionsWaitingForLocks(test_db.database)) > 0 ? true : undefined), 5_000, "the audit record waiting for the lock");
+    await Bun.sleep(DEADLINE_MS + 500);
+    await release();
+    const answer = await created;
+    expect(answer.status).toBe(201);
+    const audited = await test_db.database.rows(sql`select 1 from audit_log where kind = 'token.created' and target = ${`token:${answer.body.id}`}`);
+    expect(audited.length).toBe(1);
+  });
+
+  test("a token's first use (its last_used_at write) does not decide the request: its blocked transaction still answers 503 at the deadline", async () => {
+    const call = await app();
+    const token = await call("POST", "/api/v1/tokens", { name: "operator" });
+    expect(token.status).toBe(201);
+    const created = await call("POST", "/api/v1/clients", { phone_number: "79110000004", tag: "old" });
+    expect(created.status).toBe(201);
+    const release = await lock("mailings");
+    // Authenticated by the new token: its first use writes last_used_at, then the PATCH's
+    // transaction waits for the lock past the deadline.
+    const patched = call("PATCH", `/api/v1/clients/${created.body.id}`, { tag: "new" }, { authorization: `Bearer ${token.body.token}` });
+    await settledWithin(patched, 5_000);
+    await release();
+    const answer = await patched;
+    expect(answer.status).toBe(503);
+    const [row] = await test_db.database.rows<{ tag: string; used: boolean }>(
+      sql`select c.tag, (select last_used_at is not null from api_tokens where id = ${token.body.id}) as used from clients c where c.id = ${created.body.id}`,
+    );
+    expect(row).toEqual({ tag: "old", used: true });
+  });
+
+  test("a LISTEN connection first opened by a request does not put later notifications under that request's deadline", async () => {
+    served = openPostgres(test_db.url!, { max: 1 });
+    const seen: boolean[] = [];
+    const got = Promise.withResolvers<void>();
+    // A request opens the process's LISTEN connection (the open-mailings cache does on the first
+    // client write); a notification that arrives while it still runs (a dispatcher's wake) is not its work.
+    await withRequestDeadline(30_000, async () => {
+      await served!.listen("deadline_probe", () => {
+        seen.push(underDeadline());
+        got.resolve();
+      });
+      await outsideDeadline(() => served!.notify("deadline_probe", ""));
+      await got.promise;
+    });
+    expect(seen).toEqual([false]);
   });
 
   test("the database's host stops answering mid-transaction: 503 without its answer, and the server rolls the transaction back on its own", async () => {
