@@ -29,6 +29,8 @@ export type FakeGatewayOptions = {
   /** When set, requests without `Authorization: Bearer <token>` get 401. */
   token?: string;
   random?: () => number;
+  /** awaited before each answer (after `latencyMs`): a test holds sends at the gateway until it has acted */
+  hold?: () => Promise<unknown>;
 };
 
 export type FakeGateway = {
@@ -102,6 +104,7 @@ export function startFakeGateway(options: FakeGatewayOptions = {}): FakeGateway 
 
   async function answer(id: number): Promise<Response> {
     if (opts.latencyMs) await Bun.sleep(opts.latencyMs);
+    if (opts.hold) await opts.hold();
     const roll = random();
     let edge = opts.hangRate ?? 0;
     if (roll < edge) {

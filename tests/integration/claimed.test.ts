@@ -29,7 +29,11 @@ for (const backend of backends()) {
      * are claimed and wait for the slot. Returns the mailing and which message went first.
      */
     async function oneAtTheGateway(clients: { phone: string; tag?: string }[], mailing: Record<string, unknown> = {}) {
-      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { latencyMs: 150 }, dispatcher: { concurrency: 1, claimBatch: 10 } });
+      // The first send is held at the gateway until the test has made its change (release), so the
+      // change lands while the other message waits for the slot, however slow the machine is.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { latencyMs: 150, hold: () => held }, dispatcher: { concurrency: 1, claimBatch: 10 } });
       for (const c of clients) await e.client(c.phone, "UTC", c.tag ?? "");
       const id = await e.mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T21:00:00`, ...mailing });
       e.clock.set(`${day}T11:00:00Z`);
@@ -39,12 +43,13 @@ for (const backend of backends()) {
       const rows = await e.messages(id);
       const waiting = rows.filter((m) => m.id !== first);
       expect(waiting.map((m) => m.status)).toEqual(waiting.map(() => "sending")); // claimed, waiting for the slot
-      return { id, first, waiting, ticking };
+      return { id, first, waiting, ticking, release };
     }
 
     test("a client deleted while its message waits for a send slot is never sent; the message ends `cancelled`", async () => {
-      const { id, first, waiting, ticking } = await oneAtTheGateway([{ phone: "79101234560" }, { phone: "79101234561" }]);
+      const { id, first, waiting, ticking, release } = await oneAtTheGateway([{ phone: "79101234560" }, { phone: "79101234561" }]);
       expect((await e.request("DELETE", `/api/v1/clients/${waiting[0]!.client_id}`)).status).toBe(204);
+      release();
       await ticking;
       await e.dispatcher.drain();
       expect([...e.gateway.received.keys()]).toEqual([first]);
@@ -56,11 +61,12 @@ for (const backend of backends()) {
     });
 
     test("a client PATCHed out of the mailing's filter while its message is claimed is never sent", async () => {
-      const { id, first, waiting, ticking } = await oneAtTheGateway(
+      const { id, first, waiting, ticking, release } = await oneAtTheGateway(
         [{ phone: "79101234560", tag: "vip" }, { phone: "79101234561", tag: "vip" }],
         { tags_filter: ["vip"] },
       );
       expect((await e.request("PATCH", `/api/v1/clients/${waiting[0]!.client_id}`, { tag: "other" })).status).toBe(200);
+      release();
       await ticking;
       await e.dispatcher.drain();
       expect([...e.gateway.received.keys()]).toEqual([first]);
@@ -68,8 +74,9 @@ for (const backend of backends()) {
     });
 
     test("a mailing PATCHed to a filter the waiting client no longer matches: not sent", async () => {
-      const { id, first, waiting, ticking } = await oneAtTheGateway([{ phone: "79101234560", tag: "a" }, { phone: "79101234561", tag: "a" }]);
+      const { id, first, waiting, ticking, release } = await oneAtTheGateway([{ phone: "79101234560", tag: "a" }, { phone: "79101234561", tag: "a" }]);
       expect((await e.request("PATCH", `/api/v1/mailings/${id}`, { tags_filter: ["b"] })).status).toBe(200);
+      release();
       await ticking;
       await e.dispatcher.drain();
       expect([...e.gateway.received.keys()]).toEqual([first]);
@@ -78,7 +85,9 @@ for (const backend of backends()) {
 
     test("a client deleted while its claimed message's pre-send read is still fresh is not sent: the delete makes that read stale", async () => {
       // Reads stay usable for a minute here, so only the delete's signal can make the claim's read stale.
-      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { latencyMs: 150 }, dispatcher: { concurrency: 1, claimBatch: 10, checkMaxAgeMs: 60_000 } });
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      e = await testEngine(backend, { now: `${day}T10:00:00Z`, gateway: { latencyMs: 150, hold: () => held }, dispatcher: { concurrency: 1, claimBatch: 10, checkMaxAgeMs: 60_000 } });
       for (const phone of ["79101234560", "79101234561"]) await e.client(phone);
       const id = await e.mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T21:00:00` });
       e.clock.set(`${day}T11:00:00Z`);
@@ -87,6 +96,7 @@ for (const backend of backends()) {
       const first = [...e.gateway.received.keys()][0]!;
       const waiting = (await e.messages(id)).find((m) => m.id !== first)!;
       expect((await e.request("DELETE", `/api/v1/clients/${waiting.client_id}`)).status).toBe(204);
+      release();
       await ticking;
       await e.dispatcher.drain();
       expect([...e.gateway.received.keys()]).toEqual([first]);
@@ -94,8 +104,9 @@ for (const backend of backends()) {
     });
 
     test("a mailing PATCHed to start later while its message is claimed: not sent before the new start, and due then", async () => {
-      const { id, first, waiting, ticking } = await oneAtTheGateway([{ phone: "79101234560" }, { phone: "79101234561" }]);
+      const { id, first, waiting, ticking, release } = await oneAtTheGateway([{ phone: "79101234560" }, { phone: "79101234561" }]);
       expect((await e.request("PATCH", `/api/v1/mailings/${id}`, { start_time: `${day}T15:00:00` })).status).toBe(200);
+      release();
       await ticking;
       await e.dispatcher.drain();
       expect([...e.gateway.received.keys()]).toEqual([first]);
@@ -107,8 +118,9 @@ for (const backend of backends()) {
     });
 
     test("a mailing PATCHed to end earlier while its message is claimed: expired at the new end, not sent after it", async () => {
-      const { id, first, waiting, ticking } = await oneAtTheGateway([{ phone: "79101234560" }, { phone: "79101234561" }]);
+      const { id, first, waiting, ticking, release } = await oneAtTheGateway([{ phone: "79101234560" }, { phone: "79101234561" }]);
       expect((await e.request("PATCH", `/api/v1/mailings/${id}`, { end_time: `${day}T11:00:01` })).status).toBe(200);
+      release();
       e.clock.set(`${day}T11:00:02Z`);
       await ticking;
       await e.dispatcher.drain();

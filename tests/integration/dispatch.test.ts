@@ -125,9 +125,12 @@ for (const backend of backends()) {
     });
 
     test("send_window added while messages are claimed: those not yet sent wait for the window", async () => {
+      // The first send is held at the gateway until the PATCH has answered (however slow the machine).
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
       e = await testEngine(backend, {
         now: `${day}T10:00:00Z`, // 13:00 in Moscow
-        gateway: { latencyMs: 150 },
+        gateway: { latencyMs: 150, hold: () => held },
         dispatcher: { concurrency: 1, claimBatch: 10 },
       });
       for (let i = 0; i < 3; i++) await client(`7910123456${i}`, "Europe/Moscow");
@@ -137,6 +140,7 @@ for (const backend of backends()) {
       expect(e.gateway.received.size).toBe(1); // one has left; two are claimed and queued
       const patched = await e.request("PATCH", `/api/v1/mailings/${id}`, { send_window: { from: "15:00", to: "18:00" } });
       expect(patched.status).toBe(200);
+      release();
       await ticking;
       await e.dispatcher.drain();
       expect(e.gateway.received.size).toBe(1);
