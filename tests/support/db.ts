@@ -12,6 +12,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { sql } from "drizzle-orm";
 import postgres from "postgres";
 import { type Database, openPglite, openPostgres } from "../../src/db/client";
+import { adopt, currentOwner } from "./lifetime";
 import { type Profile, type Run, profile, reset, revocable } from "./recycle";
 
 export type Backend = "pglite" | "postgres";
@@ -24,8 +25,21 @@ export function backends(): Backend[] {
 export type TestDatabase = { database: Database; url: string | null; drop(): Promise<void> };
 
 /** A migrated, empty database of the given backend, for the caller alone until `drop()`. */
-export function freshDatabase(backend: Backend, options: { max?: number } = {}): Promise<TestDatabase> {
-  return backend === "pglite" ? pgliteDatabase() : postgresDatabase(options);
+export async function freshDatabase(backend: Backend, options: { max?: number } = {}): Promise<TestDatabase> {
+  // Taken before the set-up: a test that times out during it must not get (or leak) the database.
+  const owner = currentOwner();
+  const made = await (backend === "pglite" ? pgliteDatabase() : postgresDatabase(options));
+  return { ...made, drop: await adopt(owner, made.drop) };
+}
+
+/**
+ * Builds the templates this run needs (setup.ts calls it before each test, under a generous limit of
+ * its own): under heavy load PGlite's initdb and the migrations took most of a test's 60 s, and the
+ * first test timed out building them.
+ */
+export async function warmTemplates(): Promise<void> {
+  await pgliteTemplateReady();
+  if (process.env.DATABASE_URL) await postgresTemplateReady();
 }
 
 /**
@@ -69,8 +83,8 @@ type PgliteTemplate = Profile & { dump: Blob };
 let pgliteTemplate: Promise<PgliteTemplate> | null = null;
 const sparePglites: PGlite[] = [];
 
-async function pgliteDatabase(): Promise<TestDatabase> {
-  pgliteTemplate ??= (async () => {
+function pgliteTemplateReady(): Promise<PgliteTemplate> {
+  return (pgliteTemplate ??= (async () => {
     const client = new PGlite();
     try {
       await (await openPglite(null, { client })).migrate();
@@ -78,8 +92,11 @@ async function pgliteDatabase(): Promise<TestDatabase> {
     } finally {
       await client.close();
     }
-  })();
-  const template = await pgliteTemplate;
+  })());
+}
+
+async function pgliteDatabase(): Promise<TestDatabase> {
+  const template = await pgliteTemplateReady();
   const client = sparePglites.pop() ?? new PGlite({ loadDataDir: template.dump });
   // The test's handle dies at drop(): anything of the test still running then fails as on a closed database.
   const handle = revocable(client);
@@ -107,8 +124,8 @@ const sparePostgres: string[] = [];
 /** given to a test and not back yet (a test that failed before its drop() is cleaned up at the end) */
 const handedOut = new Set<string>();
 
-async function postgresDatabase(options: { max?: number }): Promise<TestDatabase> {
-  postgresTemplate ??= (async () => {
+function postgresTemplateReady(): Promise<PostgresTemplate> {
+  return (postgresTemplate ??= (async () => {
     const name = `nst_template_${runId}`;
     await dropLeftDatabases();
     await admin().unsafe(`create database ${name}`);
@@ -123,8 +140,11 @@ async function postgresDatabase(options: { max?: number }): Promise<TestDatabase
       await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
       throw error;
     }
-  })();
-  const template = await postgresTemplate;
+  })());
+}
+
+async function postgresDatabase(options: { max?: number }): Promise<TestDatabase> {
+  const template = await postgresTemplateReady();
   let name = sparePostgres.pop();
   if (!name) {
     name = `nst_test_${runId}_${++created}`;
@@ -196,3 +216,7 @@ function databaseUrl(name: string): string {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+// For the preload (tests/support/setup.ts), which does not import this module: a run whose files
+// never load it builds no template.
+(globalThis as { [key: symbol]: unknown })[Symbol.for("nst.test-databases")] = { warmTemplates, dropTemplates };
