@@ -33,13 +33,26 @@ export async function freshDatabase(backend: Backend, options: { max?: number } 
 }
 
 /**
- * Builds the templates this run needs (setup.ts calls it before each test, under a generous limit of
- * its own): under heavy load PGlite's initdb and the migrations took most of a test's 60 s, and the
- * first test timed out building them.
+ * Builds the templates this run needs. Run while the first test file that uses databases loads
+ * (bottom of this file), outside every test's and hook's limit: under a load of ~30 on two cores
+ * PGlite's initdb and the migrations took over 60 s, and the first test (or a beforeAll) that built
+ * them lazily timed out. A hang still fails the file, after 10 minutes.
  */
-export async function warmTemplates(): Promise<void> {
+async function warmTemplates(): Promise<void> {
   await pgliteTemplateReady();
   if (process.env.DATABASE_URL) await postgresTemplateReady();
+}
+
+async function withinLimit<T>(work: Promise<T>, limitMs: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${limitMs} ms`)), limitMs);
+  });
+  try {
+    return await Promise.race([work, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -159,15 +172,25 @@ async function postgresDatabase(options: { max?: number }): Promise<TestDatabase
     drop: once(async () => {
       await database.close().catch(() => {});
       handedOut.delete(name);
-      const clean = sparePostgres.length < maxSpares && (await onDatabase(name, (run) => reset(run, template, { pglite: false })));
-      // Renamed, so that a pool the test left open cannot reconnect to it: it finds no database, as
-      // if dropped. A session that got in again makes the rename fail, and the database is dropped.
-      const renamed = `nst_test_${runId}_${++created}`;
-      if (clean && (await admin().unsafe(`alter database ${name} rename to ${renamed}`).then(() => true, () => false))) {
-        sparePostgres.push(renamed);
-      } else {
+      if (sparePostgres.length >= maxSpares) {
         await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+        return;
       }
+      // Renamed before the reset, so that no pool or process of the test can reconnect while it runs
+      // (or between the truncate and the hand-out): they find no database, as if dropped. A session
+      // still on it makes the rename fail (after PostgreSQL's 5 s wait), and the database is dropped.
+      const renamed = `nst_test_${runId}_${++created}`;
+      const moved = await admin()
+        .unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}'`)
+        .then(() => admin().unsafe(`alter database ${name} rename to ${renamed}`))
+        .then(() => true, () => false);
+      if (!moved) {
+        await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+        return;
+      }
+      const clean = await onDatabase(renamed, (run) => reset(run, template, { pglite: false })).catch(() => false);
+      if (clean) sparePostgres.push(renamed);
+      else await admin().unsafe(`drop database if exists ${renamed} with (force)`).catch(() => {});
     }),
   };
 }
@@ -219,4 +242,6 @@ function databaseUrl(name: string): string {
 
 // For the preload (tests/support/setup.ts), which does not import this module: a run whose files
 // never load it builds no template.
-(globalThis as { [key: symbol]: unknown })[Symbol.for("nst.test-databases")] = { warmTemplates, dropTemplates };
+(globalThis as { [key: symbol]: unknown })[Symbol.for("nst.test-databases")] = { dropTemplates };
+
+await withinLimit(warmTemplates(), 600_000, "building the test database templates");
