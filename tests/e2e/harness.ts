@@ -26,6 +26,9 @@ export const chromiumArgs = [
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
+/** How long the server may take to answer /healthz. */
+const startLimitMs = 150_000;
+
 export type Server = { url: string; log: () => string; stop(): Promise<void> };
 
 export async function startServer(backend: "pglite" | "postgres", env: Record<string, string> = {}): Promise<Server> {
@@ -57,14 +60,23 @@ export async function startServer(backend: "pglite" | "postgres", env: Record<st
   void collect(child.stdout);
   void collect(child.stderr);
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  // A fresh PGlite directory means initdb and every migration: over 60 s under a load of ~30 on two
+  // cores (30 s was too short). Under the e2e files' 180 s hook limit, so a hang still fails here,
+  // and a server that did not start is stopped and its data removed, not left running.
+  const deadline = Date.now() + startLimitMs;
   for (;;) {
     try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
+      if ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5_000) })).ok) break;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the server did not start:\n${output}`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill("SIGKILL");
+      await child.exited;
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      await drop?.();
+      throw new Error(`the server did not answer /healthz within ${startLimitMs} ms (exit code ${child.exitCode}):\n${output}`);
+    }
     await Bun.sleep(100);
   }
   return {

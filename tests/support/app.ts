@@ -5,6 +5,7 @@ import type { Database } from "../../src/db/client";
 import { type Signals, silentSignals } from "../../src/dispatch/signals";
 import { memoryLogger } from "../../src/ops/logger";
 import { type Backend, freshDatabase } from "./db";
+import { adopt, alive, currentOwner } from "./lifetime";
 
 export const adminKey = "test-admin-key-0123456789";
 export const auth = { authorization: `Bearer ${adminKey}` };
@@ -30,6 +31,7 @@ export async function testApp(
     appDatabase?: (database: Database) => Database;
   } = {},
 ): Promise<TestApp> {
+  const owner = currentOwner();
   const { database, drop } = await freshDatabase(backend);
   const clock = new FixedClock(options.now ?? "2026-12-01T00:00:00Z");
   const logger = memoryLogger();
@@ -40,12 +42,22 @@ export async function testApp(
     clock,
     logger,
     signals: options.signals ?? silentSignals,
+  }).catch(async (error) => {
+    await drop();
+    throw error;
+  });
+  // Ends with its test (lifetime.ts); a test that timed out meanwhile gets an error instead.
+  const close = await adopt(owner, async () => {
+    await app.close();
+    await drop();
   });
   return {
     database,
     clock,
     logger,
     async request(method, path, body, headers = auth) {
+      // A test body that timed out runs on; it must not reach an app of the next test.
+      if (!alive(owner)) throw new Error(`${method} ${path}: the test that made this app has ended`);
       const init: RequestInit = { method, headers: { ...headers } };
       if (body !== undefined) {
         const raw = typeof body === "string" || body instanceof FormData || body instanceof Blob || body instanceof ReadableStream;
@@ -63,9 +75,6 @@ export async function testApp(
       }
       return { status: response.status, body: parsed, headers: response.headers, text };
     },
-    async close() {
-      await app.close();
-      await drop();
-    },
+    close,
   };
 }

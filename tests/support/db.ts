@@ -12,6 +12,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { sql } from "drizzle-orm";
 import postgres from "postgres";
 import { type Database, openPglite, openPostgres } from "../../src/db/client";
+import { adopt, currentOwner } from "./lifetime";
 import { type Profile, type Run, profile, reset, revocable } from "./recycle";
 
 export type Backend = "pglite" | "postgres";
@@ -24,8 +25,34 @@ export function backends(): Backend[] {
 export type TestDatabase = { database: Database; url: string | null; drop(): Promise<void> };
 
 /** A migrated, empty database of the given backend, for the caller alone until `drop()`. */
-export function freshDatabase(backend: Backend, options: { max?: number } = {}): Promise<TestDatabase> {
-  return backend === "pglite" ? pgliteDatabase() : postgresDatabase(options);
+export async function freshDatabase(backend: Backend, options: { max?: number } = {}): Promise<TestDatabase> {
+  // Taken before the set-up: a test that times out during it must not get (or leak) the database.
+  const owner = currentOwner();
+  const made = await (backend === "pglite" ? pgliteDatabase() : postgresDatabase(options));
+  return { ...made, drop: await adopt(owner, made.drop) };
+}
+
+/**
+ * Builds the templates this run needs. Run while the first test file that uses databases loads
+ * (bottom of this file), outside every test's and hook's limit: under a load of ~30 on two cores
+ * PGlite's initdb and the migrations took over 60 s, and the first test (or a beforeAll) that built
+ * them lazily timed out. A hang still fails the file, after 10 minutes.
+ */
+async function warmTemplates(): Promise<void> {
+  await pgliteTemplateReady();
+  if (process.env.DATABASE_URL) await postgresTemplateReady();
+}
+
+async function withinLimit<T>(work: Promise<T>, limitMs: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${limitMs} ms`)), limitMs);
+  });
+  try {
+    return await Promise.race([work, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -69,8 +96,8 @@ type PgliteTemplate = Profile & { dump: Blob };
 let pgliteTemplate: Promise<PgliteTemplate> | null = null;
 const sparePglites: PGlite[] = [];
 
-async function pgliteDatabase(): Promise<TestDatabase> {
-  pgliteTemplate ??= (async () => {
+function pgliteTemplateReady(): Promise<PgliteTemplate> {
+  return (pgliteTemplate ??= (async () => {
     const client = new PGlite();
     try {
       await (await openPglite(null, { client })).migrate();
@@ -78,8 +105,11 @@ async function pgliteDatabase(): Promise<TestDatabase> {
     } finally {
       await client.close();
     }
-  })();
-  const template = await pgliteTemplate;
+  })());
+}
+
+async function pgliteDatabase(): Promise<TestDatabase> {
+  const template = await pgliteTemplateReady();
   const client = sparePglites.pop() ?? new PGlite({ loadDataDir: template.dump });
   // The test's handle dies at drop(): anything of the test still running then fails as on a closed database.
   const handle = revocable(client);
@@ -107,8 +137,8 @@ const sparePostgres: string[] = [];
 /** given to a test and not back yet (a test that failed before its drop() is cleaned up at the end) */
 const handedOut = new Set<string>();
 
-async function postgresDatabase(options: { max?: number }): Promise<TestDatabase> {
-  postgresTemplate ??= (async () => {
+function postgresTemplateReady(): Promise<PostgresTemplate> {
+  return (postgresTemplate ??= (async () => {
     const name = `nst_template_${runId}`;
     await dropLeftDatabases();
     await admin().unsafe(`create database ${name}`);
@@ -123,8 +153,11 @@ async function postgresDatabase(options: { max?: number }): Promise<TestDatabase
       await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
       throw error;
     }
-  })();
-  const template = await postgresTemplate;
+  })());
+}
+
+async function postgresDatabase(options: { max?: number }): Promise<TestDatabase> {
+  const template = await postgresTemplateReady();
   let name = sparePostgres.pop();
   if (!name) {
     name = `nst_test_${runId}_${++created}`;
@@ -139,15 +172,25 @@ async function postgresDatabase(options: { max?: number }): Promise<TestDatabase
     drop: once(async () => {
       await database.close().catch(() => {});
       handedOut.delete(name);
-      const clean = sparePostgres.length < maxSpares && (await onDatabase(name, (run) => reset(run, template, { pglite: false })));
-      // Renamed, so that a pool the test left open cannot reconnect to it: it finds no database, as
-      // if dropped. A session that got in again makes the rename fail, and the database is dropped.
-      const renamed = `nst_test_${runId}_${++created}`;
-      if (clean && (await admin().unsafe(`alter database ${name} rename to ${renamed}`).then(() => true, () => false))) {
-        sparePostgres.push(renamed);
-      } else {
+      if (sparePostgres.length >= maxSpares) {
         await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+        return;
       }
+      // Renamed before the reset, so that no pool or process of the test can reconnect while it runs
+      // (or between the truncate and the hand-out): they find no database, as if dropped. A session
+      // still on it makes the rename fail (after PostgreSQL's 5 s wait), and the database is dropped.
+      const renamed = `nst_test_${runId}_${++created}`;
+      const moved = await admin()
+        .unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}'`)
+        .then(() => admin().unsafe(`alter database ${name} rename to ${renamed}`))
+        .then(() => true, () => false);
+      if (!moved) {
+        await admin().unsafe(`drop database if exists ${name} with (force)`).catch(() => {});
+        return;
+      }
+      const clean = await onDatabase(renamed, (run) => reset(run, template, { pglite: false })).catch(() => false);
+      if (clean) sparePostgres.push(renamed);
+      else await admin().unsafe(`drop database if exists ${renamed} with (force)`).catch(() => {});
     }),
   };
 }
@@ -196,3 +239,9 @@ function databaseUrl(name: string): string {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+// For the preload (tests/support/setup.ts), which does not import this module: a run whose files
+// never load it builds no template.
+(globalThis as { [key: symbol]: unknown })[Symbol.for("nst.test-databases")] = { dropTemplates };
+
+await withinLimit(warmTemplates(), 600_000, "building the test database templates");

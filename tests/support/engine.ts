@@ -6,6 +6,7 @@ import { HttpGateway } from "../../src/gateway/http";
 import { type FakeGateway, type FakeGatewayOptions, startFakeGateway } from "../../src/gateway/fake-server";
 import { type TestApp, testApp } from "./app";
 import type { Backend } from "./db";
+import { adopt, currentOwner } from "./lifetime";
 
 export type TestEngine = TestApp & {
   dispatcher: Dispatcher;
@@ -50,6 +51,7 @@ export async function testEngine(
     mailingChanged: (id) => dispatcher?.mailingChanged(id),
     clientChanged: () => dispatcher?.clientChanged(),
   };
+  const owner = currentOwner();
   const t = await testApp(backend, { now: options.now, signals });
   const gateway = startFakeGateway(options.gateway);
   dispatcher = new Dispatcher(
@@ -60,6 +62,12 @@ export async function testEngine(
     { concurrency: 10, claimBatch: 50, leaseSeconds: 60, retryDelaySeconds: 300, tick: null, ...options.dispatcher },
   );
   const d = dispatcher;
+  // Ends with its test (lifetime.ts); a test that timed out meanwhile gets an error instead.
+  const close = await adopt(owner, async () => {
+    await d.stop(1000);
+    await gateway.stop();
+    await t.close();
+  });
   return {
     ...t,
     dispatcher: d,
@@ -85,10 +93,6 @@ export async function testEngine(
           to_char(sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as sent_at, last_error
         from messages ${mailingId === undefined ? sql`` : sql`where mailing_id = ${mailingId}`} order by id`);
     },
-    async close() {
-      await d.stop(1000);
-      await gateway.stop();
-      await t.close();
-    },
+    close,
   };
 }

@@ -13,7 +13,9 @@
  * - every table with rows is truncated (only those: a TRUNCATE makes new files for a table and its
  *   indexes, 0.1–0.3 s for all six tables on this loaded machine) and every sequence set back to its
  *   start, so ids start at 1 again. A template whose migrations left rows in a table is never
- *   recycled (a truncate would lose them).
+ *   recycled (a truncate would lose them);
+ * - the reset is checked at its end (every table empty); a reset that failed part-way or found rows
+ *   again loses the database. A spare is handed out only after its reset has finished.
  */
 import type { PGlite } from "@electric-sql/pglite";
 
@@ -91,7 +93,9 @@ export async function reset(run: Run, template: Profile, { pglite }: { pglite: b
     const tables = (await run(template.nonEmpty)).map((r) => String(r.name));
     if (tables.length > 0) await run(`truncate table ${tables.join(", ")} cascade`);
     if (template.restartSequences) await run(template.restartSequences);
-    return true;
+    // Verified, not assumed: a writer that slipped in after the truncate (a session that reconnected,
+    // a statement of the test still on its way) leaves rows, and the database is not handed out.
+    return (await run(template.nonEmpty)).length === 0;
   } catch {
     return false;
   }
