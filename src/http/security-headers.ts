@@ -8,8 +8,10 @@
  *
  * - `Content-Security-Policy`: for anything that is not a page, `default-src 'none'` with
  *   `frame-ancestors 'none'` (a JSON answer opened in a tab runs nothing and cannot be framed).
- *   An HTML answer without a policy of its own (the OpenAPI reference at /docs, rendered by the
- *   plugin with one inline start-up script) gets the page policy with that script's SHA-256 hash.
+ *   The OpenAPI reference at /docs (rendered by the plugin with one inline start-up script, and no
+ *   policy of its own) gets the page policy with that script's SHA-256 hash. Only /docs: any other
+ *   HTML answer without a policy gets the page policy as it is, so an inline script there never
+ *   runs, whoever wrote it into the page.
  * - `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin`, `X-Frame-Options: DENY`.
  * - `Cache-Control: no-store` unless the route chose a cache itself: answers carry private data (or
  *   a secret: a new token); only public files under /static/ and /docs/assets/ are cacheable.
@@ -37,19 +39,30 @@ async function policyForHtml(html: string): Promise<string> {
     .replace("style-src 'self'", "style-src 'self' 'unsafe-inline'");
 }
 
-async function withHeaders(response: Response): Promise<Response> {
+/** The paths whose inline scripts are allowed by hash: the OpenAPI reference page, nothing else. */
+const docsPage = /^\/docs\/?$/;
+
+async function withHeaders(response: Response, path: string): Promise<Response> {
   let out = response;
   if (!out.headers.has("content-security-policy") && /^text\/html/i.test(out.headers.get("content-type") ?? "")) {
-    const html = await out.text();
-    out = new Response(html, out);
-    out.headers.set("content-security-policy", await policyForHtml(html));
+    if (docsPage.test(path)) {
+      const html = await out.text();
+      out = new Response(html, out);
+      out.headers.set("content-security-policy", await policyForHtml(html));
+    } else {
+      try {
+        out.headers.set("content-security-policy", contentSecurityPolicy);
+      } catch {
+        return withHeaders(new Response(out.body, out), path);
+      }
+    }
   }
   try {
     if (!out.headers.has("content-security-policy")) out.headers.set("content-security-policy", nonPagePolicy);
     for (const [name, value] of Object.entries(always)) if (!out.headers.has(name)) out.headers.set(name, value);
   } catch {
     // immutable headers (a fetched response): copy it and try again
-    return withHeaders(new Response(out.body, out));
+    return withHeaders(new Response(out.body, out), path);
   }
   return out;
 }
@@ -58,4 +71,4 @@ async function withHeaders(response: Response): Promise<Response> {
 export const securityHeaders =
   (handle: (request: Request) => Response | Promise<Response>) =>
   async (request: Request): Promise<Response> =>
-    withHeaders(await handle(request));
+    withHeaders(await handle(request), new URL(request.url).pathname);
