@@ -9,10 +9,10 @@ import { csvField } from "../clients/export";
 import type { Database } from "../db/client";
 import { messageStates, type MessageState } from "../dispatch/states";
 
-export const messageExportColumns = ["id", "phone_number", "status", "attempts", "due_at", "sent_at", "last_error"] as const;
+export const messageExportColumns = ["id", "phone_number", "status", "attempts", "due_at", "sent_at", "last_error", "provider_message_id"] as const;
 const pageSize = 5000;
 
-type Row = { id: number; phone_number: string; status: string; attempts: number; due_at: string; sent_at: string | null; last_error: string | null };
+type Row = { id: number; phone_number: string; status: string; attempts: number; due_at: string; sent_at: string | null; last_error: string | null; provider_message_id: string | null };
 
 export function exportMessages(database: Database, mailingId: number, status?: MessageState): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
@@ -33,7 +33,7 @@ export function exportMessages(database: Database, mailingId: number, status?: M
         const rows = await database.rows<Row>(sql`
           select id, phone_number, status, attempts,
             to_char(due_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as due_at,
-            to_char(sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as sent_at, last_error
+            to_char(sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as sent_at, last_error, provider_message_id
           from messages where mailing_id = ${mailingId} and status = ${state} and id > ${cursor}
           order by id limit ${pageSize}`);
         if (rows.length < pageSize) {
@@ -41,7 +41,7 @@ export function exportMessages(database: Database, mailingId: number, status?: M
           cursor = 0;
         } else cursor = rows[rows.length - 1]!.id;
         if (rows.length > 0) {
-          const lines = rows.map((m) => [String(m.id), m.phone_number, m.status, String(m.attempts), m.due_at, m.sent_at ?? "", m.last_error ?? ""].map(csvField).join(",") + "\r\n");
+          const lines = rows.map((m) => [String(m.id), m.phone_number, m.status, String(m.attempts), m.due_at, m.sent_at ?? "", m.last_error ?? "", m.provider_message_id ?? ""].map(csvField).join(",") + "\r\n");
           return controller.enqueue(encoder.encode(lines.join("")));
         }
       }

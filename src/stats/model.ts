@@ -41,6 +41,9 @@ export const statsMessage = t.Object({
   attempts: t.Integer(),
   sent_at: t.Union([t.String({ format: "date-time" }), t.Null()]),
   last_error: t.Union([t.String(), t.Null()]),
+  provider_message_id: t.Union([t.String(), t.Null()], {
+    description: "The provider's id of the accepted send, as `<gateway>:<id>` (e.g. `twilio:SM…`); its delivery receipts are matched by it. Null until a provider that returns ids accepts the message",
+  }),
 });
 
 export const mailingStats = t.Object({
@@ -62,6 +65,9 @@ export const message = t.Object({
   next_attempt_at: t.Union([t.String({ format: "date-time" }), t.Null()]),
   sent_at: t.Union([t.String({ format: "date-time" }), t.Null()]),
   last_error: t.Union([t.String(), t.Null()]),
+  provider_message_id: t.Union([t.String(), t.Null()], {
+    description: "The provider's id of the accepted send, as `<gateway>:<id>` (e.g. `twilio:SM…`); its delivery receipts are matched by it. Null until a provider that returns ids accepts the message",
+  }),
   created_at: t.String({ format: "date-time" }),
 });
 

@@ -56,7 +56,7 @@ export function statsRoutes(guard: ApiGuard, service: StatsService) {
         detail: {
           summary: "Export a mailing's messages as CSV",
           description:
-            "Columns: id, phone_number, status, attempts, due_at, sent_at, last_error (instants in UTC, ISO 8601). Every status unless `status` names one; streamed, grouped by status, by id within a status.",
+            "Columns: id, phone_number, status, attempts, due_at, sent_at, last_error, provider_message_id (instants in UTC, ISO 8601). Every status unless `status` names one; streamed, grouped by status, by id within a status.",
           tags: ["mailings"],
           responses: { ...documentedResponses({ 404: problemSchema }), 200: { description: "CSV", content: { "text/csv": { schema: { type: "string" } } } } },
         },

@@ -103,6 +103,7 @@ export class StatsService {
         attempts: m.attempts,
         sent_at: m.sent_at,
         last_error: m.last_error,
+        provider_message_id: m.provider_message_id,
       })),
       next_cursor: page.next_cursor,
     };
@@ -119,7 +120,7 @@ export class StatsService {
     const rows = await this.database.rows<PageRow>(sql`
       select m.* from jsonb_array_elements_text(${JSON.stringify(states)}::text::jsonb) as s(status)
       cross join lateral (
-        select x.id, x.mailing_id, x.client_id, x.phone_number, x.status, x.attempts, x.last_error,
+        select x.id, x.mailing_id, x.client_id, x.phone_number, x.status, x.attempts, x.last_error, x.provider_message_id,
           ${epochMs(sql`x.due_at`)} as due_ms, ${epochMs(sql`x.next_attempt_at`)} as next_ms,
           ${epochMs(sql`x.sent_at`)} as sent_ms, ${epochMs(sql`x.created_at`)} as created_ms
         from messages x
@@ -138,6 +139,7 @@ export class StatsService {
       next_attempt_at: msToIso(m.next_ms),
       sent_at: msToIso(m.sent_ms),
       last_error: m.last_error,
+      provider_message_id: m.provider_message_id,
       created_at: msToIso(m.created_ms)!,
     }));
   }
@@ -172,6 +174,7 @@ type PageRow = {
   status: string;
   attempts: number;
   last_error: string | null;
+  provider_message_id: string | null;
   due_ms: number | null;
   next_ms: number | null;
   sent_ms: number | null;

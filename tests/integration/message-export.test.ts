@@ -38,12 +38,12 @@ for (const backend of backends()) {
       expect(reply.headers.get("content-type")).toStartWith("text/csv");
       expect(reply.headers.get("content-disposition")).toBe(`attachment; filename="mailing-${mailingId}-messages.csv"`);
       const lines = reply.text.trimEnd().split("\r\n");
-      expect(lines[0]).toBe("id,phone_number,status,attempts,due_at,sent_at,last_error");
+      expect(lines[0]).toBe("id,phone_number,status,attempts,due_at,sent_at,last_error,provider_message_id");
       expect(lines.length).toBe(clients + 1);
       expect(new Set(lines.slice(1).map((l) => l.split(",")[0])).size).toBe(clients);
-      expect(lines.find((l) => l.includes(",79100000002,"))).toMatch(/,79100000002,sent,1,2026-12-01T06:00:00Z,2026-12-01T06:00:05Z,$/);
+      expect(lines.find((l) => l.includes(",79100000002,"))).toMatch(/,79100000002,sent,1,2026-12-01T06:00:00Z,2026-12-01T06:00:05Z,,$/);
       // A formula in an error is defused and quoted.
-      expect(lines.find((l) => l.includes(",79100000001,"))).toMatch(/,79100000001,failed,3,2026-12-01T06:00:00Z,,"'=cmd,""x"""$/);
+      expect(lines.find((l) => l.includes(",79100000001,"))).toMatch(/,79100000001,failed,3,2026-12-01T06:00:00Z,,"'=cmd,""x""",$/);
     });
 
     test("a status narrows it; an unknown status is a 422 naming the field", async () => {
@@ -67,7 +67,7 @@ for (const backend of backends()) {
       expect((await b.get(`/mailings/${id}?status=sent`)).text).toContain(`href="/mailings/${id}/export?status=sent" download`);
       const csv = await b.get(`/mailings/${id}/export`);
       expect(csv.status).toBe(200);
-      expect(csv.text).toMatch(/^id,phone_number,status,attempts,due_at,sent_at,last_error\r\n\d+,79101112233,scheduled,0,2026-12-01T06:00:00Z,,\r\n$/);
+      expect(csv.text).toMatch(/^id,phone_number,status,attempts,due_at,sent_at,last_error,provider_message_id\r\n\d+,79101112233,scheduled,0,2026-12-01T06:00:00Z,,,\r\n$/);
       expect((await b.get("/mailings/424242/export")).status).toBe(404);
       expect((await new Browser(app).get(`/mailings/${id}/export`)).status).toBe(303);
     } finally {

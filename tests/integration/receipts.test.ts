@@ -90,6 +90,12 @@ for (const backend of backends()) {
       expect((await t.request("GET", "/api/v1/stats")).body.messages).toMatchObject({ sent: 2, delivered: 1, undelivered: 1 });
       const listed = await t.request("GET", `/api/v1/stats/${mailingId}?status=undelivered`);
       expect(listed.body.messages.map((m: { id: number }) => m.id)).toEqual([b!.id]);
+      // The provider's id is in the API answers and the export, so an operator can look a send up there.
+      expect(listed.body.messages[0].provider_message_id).toBe(b!.provider_message_id);
+      const page = await t.request("GET", `/api/v1/mailings/${mailingId}/messages`);
+      expect(page.body.items.map((m: { provider_message_id: string | null }) => m.provider_message_id)).toEqual([a!.provider_message_id, b!.provider_message_id]);
+      const csv = (await t.request("GET", `/api/v1/mailings/${mailingId}/messages/export?status=delivered`)).text.trimEnd().split("\r\n");
+      expect(csv[1]!.endsWith(`,${a!.provider_message_id}`)).toBe(true);
     });
 
     test("Twilio: a bad or missing signature is refused and changes nothing; an unknown sid changes nothing", async () => {

@@ -57,8 +57,8 @@ for (const backend of backends()) {
       expect(page1.body.total).toBe(5);
       expect(page1.body.by_status.sent).toBe(5);
       expect(page1.body.messages).toHaveLength(2);
-      expect(Object.keys(page1.body.messages[0]).sort()).toEqual(["attempts", "client_id", "id", "last_error", "phone_number", "sent_at", "status"]);
-      expect(page1.body.messages[0]).toMatchObject({ status: "sent", attempts: 1, sent_at: "2026-12-01T10:00:00.000Z", last_error: null });
+      expect(Object.keys(page1.body.messages[0]).sort()).toEqual(["attempts", "client_id", "id", "last_error", "phone_number", "provider_message_id", "sent_at", "status"]);
+      expect(page1.body.messages[0]).toMatchObject({ status: "sent", attempts: 1, sent_at: "2026-12-01T10:00:00.000Z", last_error: null, provider_message_id: null });
       const seen = [...page1.body.messages];
       let cursor = page1.body.next_cursor;
       while (cursor !== null) {
@@ -95,7 +95,7 @@ for (const backend of backends()) {
       expect(r.status).toBe(200);
       expect(r.body.items).toHaveLength(5);
       expect(Object.keys(r.body.items[0]).sort()).toEqual(
-        ["attempts", "client_id", "created_at", "due_at", "id", "last_error", "mailing_id", "next_attempt_at", "phone_number", "sent_at", "status"].sort(),
+        ["attempts", "client_id", "created_at", "due_at", "id", "last_error", "mailing_id", "next_attempt_at", "phone_number", "provider_message_id", "sent_at", "status"].sort(),
       );
       expect(r.body.items[0]).toMatchObject({ mailing_id: running, status: "sent", due_at: "2026-12-01T09:00:00.000Z" });
       expect(r.body.next_cursor).toBeNull();
