@@ -14,6 +14,10 @@
  * import (which signals nothing), leaves the 100 ms bound: such a client may still get a message
  * sent up to 100 ms after the change, and the message then records that it was sent (SPEC §4: a
  * message handed to the gateway records its true outcome).
+ *
+ * A message leaves the reads once it is decided (`release`, before its send): the dispatcher does
+ * not wait for the gateway's answer, which would have the rows of every send in flight read again
+ * each `maxAgeMs` for nothing.
  */
 import type { ClaimCheck, ClaimedMessage } from "./claim";
 

@@ -60,6 +60,43 @@ for (const backend of backends()) {
       expect(stats.body.by_status).toMatchObject({ sent: 1, sending: 0, scheduled: 0 });
     });
 
+    test("a message at the gateway is not read again: the pre-send re-reads cover only messages not yet decided", async () => {
+      // Two slots; the first send is held at the gateway while the others are decided and sent.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const reads: number[][] = [];
+      let readsBeforeFirstSend = -1;
+      e = await testEngine(backend, {
+        now: `${day}T10:00:00Z`,
+        gateway: {
+          latencyMs: 0,
+          hold: () => {
+            if (readsBeforeFirstSend >= 0) return Promise.resolve();
+            readsBeforeFirstSend = reads.length;
+            return held;
+          },
+        },
+        // Every read is stale at once: each message asking for its check makes a read.
+        dispatcher: { concurrency: 2, claimBatch: 10, checkMaxAgeMs: 0, onCheckRead: (ids) => reads.push(ids) },
+      });
+      for (const phone of ["79101234560", "79101234561", "79101234562", "79101234563"]) await e.client(phone, "UTC");
+      const id = await e.mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T21:00:00` });
+      e.clock.set(`${day}T11:00:00Z`);
+      const ticking = e.dispatcher.tick();
+      await until(() => e.gateway.received.size === 4, "every send at the gateway");
+      const first = [...e.gateway.received.keys()][0]!;
+      release();
+      await ticking;
+      await e.dispatcher.drain();
+      expect((await e.messages(id)).map((m) => m.status)).toEqual(["sent", "sent", "sent", "sent"]);
+      // The other messages were read while the first was at the gateway; none of those reads
+      // covered it again (it was decided, and left the reads, before its send).
+      const whileAtGateway = reads.slice(readsBeforeFirstSend);
+      expect(whileAtGateway.length).toBeGreaterThan(0);
+      expect(whileAtGateway.filter((ids) => ids.includes(first))).toEqual([]);
+      expect(reads.slice(0, readsBeforeFirstSend).some((ids) => ids.includes(first))).toBe(true);
+    });
+
     test("a client PATCHed out of the mailing's filter while its message is claimed is never sent", async () => {
       const { id, first, waiting, ticking, release } = await oneAtTheGateway(
         [{ phone: "79101234560", tag: "vip" }, { phone: "79101234561", tag: "vip" }],
