@@ -4,6 +4,7 @@
  * cancelled, deleted or re-planned meanwhile stays as it is.
  */
 import { sql } from "drizzle-orm";
+import { intArray } from "../db/arrays";
 import { type Executor, rowsOf } from "../db/client";
 import type { MessageState } from "./states";
 
@@ -22,7 +23,15 @@ export type Completion = {
   providerMessageId?: string;
 };
 
-/** Applies a batch of completions; returns how many rows were still held by their claim. */
+/**
+ * Applies a batch of completions; returns how many rows were still held by their claim.
+ *
+ * `m.id = any(ids)` repeats the join on purpose: it makes the plan read the batch's rows by primary
+ * key whatever the statistics say. They are usually taken while nothing is `sending` (autovacuum,
+ * or the ANALYZE after a large planning), and the planner, expecting one `sending` row, scanned the
+ * whole table and compared each `sending` row with each result in a nested loop: 50 ms instead of
+ * 4 for 200 results with 700 in flight on 8,000 messages (tests/integration/dispatch-plans.test.ts).
+ */
 export async function completeBatch(ex: Executor, completions: Completion[], now: Date): Promise<number> {
   if (completions.length === 0) return 0;
   const at = now.toISOString();
@@ -50,6 +59,7 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
     from jsonb_to_recordset(${JSON.stringify(payload)}::text::jsonb)
       as r(id int, attempts int, status text, next_attempt_at timestamptz, last_error text, unsent boolean, provider_message_id text)
     where m.id = r.id and m.status = 'sending' and m.attempts = r.attempts
+      and m.id = any(${intArray(completions.map((c) => c.id))}::int[])
     returning m.id`,
   );
   return rows.length;
