@@ -9,7 +9,8 @@
  * (pg_stat_xact_user_tables), on a table analyzed in that state.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
+import { PgDialect } from "drizzle-orm/pg-core";
 import { checkClaims } from "../../src/dispatch/claim";
 import { completeBatch } from "../../src/dispatch/complete";
 import { freshDatabase, type TestDatabase } from "../support/db";
@@ -63,6 +64,54 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] dispatch statements use t
     expect(made.seq).toBe(0);
     // Its own rows, not the 8,000 of the table (nor the 700 in flight, compared with each result).
     expect(made.tuples).toBeLessThanOrEqual(2 * ids.length);
+  });
+
+  /**
+   * The statement `run` sends, planned as the prepared statement's generic plan (the one a
+   * long-running dispatcher ends up with: estimates of ten ids, one `sending` row) and run with
+   * EXPLAIN ANALYZE: the rows its joins threw away, and whether it scanned messages whole.
+   */
+  async function genericPlan(run: (ex: never) => Promise<unknown>) {
+    let captured: SQL | null = null;
+    await run({ execute: async (q: SQL) => ((captured = q), []) } as never);
+    const { sql: text, params } = new PgDialect().sqlToQuery(captured!);
+    let plan: unknown = null;
+    await t.database.db
+      .transaction(async (tx) => {
+        await tx.execute(sql`set local plan_cache_mode = force_generic_plan`);
+        await tx.execute(sql.raw(`prepare plan_probe as ${text}`));
+        const args = params.map((p) => (p === null ? "null" : `'${String(p).replaceAll("'", "''")}'`)).join(", ");
+        const [row] = (await tx.execute(sql.raw(`explain (analyze, format json) execute plan_probe(${args})`))) as unknown as { "QUERY PLAN": unknown }[];
+        plan = row!["QUERY PLAN"];
+        await tx.execute(sql`deallocate plan_probe`);
+        tx.rollback();
+      })
+      .catch((error) => {
+        if (!String(error).includes("Rollback")) throw error;
+      });
+    let removed = 0;
+    let wholeScans = 0;
+    const walk = (node: Record<string, unknown>) => {
+      removed += Number(node["Rows Removed by Join Filter"] ?? 0);
+      if (node["Node Type"] === "Seq Scan" && node["Relation Name"] === "messages") wholeScans++;
+      for (const child of (node.Plans as Record<string, unknown>[] | undefined) ?? []) walk(child);
+    };
+    walk(((typeof plan === "string" ? JSON.parse(plan) : plan) as { Plan: Record<string, unknown> }[])[0]!.Plan);
+    return { removed, wholeScans };
+  }
+
+  test("the pre-send re-read under a generic plan: no row compared with every id", async () => {
+    const ids = (await t.database.rows<{ id: number }>(sql`select id from messages where status = 'sending' order by id limit 500`)).map((r) => r.id);
+    const made = await genericPlan((ex) => checkClaims(ex, ids.map((id) => ({ id, attempts: 1 }))));
+    expect(made.wholeScans).toBe(0);
+    expect(made.removed).toBeLessThanOrEqual(ids.length);
+  });
+
+  test("the result write under a generic plan: no row compared with every result", async () => {
+    const ids = (await t.database.rows<{ id: number }>(sql`select id from messages where status = 'sending' order by id limit 500`)).map((r) => r.id);
+    const made = await genericPlan((ex) => completeBatch(ex, ids.map((id) => ({ id, attempts: 1, status: "sent" as const })), new Date()));
+    expect(made.wholeScans).toBe(0);
+    expect(made.removed).toBeLessThanOrEqual(ids.length);
   });
 
   test("the pre-send re-read reads the held rows by id", async () => {
