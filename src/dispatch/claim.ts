@@ -46,6 +46,14 @@ type Row = {
   vals: Record<string, string> | null;
 } & CheckRow;
 
+/**
+ * Claims up to `limit` due messages (SPEC §6: `for update skip locked`, the lease in
+ * next_attempt_at) and reads each one's client and mailing in the same statement. The claimed rows,
+ * their clients and their mailing are found by primary key whatever the estimates (the lateral
+ * subqueries kept apart by `offset 0`, and `x.id = any(…)`): as plain joins the planner read
+ * `messages` and `clients` whole into hash tables for every claim while the tables were small
+ * enough (8,000 rows: ~3 ms a claim; growing with the tables up to the point where it switched).
+ */
 export async function claimDue(
   ex: Executor,
   now: Date,
@@ -68,9 +76,9 @@ export async function claimDue(
     set status = 'sending', attempts = x.attempts + 1,
         next_attempt_at = ${leaseUntil}::timestamptz, updated_at = ${at}::timestamptz
     from due
-      left join mailings m on m.id = due.mailing_id
-      left join clients c on c.id = due.client_id
-    where x.id = due.id
+      left join lateral (select * from mailings m where m.id = due.mailing_id offset 0) m on true
+      left join lateral (select * from clients c where c.id = due.client_id offset 0) c on true
+    where x.id = due.id and x.id = any(array(select id from due))
     returning x.id, x.mailing_id, x.client_id, x.phone_number, x.attempts,
       (extract(epoch from x.expires_at) * 1000)::float8 as expires_ms,
       case when due.status <> 'sending' then due.status

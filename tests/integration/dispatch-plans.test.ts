@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { type SQL, sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
-import { checkClaims } from "../../src/dispatch/claim";
+import { checkClaims, claimDue } from "../../src/dispatch/claim";
 import { completeBatch } from "../../src/dispatch/complete";
 import { freshDatabase, type TestDatabase } from "../support/db";
 
@@ -35,16 +35,18 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] dispatch statements use t
 
   /** Runs `work` in a transaction and returns the sequential and index scans it made of messages. */
   async function scans(work: (tx: Parameters<Parameters<TestDatabase["database"]["db"]["transaction"]>[0]>[0]) => Promise<unknown>) {
-    let result = { seq: -1, idx: -1, tuples: -1 };
+    let result = { seq: -1, idx: -1, tuples: -1, clientTuples: -1 };
     // The counts can include earlier statements of the connection not yet reported: a difference.
     const count = async (tx: { execute: (q: ReturnType<typeof sql>) => Promise<unknown> }) =>
-      ((await tx.execute(sql`select seq_scan::int as seq, idx_scan::int as idx, (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int as tuples from pg_stat_xact_user_tables where relname = 'messages'`)) as { seq: number; idx: number; tuples: number }[])[0]!;
+      ((await tx.execute(sql`select seq_scan::int as seq, idx_scan::int as idx, (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int as tuples,
+          (select (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int from pg_stat_xact_user_tables where relname = 'clients') as client_tuples
+          from pg_stat_xact_user_tables where relname = 'messages'`)) as { seq: number; idx: number; tuples: number; client_tuples: number }[])[0]!;
     await t.database.db
       .transaction(async (tx) => {
         const before = await count(tx as never);
         await work(tx);
         const after = await count(tx as never);
-        result = { seq: after.seq - before.seq, idx: after.idx - before.idx, tuples: after.tuples - before.tuples };
+        result = { seq: after.seq - before.seq, idx: after.idx - before.idx, tuples: after.tuples - before.tuples, clientTuples: after.client_tuples - before.client_tuples };
         tx.rollback();
       })
       .catch((error) => {
@@ -112,6 +114,18 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] dispatch statements use t
     const made = await genericPlan((ex) => completeBatch(ex, ids.map((id) => ({ id, attempts: 1, status: "sent" as const })), new Date()));
     expect(made.wholeScans).toBe(0);
     expect(made.removed).toBeLessThanOrEqual(ids.length);
+  });
+
+  test("the claim reads its rows, their clients and their mailing by key, not the whole tables", async () => {
+    let claimed = 0;
+    const made = await scans(async (tx) => {
+      claimed = (await claimDue(tx as never, new Date(Date.now() + 60_000), 200, 60)).length;
+    });
+    expect(claimed).toBe(200);
+    expect(made.seq).toBe(0);
+    // the due index, then the rows by key; not the 8,000 rows of messages and of clients
+    expect(made.tuples).toBeLessThanOrEqual(3 * 200);
+    expect(made.clientTuples).toBeLessThanOrEqual(2 * 200);
   });
 
   test("the pre-send re-read reads the held rows by id", async () => {
