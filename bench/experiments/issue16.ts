@@ -4,7 +4,7 @@
  * process; the table gives every round and the median, and CPU µs per message from /proc for the
  * contender's process, its PostgreSQL backends and the gateway.
  *
- *   bun bench/experiments/issue16.ts loopback [--n 200000] [--rounds 3] [--service-args "--concurrency 300 --gateway-concurrency 64"]
+ *   bun bench/experiments/issue16.ts loopback [--n 200000] [--rounds 3] [--service-args "--concurrency 300 --gateway-concurrency 64"] [--roots /work/wt/other]
  *       1: the service at its defaults, the mailing's planning timed (MailingService.create), against
  *          pg-boss (8 workers × batchSize 1000, 100 in flight shared, and each batch at once) and a
  *          bare fetch loop with 100 in flight.
@@ -39,9 +39,10 @@ const median = (xs: number[]) => {
 };
 const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d }) : "—");
 
-async function child(script: string, args: (string | number)[], env: Record<string, string> = {}): Promise<Result> {
-  const proc = Bun.spawn(["bun", `${suite}${script}`, ...args.map(String)], {
-    cwd: repoRoot,
+async function child(script: string, args: (string | number)[], env: Record<string, string> = {}, root?: string): Promise<Result> {
+  // `root`: another checkout (an A/B against an older commit), its own copy of the suite.
+  const proc = Bun.spawn(["bun", root ? `${root}/bench/suites/dispatch/${script}` : `${suite}${script}`, ...args.map(String)], {
+    cwd: root ?? repoRoot,
     stdout: "pipe",
     stderr: "pipe",
     env: { ...process.env, DATABASE_URL: databaseUrl ?? "postgres://postgres@127.0.0.1:5432/postgres", ...env },
@@ -54,13 +55,13 @@ async function child(script: string, args: (string | number)[], env: Record<stri
   return JSON.parse(line.slice(resultMarker.length)) as Result;
 }
 
-type Contender = { label: string; script: string; args: (string | number)[]; env?: Record<string, string> };
+type Contender = { label: string; script: string; args: (string | number)[]; env?: Record<string, string>; root?: string };
 
 async function interleaved(contenders: Contender[], rounds: number, gw: string[]): Promise<Result[][]> {
   const all: Result[][] = contenders.map(() => []);
   for (let round = 1; round <= rounds; round++) {
     for (const [i, c] of contenders.entries()) {
-      const r = await child(c.script, [...c.args, ...gw], c.env);
+      const r = await child(c.script, [...c.args, ...gw], c.env, c.root);
       all[i]!.push(r);
       log(`round ${round}/${rounds} ${c.label}: ${r.ok ? `${fmt(r.perSecond)} msg/s${r.planMs ? ` (planning ${r.planMs} ms)` : ""}${r.handedBack ? `, handed back ${r.handedBack}` : ""}, CPU s self/pg/gw ${r.cpuS.self}/${r.cpuS.postgres}/${r.cpuS.gateway}, RSS ${r.rssPeakMb} MB, load ${loadavg()[0]!.toFixed(2)}` : `FAILED ${String(r.error).slice(0, 400)}`}`);
     }
@@ -89,10 +90,16 @@ async function loopback() {
   const rounds = Number(flag("rounds", "3"));
   // `--service-args "a b;c d"`: one service contender per `;`-separated set of extra flags (A/B).
   const variants = flag("service-args", "").split(";").map((v) => v.split(" ").filter(Boolean));
+  // `--roots "/work/wt/a;/work/wt/b"`: the service of other checkouts too (each has bench/suites/dispatch/service.ts), interleaved with this one.
+  const roots = flag("roots", "").split(";").filter(Boolean);
   const gateway = await startGateway(0);
   const gw = ["--gateway", gateway.url, "--gateway-pid", String(gateway.pid)];
-  const contenders: Contender[] = [
+  const services: Contender[] = [
     ...variants.map((v) => ({ label: `service, defaults${v.length ? ` + ${v.join(" ")}` : ""}, planning timed`, script: "service.ts", args: ["--n", n, "--plan", ...v] })),
+    ...roots.map((root) => ({ label: `service at ${root}, defaults, planning timed`, script: "service.ts", args: ["--n", n, "--plan"], root })),
+  ];
+  const contenders: Contender[] = [
+    ...services,
     { label: "pg-boss 8 × 1000, 100 in flight", script: "pgboss.ts", args: ["--n", n, "--workers", 8, "--batch-size", 1000, "--concurrency", 100, "--inflight", "shared"] },
     { label: "pg-boss 8 × 1000, each batch at once", script: "pgboss.ts", args: ["--n", n, "--workers", 8, "--batch-size", 1000, "--inflight", "batch"] },
     { label: "bare fetch loop, 100 in flight", script: "fetch.ts", args: ["--n", n, "--concurrency", 100] },
@@ -104,7 +111,7 @@ async function loopback() {
     const [bossShared, bossBatch, bare] = rates.slice(-3) as [number, number, number];
     const boss = Math.max(bossShared, bossBatch);
     console.log(`\n## Issue 16 target 1: loopback gateway, n = ${fmt(n)}, ${rounds} rounds interleaved\n\n${started}; load at end ${loadavg().map((x) => x.toFixed(2)).join(" / ")}\n\n${text}\n`);
-    for (const [i, c] of contenders.slice(0, variants.length).entries()) {
+    for (const [i, c] of contenders.slice(0, services.length).entries()) {
       console.log(`${c.label}: / pg-boss (the better of its two, medians) **${fmt(rates[i]! / boss, 2)}×** (target ≥ 1.1×); / bare loop **${fmt(rates[i]! / bare, 2)}×** (target ≥ 0.6×)`);
     }
   } finally {

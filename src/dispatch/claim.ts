@@ -6,7 +6,7 @@
  * `attempts` is bumped by every claim and doubles as the claim's fencing token: a result is only
  * written back while the row is still `sending` with the attempts this claim set.
  */
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { intArray } from "../db/arrays";
 import { type Executor, rowsOf } from "../db/client";
 import type { SendWindow } from "../time/send-window";
@@ -48,11 +48,7 @@ type Row = {
 
 /**
  * Claims up to `limit` due messages (SPEC §6: `for update skip locked`, the lease in
- * next_attempt_at) and reads each one's client and mailing in the same statement. The claimed rows,
- * their clients and their mailing are found by primary key whatever the estimates (the lateral
- * subqueries kept apart by `offset 0`, and `x.id = any(…)`): as plain joins the planner read
- * `messages` and `clients` whole into hash tables for every claim while the tables were small
- * enough (8,000 rows: ~3 ms a claim; growing with the tables up to the point where it switched).
+ * next_attempt_at) and reads each one's client and mailing in the same statement (claimStatement).
  */
 export async function claimDue(
   ex: Executor,
@@ -60,32 +56,7 @@ export async function claimDue(
   limit: number,
   leaseSeconds: number,
 ): Promise<ClaimedMessage[]> {
-  const at = now.toISOString();
-  const leaseUntil = new Date(now.getTime() + leaseSeconds * 1000).toISOString();
-  const rows = await rowsOf<Row>(
-    ex,
-    sql`
-    with due as (
-      select id, status, mailing_id, client_id from messages
-      where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz
-      order by next_attempt_at
-      limit ${limit}
-      for update skip locked
-    )
-    update messages x
-    set status = 'sending', attempts = x.attempts + 1,
-        next_attempt_at = ${leaseUntil}::timestamptz, updated_at = ${at}::timestamptz
-    from due
-      left join lateral (select * from mailings m where m.id = due.mailing_id offset 0) m on true
-      left join lateral (select * from clients c where c.id = due.client_id offset 0) c on true
-    where x.id = due.id and x.id = any(array(select id from due))
-    returning x.id, x.mailing_id, x.client_id, x.phone_number, x.attempts,
-      (extract(epoch from x.expires_at) * 1000)::float8 as expires_ms,
-      case when due.status <> 'sending' then due.status
-           when x.last_error is null then 'scheduled' else 'retrying' end as waiting_status,
-      case when strpos(m.text, '{{') > 0 then coalesce(c.attributes, '{}'::jsonb) || jsonb_build_object('tag', c.tag) end as vals,
-      ${checkColumns}`,
-  );
+  const rows = await rowsOf<Row>(ex, claimStatement(now, limit, leaseSeconds));
   return rows.map((r) => ({
     id: r.id,
     mailingId: r.mailing_id,
@@ -98,6 +69,50 @@ export async function claimDue(
     check: checkOf(r),
     values: typeof r.vals === "string" ? JSON.parse(r.vals) : r.vals,
   }));
+}
+
+/**
+ * The claim statement (exported for the plan test, tests/integration/plan-statistics.test.ts).
+ *
+ * A claim touches at most CLAIM_BATCH rows, so it looks each one's mailing, client and own row up by
+ * key whatever the planner's statistics say: with plain joins, once `messages` was analyzed (after a
+ * large plan, plan.ts) the planner expected the whole batch and, at random_page_cost 4, found a
+ * sequential scan and hash of every client (and every mailing; and of messages itself while it is
+ * small) cheaper than 500 index lookups. Measured (bench/NOTES.md, "claim reads every client"): a
+ * 50,000-message mailing, each of its ~145 claims hashed all 50,000 clients, 23–25 ms of PostgreSQL
+ * time per claim against 10–12 ms by key. `offset 0` keeps the planner from flattening the lateral
+ * subqueries back into joins; the redundant `x.id = any(...)` is estimated at a few rows, so the
+ * row itself is reached through messages_pkey.
+ */
+export function claimStatement(now: Date, limit: number, leaseSeconds: number): SQL {
+  const at = now.toISOString();
+  const leaseUntil = new Date(now.getTime() + leaseSeconds * 1000).toISOString();
+  return sql`
+    with due as (
+      select id, status, mailing_id, client_id from messages
+      where status in ('scheduled', 'retrying', 'sending') and next_attempt_at <= ${at}::timestamptz
+      order by next_attempt_at
+      limit ${limit}
+      for update skip locked
+    )
+    update messages x
+    set status = 'sending', attempts = x.attempts + 1,
+        next_attempt_at = ${leaseUntil}::timestamptz, updated_at = ${at}::timestamptz
+    from due
+      left join lateral (
+        select m.id, m.text, m.paused, m.cancelled_at, m.tags_filter, m.codes_filter
+        from mailings m where m.id = due.mailing_id offset 0
+      ) m on true
+      left join lateral (
+        select c.id, c.tag, c.operator_code, c.timezone, c.attributes from clients c where c.id = due.client_id offset 0
+      ) c on true
+    where x.id = due.id and x.id = any(array(select id from due))
+    returning x.id, x.mailing_id, x.client_id, x.phone_number, x.attempts,
+      (extract(epoch from x.expires_at) * 1000)::float8 as expires_ms,
+      case when due.status <> 'sending' then due.status
+           when x.last_error is null then 'scheduled' else 'retrying' end as waiting_status,
+      case when strpos(m.text, '{{') > 0 then coalesce(c.attributes, '{}'::jsonb) || jsonb_build_object('tag', c.tag) end as vals,
+      ${checkColumns}`;
 }
 
 /** What the database says about a claimed message just before its send. */

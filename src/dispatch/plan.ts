@@ -102,6 +102,7 @@ export async function planMailing(
   // plan the message. SHARE mode lets readers and other plannings through. A plan of a million
   // clients holds client writes for its duration (seconds); they wait, they do not fail.
   await holdClientWrites(ex);
+  await withoutJit(ex);
   const zoneRows = await rowsOf<{ timezone: string }>(ex, sql`select distinct timezone from clients`);
   const plans = planZones(
     mailing,
@@ -275,6 +276,18 @@ export async function cancelClientMessages(ex: Executor, clientId: number, now: 
  */
 async function holdClientWrites(ex: Executor): Promise<void> {
   await ex.execute(sql`lock table clients in share mode`);
+}
+
+/**
+ * No JIT compilation for the rest of this transaction (the planning's). The planning statement of
+ * a large mailing is estimated above PostgreSQL's jit_above_cost, and compiling it (42 functions,
+ * inlined and optimised) took longer than it saved: 444 of 1,030 ms of PostgreSQL time for a
+ * 50,000-message mailing; planning 50,000 clients 860 → 443–514 ms, a million 8.2–9.2 → 6.1–8.1 s
+ * (bench/NOTES.md, "JIT in the planning"). PGlite has no JIT; the setting exists there and does
+ * nothing.
+ */
+async function withoutJit(ex: Executor): Promise<void> {
+  await ex.execute(sql`set local jit = off`);
 }
 
 /**

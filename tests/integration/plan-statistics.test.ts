@@ -8,7 +8,11 @@
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { systemClock } from "../../src/clock";
-import { analyzeAfterRows } from "../../src/dispatch/plan";
+import { claimStatement } from "../../src/dispatch/claim";
+import { analyzeAfterRows, planMailing } from "../../src/dispatch/plan";
+import { rowsOf } from "../../src/db/client";
+import { mailings } from "../../src/db/schema";
+import { toPlannable } from "../../src/mailings/repo";
 import { MailingService } from "../../src/mailings/service";
 import { backends, freshDatabase, type TestDatabase } from "../support/db";
 import { waitFor } from "../support/wait";
@@ -21,7 +25,7 @@ for (const backend of backends().filter((b) => b === "postgres")) {
     let tdb: TestDatabase | undefined;
     afterEach(() => tdb?.drop());
 
-    test(`a mailing of ${analyzeAfterRows} messages: messages is analyzed, and the claim reads the due index in order`, async () => {
+    test(`a mailing of ${analyzeAfterRows} messages: messages is analyzed, and the claim reads the due index in order and its rows, clients and mailings by key`, async () => {
       tdb = await freshDatabase(backend);
       const { database } = tdb;
       await database.rows(sql`
@@ -39,6 +43,38 @@ for (const backend of backends().filter((b) => b === "postgres")) {
       const text = plan.map((r) => Object.values(r)[0]).join("\n");
       expect(text).toContain("Index Scan using messages_due_idx");
       expect(text).not.toContain("Sort");
+
+      // The claim itself, with those statistics: its rows, their clients and mailings are looked up by
+      // key, no table is read whole. With plain joins PostgreSQL hashed every client (and here every
+      // message) for each claim once messages was analyzed (src/dispatch/claim.ts, claimStatement).
+      const claimPlan = (await database.rows<Record<string, string>>(sql`explain ${claimStatement(new Date(), 500, 60)}`))
+        .map((r) => Object.values(r)[0])
+        .join("\n");
+      expect(claimPlan).toContain("Index Scan using messages_due_idx");
+      expect(claimPlan).toContain("Index Scan using clients_pkey");
+      expect(claimPlan).toContain("Index Scan using mailings_pkey");
+      expect(claimPlan).toContain("Index Scan using messages_pkey");
+      expect(claimPlan).not.toMatch(/Seq Scan on (clients|mailings|messages)\b/);
+    });
+
+    test("a planning transaction compiles nothing (jit off): compiling the planning statement cost more than it saved", async () => {
+      tdb = await freshDatabase(backend);
+      const { database } = tdb;
+      const [server] = await database.rows<{ jit: string }>(sql`select current_setting('jit') as jit`);
+      expect(server!.jit).toBe("on"); // PostgreSQL's default; the test means nothing with it off
+      const now = new Date();
+      const jit = await database.db.transaction(async (tx) => {
+        const [row] = await tx
+          .insert(mailings)
+          .values({ text: "Hello", startTime: "2020-01-01T00:00:00", endTime: "2099-12-31T23:59:59", startsAt: new Date("2019-12-31T10:00:00Z"), endsAt: new Date("2100-01-01T12:00:00Z"), createdAt: now, updatedAt: now })
+          .returning();
+        await planMailing(tx, toPlannable(row!), now, { fresh: true });
+        const [setting] = await rowsOf<{ jit: string }>(tx, sql`select current_setting('jit') as jit`);
+        return setting!.jit;
+      });
+      expect(jit).toBe("off");
+      const [after] = await database.rows<{ jit: string }>(sql`select current_setting('jit') as jit`);
+      expect(after!.jit).toBe("on"); // local to the planning's transaction
     });
   });
 }
