@@ -76,7 +76,7 @@ async function portInUse(): Promise<never> {
 }
 const addressInUse = (error: unknown) => (error as { code?: unknown })?.code === "EADDRINUSE";
 
-// The port is tried before the database is opened (PGlite's first start runs initdb for about 10 s;
+// The port is tried before the database is opened (PGlite's first start may take seconds;
 // a remote database may be away): bound and let go at once. The real bind below still reports a
 // port taken in between. PORT=0 (any free port) has nothing to try.
 if (config.port !== 0) {
@@ -92,11 +92,14 @@ let database!: Database;
 let migrationsApplied!: number;
 try {
   if (!config.databaseUrl) {
-    // PGlite's first start runs initdb for about 10 s without a word: say what is happening first.
+    // Creating or opening PGlite takes a moment without a word: say what is happening first.
     const line = embeddedDatabaseLine(config.dataDir);
     logger.info(line.msg, line.fields);
   }
-  database = await openDatabase(config);
+  database = await openDatabase(config, (use) => {
+    // Without the shipped image (embedded-image.ts) a new DATA_DIR is created by initdb: slower, say why.
+    if (!use.image) logger.warn("no usable embedded database image: running initdb (about 5 s)", { reason: use.reason });
+  });
   migrationsApplied = await database.migrate();
 } catch (error) {
   // The error's message, code (ECONNREFUSED, a SQLSTATE) and cause (logger.ts, describeError).

@@ -1,6 +1,6 @@
 /**
  * What a new user sees at the first start (issue 10, item 9): the embedded database announced
- * before it initialises (about 10 s the first time, silent otherwise), and, when nobody can sign
+ * before it is created or opened (a new one from the shipped image, db/embedded-image.ts), and, when nobody can sign
  * in yet, how to get the first credentials. The wording lives here so that it changes in one
  * place.
  */
@@ -13,10 +13,10 @@ import { apiTokens, users } from "../db/schema";
 /** The log line written before PGlite opens DATA_DIR. */
 export function embeddedDatabaseLine(dataDir: string): { msg: string; fields: Record<string, unknown> } {
   const path = resolve(dataDir);
-  // PGlite writes PG_VERSION when it creates a cluster: without it, this start runs initdb.
+  // PGlite writes PG_VERSION when it creates a cluster: without it, this start creates one.
   const first = !existsSync(join(path, "PG_VERSION"));
   return first
-    ? { msg: "creating the embedded database (first start: about 10 s; set DATABASE_URL to use PostgreSQL)", fields: { data_dir: path } }
+    ? { msg: "creating the embedded database (set DATABASE_URL to use PostgreSQL)", fields: { data_dir: path } }
     : { msg: "opening the embedded database", fields: { data_dir: path } };
 }
 
