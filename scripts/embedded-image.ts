@@ -44,6 +44,12 @@ if (applied !== migrations.length) throw new Error(`applied ${applied} migration
 // What the migrator recorded is what the manifest says.
 const recorded = (await client.query<{ hash: string }>("select hash from drizzle.__drizzle_migrations order by created_at")).rows;
 if (recorded.map((r) => r.hash).join() !== migrations.map((m) => m.hash).join()) throw new Error("the recorded migrations differ from drizzle/");
+// The template databases go: the service works in "postgres" only and never creates a database,
+// and each of the two is about 350 files, which a new DATA_DIR would otherwise write at its first
+// start (creating a file costs about 0.4 ms on the machines measured: 0.3 s of the start).
+await client.exec("update pg_database set datistemplate = false where datname in ('template0', 'template1')");
+await client.exec("drop database template0");
+await client.exec("drop database template1");
 // Everything on disk, nothing left to replay.
 await client.exec("checkpoint");
 const tarball = await client.dumpDataDir("gzip");

@@ -4,6 +4,7 @@
  */
 import { type Config, ConfigError, loadConfig } from "./config";
 import type { Database } from "./db/client";
+import type { DataDirClaim } from "./db/embedded-image";
 import { currentMaxHttpRequests, relaunch, relaunchFor } from "./ops/http-cap";
 import { createLogger } from "./ops/logger";
 
@@ -31,38 +32,7 @@ if (relaunchPlan) {
     error: failure,
   });
 }
-// The rest of the service is loaded only now: a process that replaces itself above loads it once.
-const [
-  { sql },
-  { createApp },
-  { systemClock },
-  { openDatabase },
-  { startEmbeddedMaintenance },
-  { Dispatcher },
-  { databaseSignals },
-  { SandboxGateway },
-  { createGateway },
-  { serveApp },
-  { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn },
-  { Metrics },
-  { startDailyReport },
-  { startCounterFold },
-] = await Promise.all([
-  import("drizzle-orm"),
-  import("./app"),
-  import("./clock"),
-  import("./db/client"),
-  import("./db/embedded-maintenance"),
-  import("./dispatch/dispatcher"),
-  import("./dispatch/signals"),
-  import("./gateway/sandbox"),
-  import("./gateway/select"),
-  import("./http/serve"),
-  import("./ops/first-contact"),
-  import("./ops/metrics"),
-  import("./ops/report"),
-  import("./stats/fold"),
-]);
+
 /** Writes what the asynchronous log destination still holds, then exits. */
 async function exit(code: number): Promise<never> {
   await logger.flush();
@@ -88,17 +58,63 @@ if (config.port !== 0) {
   }
 }
 
+// Claimed before the rest of the service loads: a new DATA_DIR is created from the shipped image
+// (db/embedded-image.ts) on Bun's threads meanwhile. Said first: it can take a moment.
+let claim: DataDirClaim | undefined;
+if (!config.databaseUrl) {
+  const { claimDataDir, embeddedDatabaseLine } = await import("./db/embedded-image");
+  const line = embeddedDatabaseLine(config.dataDir);
+  logger.info(line.msg, line.fields);
+  try {
+    claim = claimDataDir(config.dataDir);
+  } catch (error) {
+    logger.error("database start-up failed", { error });
+    await exit(1);
+  }
+}
+
+// The rest of the service is loaded only now: a process that replaces itself above loads it once.
+const [
+  { sql },
+  { createApp },
+  { systemClock },
+  { openDatabase },
+  { startEmbeddedMaintenance },
+  { Dispatcher },
+  { databaseSignals },
+  { SandboxGateway },
+  { createGateway },
+  { serveApp },
+  { firstCredentials, nobodyCanSignIn },
+  { Metrics },
+  { startDailyReport },
+  { startCounterFold },
+] = await Promise.all([
+  import("drizzle-orm"),
+  import("./app"),
+  import("./clock"),
+  import("./db/client"),
+  import("./db/embedded-maintenance"),
+  import("./dispatch/dispatcher"),
+  import("./dispatch/signals"),
+  import("./gateway/sandbox"),
+  import("./gateway/select"),
+  import("./http/serve"),
+  import("./ops/first-contact"),
+  import("./ops/metrics"),
+  import("./ops/report"),
+  import("./stats/fold"),
+]);
+
 let database!: Database;
 let migrationsApplied!: number;
 try {
-  if (!config.databaseUrl) {
-    // Creating or opening PGlite takes a moment without a word: say what is happening first.
-    const line = embeddedDatabaseLine(config.dataDir);
-    logger.info(line.msg, line.fields);
-  }
-  database = await openDatabase(config, (use) => {
+  database = await openDatabase(config, {
+    claim,
     // Without the shipped image (embedded-image.ts) a new DATA_DIR is created by initdb: slower, say why.
-    if (!use.image) logger.warn("no usable embedded database image: running initdb (about 5 s)", { reason: use.reason });
+    onImage: (use) => {
+      if (!use.image) logger.warn("no usable embedded database image: running initdb (about 5 s)", { reason: use.reason });
+    },
   });
   migrationsApplied = await database.migrate();
 } catch (error) {

@@ -15,8 +15,11 @@
  * exactly up to date.
  */
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { resourcePath } from "../resources";
+
+export const migrationsFolder = resourcePath("drizzle");
 
 export const imageTarball = "assets/embedded-db/cluster.tar.gz";
 export const imageManifest = "assets/embedded-db/cluster.json";
@@ -76,21 +79,89 @@ export function imageOutOfDate(manifest: ImageManifest | null, migrations: Migra
 }
 
 /**
- * Creates the cluster of a new DATA_DIR from the shipped image, when it is usable for `migrationsFolder`;
- * returns how many migrations it holds, or why it was not used. Extracted natively (Bun.Archive:
- * about 0.5 s, most of it the file system's) rather than through PGlite's `loadDataDir`, which
- * unpacks in JavaScript and writes every file through the WASM file system (about 1 s more and a
- * memory peak of 340 MB, against 40 MB). PG_VERSION, which marks a cluster as created (for PGlite
- * and embeddedDatabaseLine), is written last: a start interrupted before it extracts again.
+ * Creates the cluster of a new DATA_DIR from the shipped image, when it is usable for `folder`;
+ * returns how many migrations it holds, or why it was not used. Extracted natively (Bun.Archive,
+ * on Bun's threads) rather than through PGlite's `loadDataDir`, which unpacks in JavaScript and
+ * writes every file through the WASM file system (about 1 s more and a memory peak of 340 MB,
+ * against 40 MB). PG_VERSION, which marks a cluster as created (for PGlite and
+ * embeddedDatabaseLine), is written last: a start interrupted before it extracts again.
  * The caller holds DATA_DIR's lock.
  */
-export async function extractImage(dataDir: string, migrationsFolder: string): Promise<{ migrations: number } | { unusable: string }> {
+export async function extractImage(dataDir: string, folder: string): Promise<ImageUse> {
   const manifest = readImageManifest();
-  const unusable = imageUnusable(manifest, migrationsOf(migrationsFolder), installedPgliteVersion());
-  if (unusable) return { unusable };
+  const unusable = imageUnusable(manifest, migrationsOf(folder), installedPgliteVersion());
+  if (unusable) return { image: false, reason: unusable };
   const archive = new Bun.Archive(await Bun.file(resourcePath(imageTarball)).bytes());
   // The image was dumped from a running instance: its postmaster.pid is PGlite's own lock, not ours.
   await archive.extract(dataDir, { glob: ["**", "!PG_VERSION", "!postmaster.pid"] });
   await archive.extract(dataDir, { glob: "PG_VERSION" });
-  return { migrations: manifest!.migrations.length };
+  return { image: true, migrations: manifest!.migrations.length };
+}
+
+/** How a new DATA_DIR was created: from the shipped image (holding `migrations`), or by initdb and why. */
+export type ImageUse = { image: true; migrations: number } | { image: false; reason: string };
+
+/** True when `dataDir` holds a cluster (PGlite writes PG_VERSION when it creates one). */
+export function hasCluster(dataDir: string): boolean {
+  return existsSync(join(dataDir, "PG_VERSION"));
+}
+
+/** The log line written before PGlite opens DATA_DIR (issue 10, item 9). */
+export function embeddedDatabaseLine(dataDir: string): { msg: string; fields: Record<string, unknown> } {
+  const path = resolve(dataDir);
+  return hasCluster(path)
+    ? { msg: "opening the embedded database", fields: { data_dir: path } }
+    : { msg: "creating the embedded database (set DATABASE_URL to use PostgreSQL)", fields: { data_dir: path } };
+}
+
+/**
+ * A DATA_DIR this process holds: `unlock` lets it go; `created` settles once a new directory has
+ * been given its cluster from the image (null: the directory had one). main.ts claims DATA_DIR
+ * before it loads the rest of the service, so that the extraction runs meanwhile.
+ */
+export type DataDirClaim = { unlock(): void; created: Promise<ImageUse | null> };
+
+/** Locks `dataDir` (creating it) and, when it holds no cluster yet, starts creating it from the image. */
+export function claimDataDir(dataDir: string, folder = migrationsFolder): DataDirClaim {
+  mkdirSync(dataDir, { recursive: true });
+  const unlock = lockDataDir(dataDir);
+  const created = hasCluster(dataDir) ? Promise.resolve(null) : extractImage(dataDir, folder);
+  // Awaited by openPglite; until then a failure must not count as unhandled.
+  created.catch(() => {});
+  return { unlock, created };
+}
+
+/**
+ * PGlite keeps its files for one process only: a second process on the same DATA_DIR would corrupt
+ * them. A pid file guards the directory; a stale one (its process gone) is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const path = join(dataDir, "service.pid");
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      const fd = openSync(path, "wx");
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const pid = Number(readFileSync(path, "utf8").trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new Error(
+          `DATA_DIR ${dataDir} is in use by process ${pid}; embedded PGlite serves one process (set DATABASE_URL to run several)`,
+        );
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  throw new Error(`could not lock DATA_DIR ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
