@@ -62,7 +62,9 @@ if (config.port !== 0) {
 // (db/embedded-image.ts) on Bun's threads meanwhile. Said first: it can take a moment.
 let claim: DataDirClaim | undefined;
 if (!config.databaseUrl) {
-  const { claimDataDir, embeddedDatabaseLine } = await import("./db/embedded-image");
+  const [{ claimDataDir, embeddedDatabaseLine }, { pgliteAssets }] = await Promise.all([import("./db/embedded-image"), import("./resources")]);
+  // PGlite's wasm is compiled meanwhile too (resources.ts); a failure shows when the database opens.
+  pgliteAssets().catch(() => {});
   const line = embeddedDatabaseLine(config.dataDir);
   logger.info(line.msg, line.fields);
   try {
@@ -108,11 +110,14 @@ const [
 
 let database!: Database;
 let migrationsApplied!: number;
+/** How a new DATA_DIR was created: "image" (the shipped one) or "initdb"; undefined when it existed. */
+let created: "image" | "initdb" | undefined;
 try {
   database = await openDatabase(config, {
     claim,
-    // Without the shipped image (embedded-image.ts) a new DATA_DIR is created by initdb: slower, say why.
     onImage: (use) => {
+      created = use.image ? "image" : "initdb";
+      // Without the shipped image (embedded-image.ts) a new DATA_DIR is created by initdb: slower, say why.
       if (!use.image) logger.warn("no usable embedded database image: running initdb (about 5 s)", { reason: use.reason });
     },
   });
@@ -125,6 +130,7 @@ try {
 logger.info("database ready", {
   driver: database.kind,
   data_dir: config.databaseUrl ? undefined : config.dataDir,
+  created,
   migrations_applied: migrationsApplied,
 });
 
