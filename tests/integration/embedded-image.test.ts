@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ImageUse, migrationsFolder, openPglite } from "../../src/db/client";
 import {
+  claimDataDir,
   imageOutOfDate,
   imageTarball,
   imageUnusable,
@@ -110,6 +111,44 @@ describe("a new DATA_DIR", () => {
       expect(row!.n).toBe(1);
     } finally {
       await reopened.close();
+    }
+  });
+
+  test("whose creation was cut short (files, no PG_VERSION) is created again at the next start", async () => {
+    const dataDir = join(root, "interrupted");
+    const claim = claimDataDir(dataDir);
+    expect(await claim.created).toEqual({ image: true, migrations: migrationsOf(migrationsFolder).length });
+    claim.unlock();
+    // What a process killed during the extraction leaves: PG_VERSION is written last, so it is
+    // missing, and so is whatever had not been written yet.
+    rmSync(join(dataDir, "PG_VERSION"));
+    rmSync(join(dataDir, "global/pg_control"));
+    const uses: ImageUse[] = [];
+    const database = await openPglite(dataDir, { onImage: (use) => uses.push(use) });
+    try {
+      expect(uses).toEqual([{ image: true, migrations: migrationsOf(migrationsFolder).length }]);
+      expect(await database.migrate()).toBe(0);
+      const [row] = await database.rows<{ n: number }>(sql`select count(*)::int as n from clients`);
+      expect(row!.n).toBe(0);
+    } finally {
+      await database.close();
+    }
+  });
+
+  test("with an image that does not match drizzle/ is created by initdb and migrated, as before the image", async () => {
+    const dataDir = join(root, "mismatch");
+    const folder = join(root, "migrations-changed");
+    cpSync(migrationsFolder, folder, { recursive: true });
+    const last = migrationsOf(migrationsFolder).at(-1)!.tag;
+    writeFileSync(join(folder, `${last}.sql`), `${readFileSync(join(folder, `${last}.sql`), "utf8")}\n-- changed after the image was written\n`);
+    const uses: ImageUse[] = [];
+    const database = await openPglite(dataDir, { migrationsFolder: folder, onImage: (use) => uses.push(use) });
+    try {
+      expect(uses).toEqual([{ image: false, reason: `migration ${last} differs from the image's` }]);
+      expect(await database.migrate()).toBe(migrationsOf(folder).length);
+      expect(await database.migrationsApplied()).toBe(true);
+    } finally {
+      await database.close();
     }
   });
 
