@@ -16,7 +16,6 @@ import postgres from "postgres";
 import { pgliteAssets } from "../resources";
 import * as schema from "./schema";
 import { claimDataDir, type DataDirClaim, type ImageUse, migrationsFolder } from "./embedded-image";
-import { extractImage } from "./embedded-image";
 import { deadlined, outsideDeadline } from "./deadline";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
