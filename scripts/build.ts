@@ -1,9 +1,10 @@
 /**
  * `bun run build`: one executable, dist/notification-service (issue 13, item 4).
  *
- * Lists the files the service reads at run time — every file under drizzle/, templates/ and static/
- * (whatever they hold when the build runs), the OpenAPI UI's two assets and PGlite's wasm and data
- * files — and writes build/entry.ts, which embeds each with `import … with { type: "file" }`,
+ * Lists the files the service reads at run time — every file under drizzle/, templates/, static/ and
+ * assets/embedded-db/ (whatever they hold when the build runs), the OpenAPI UI's two assets and
+ * PGlite's wasm and data files and package.json — and writes build/entry.ts, which embeds each with
+ * `import … with { type: "file" }`,
  * extracts them at start (src/embedded.ts) and then starts src/main.ts. Then `bun build --compile`.
  */
 import { createHash } from "node:crypto";
@@ -34,6 +35,9 @@ const files = [
   `${pgliteDir}/pglite.wasm`,
   `${pgliteDir}/initdb.wasm`,
   `${pgliteDir}/pglite.data`,
+  // the embedded database's image, and PGlite's version it is checked against (src/db/embedded-image.ts)
+  ...walk("assets/embedded-db"),
+  "node_modules/@electric-sql/pglite/package.json",
 ];
 
 // The build id names the extraction directory: new contents, new directory.

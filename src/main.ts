@@ -4,6 +4,7 @@
  */
 import { type Config, ConfigError, loadConfig } from "./config";
 import type { Database } from "./db/client";
+import type { DataDirClaim } from "./db/embedded-image";
 import { currentMaxHttpRequests, relaunch, relaunchFor } from "./ops/http-cap";
 import { createLogger } from "./ops/logger";
 
@@ -31,6 +32,49 @@ if (relaunchPlan) {
     error: failure,
   });
 }
+
+/** Writes what the asynchronous log destination still holds, then exits. */
+async function exit(code: number): Promise<never> {
+  await logger.flush();
+  process.exit(code);
+}
+
+/** A busy port is a setting to change, reported like the configuration errors (no stack trace). */
+async function portInUse(): Promise<never> {
+  console.error(`configuration error: PORT: ${config.port} is already in use on ${config.host} (stop what uses it or choose another PORT)`);
+  return exit(2);
+}
+const addressInUse = (error: unknown) => (error as { code?: unknown })?.code === "EADDRINUSE";
+
+// The port is tried before the database is opened (PGlite's first start may take seconds;
+// a remote database may be away): bound and let go at once. The real bind below still reports a
+// port taken in between. PORT=0 (any free port) has nothing to try.
+if (config.port !== 0) {
+  try {
+    Bun.serve({ port: config.port, hostname: config.host, fetch: () => new Response() }).stop(true);
+  } catch (error) {
+    if (addressInUse(error)) await portInUse();
+    // Anything else (an address not on this host, …) is reported by the real bind.
+  }
+}
+
+// Claimed before the rest of the service loads: a new DATA_DIR is created from the shipped image
+// (db/embedded-image.ts) on Bun's threads meanwhile. Said first: it can take a moment.
+let claim: DataDirClaim | undefined;
+if (!config.databaseUrl) {
+  const [{ claimDataDir, embeddedDatabaseLine }, { pgliteAssets }] = await Promise.all([import("./db/embedded-image"), import("./resources")]);
+  // PGlite's wasm is compiled meanwhile too (resources.ts); a failure shows when the database opens.
+  pgliteAssets().catch(() => {});
+  const line = embeddedDatabaseLine(config.dataDir);
+  logger.info(line.msg, line.fields);
+  try {
+    claim = claimDataDir(config.dataDir);
+  } catch (error) {
+    logger.error("database start-up failed", { error });
+    await exit(1);
+  }
+}
+
 // The rest of the service is loaded only now: a process that replaces itself above loads it once.
 const [
   { sql },
@@ -43,7 +87,7 @@ const [
   { SandboxGateway },
   { createGateway },
   { serveApp },
-  { embeddedDatabaseLine, firstCredentials, nobodyCanSignIn },
+  { firstCredentials, nobodyCanSignIn },
   { Metrics },
   { startDailyReport },
   { startCounterFold },
@@ -63,40 +107,20 @@ const [
   import("./ops/report"),
   import("./stats/fold"),
 ]);
-/** Writes what the asynchronous log destination still holds, then exits. */
-async function exit(code: number): Promise<never> {
-  await logger.flush();
-  process.exit(code);
-}
-
-/** A busy port is a setting to change, reported like the configuration errors (no stack trace). */
-async function portInUse(): Promise<never> {
-  console.error(`configuration error: PORT: ${config.port} is already in use on ${config.host} (stop what uses it or choose another PORT)`);
-  return exit(2);
-}
-const addressInUse = (error: unknown) => (error as { code?: unknown })?.code === "EADDRINUSE";
-
-// The port is tried before the database is opened (PGlite's first start runs initdb for about 10 s;
-// a remote database may be away): bound and let go at once. The real bind below still reports a
-// port taken in between. PORT=0 (any free port) has nothing to try.
-if (config.port !== 0) {
-  try {
-    Bun.serve({ port: config.port, hostname: config.host, fetch: () => new Response() }).stop(true);
-  } catch (error) {
-    if (addressInUse(error)) await portInUse();
-    // Anything else (an address not on this host, …) is reported by the real bind.
-  }
-}
 
 let database!: Database;
 let migrationsApplied!: number;
+/** How a new DATA_DIR was created: "image" (the shipped one) or "initdb"; undefined when it existed. */
+let created: "image" | "initdb" | undefined;
 try {
-  if (!config.databaseUrl) {
-    // PGlite's first start runs initdb for about 10 s without a word: say what is happening first.
-    const line = embeddedDatabaseLine(config.dataDir);
-    logger.info(line.msg, line.fields);
-  }
-  database = await openDatabase(config);
+  database = await openDatabase(config, {
+    claim,
+    onImage: (use) => {
+      created = use.image ? "image" : "initdb";
+      // Without the shipped image (embedded-image.ts) a new DATA_DIR is created by initdb: slower, say why.
+      if (!use.image) logger.warn("no usable embedded database image: running initdb (about 5 s)", { reason: use.reason });
+    },
+  });
   migrationsApplied = await database.migrate();
 } catch (error) {
   // The error's message, code (ECONNREFUSED, a SQLSTATE) and cause (logger.ts, describeError).
@@ -106,6 +130,7 @@ try {
 logger.info("database ready", {
   driver: database.kind,
   data_dir: config.databaseUrl ? undefined : config.dataDir,
+  created,
   migrations_applied: migrationsApplied,
 });
 

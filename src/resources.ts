@@ -5,7 +5,7 @@
  * executable `import.meta.url` points into Bun's virtual file system, where folders cannot be
  * listed or read by the libraries that need them (Drizzle's migrator, PGlite).
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const repoRoot = fileURLToPath(new URL("../", import.meta.url));
@@ -34,7 +34,20 @@ export function resourcePath(relative: string): string {
   return join(runtime?.root ?? repoRoot, relative);
 }
 
-/** PGlite options for the compiled executable (empty from source: PGlite finds its own files). */
-export async function pgliteAssets(): Promise<Partial<PgliteAssets>> {
-  return runtime?.pglite ? runtime.pglite() : {};
+let fromPackage: Promise<Partial<PgliteAssets>> | null = null;
+
+/**
+ * PGlite's compiled wasm module and file-system bundle: the compiled executable's, or (from
+ * source) read beside PGlite's module, once per process. main.ts asks for them early, so that the
+ * compilation (about 140 ms of CPU, on Bun's threads) runs while the rest of the service loads;
+ * PGlite left to itself would compile when opened. The initdb module is left to PGlite (only a
+ * DATA_DIR without the shipped image needs it: db/embedded-image.ts).
+ */
+export function pgliteAssets(): Promise<Partial<PgliteAssets>> {
+  if (runtime?.pglite) return runtime.pglite();
+  return (fromPackage ??= (async () => {
+    const dir = dirname(fileURLToPath(import.meta.resolve("@electric-sql/pglite")));
+    const [wasm, data] = await Promise.all([Bun.file(join(dir, "pglite.wasm")).arrayBuffer(), Bun.file(join(dir, "pglite.data")).arrayBuffer()]);
+    return { pgliteWasmModule: await WebAssembly.compile(wasm), fsBundle: new Blob([data]) };
+  })());
 }

@@ -17,6 +17,8 @@
  * with DIR/node_modules linked to this one's).
  *
  *   bun bench/suites/embedded.ts [--quick] [--clients 100000] [--env K=V …]
+ *   bun bench/suites/embedded.ts --starts 5 [--compare DIR]   (start-up only: first and second start,
+ *     medians of N rounds; with --compare, the checkout in DIR alternated with this one)
  *   bun run bench --only embedded [--quick]
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -289,8 +291,78 @@ export async function measure(n: number, env: Record<string, string> = {}, root 
   }
 }
 
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/**
+ * `--starts N [--compare DIR]`: only the start-up, N rounds of a first start (empty DATA_DIR) and a
+ * second start (the same directory), each to the first 200 of `/`, with the VmHWM of the first
+ * start when it answered; with `--compare`, the checkout in DIR too, alternated round by round.
+ */
+async function starts(rounds: number, roots: string[], env: Record<string, string>): Promise<Record<string, unknown>> {
+  const load = loadAverage();
+  const gateway = await startGateway(0);
+  const figures = new Map(roots.map((root) => [root, { first: [] as number[], second: [] as number[], hwm: [] as number[] }]));
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const root of roots) {
+        const dataDir = mkdtempSync(join(tmpdir(), "perfemb-start-"));
+        try {
+          const first = await startEmbedded(dataDir, gateway.url, env, root);
+          const hwm = memoryOf(first.pid)?.hwm ?? NaN;
+          await first.stop();
+          const second = await startEmbedded(dataDir, gateway.url, env, root);
+          await second.stop();
+          const f = figures.get(root)!;
+          f.first.push(first.firstPageMs);
+          f.second.push(second.firstPageMs);
+          f.hwm.push(hwm);
+        } finally {
+          rmSync(dataDir, { recursive: true, force: true });
+        }
+      }
+    }
+  } finally {
+    await gateway.stop().catch(() => {});
+  }
+  const loadAfter = loadAverage();
+  const rows = roots.flatMap((root) => {
+    const f = figures.get(root)!;
+    const name = root === repoRoot ? "this checkout" : root;
+    return [
+      { figure: `${name}: first start (empty DATA_DIR) → 200 of /, ms, every round`, value: f.first.map(Math.round).join(", ") },
+      { figure: `${name}: first start, median ms`, value: Math.round(median(f.first)), target: "≤ 2,000 ms", verdict: verdict(false, median(f.first) <= 2000) },
+      { figure: `${name}: second start → 200 of /, ms, every round`, value: f.second.map(Math.round).join(", ") },
+      { figure: `${name}: second start, median ms`, value: Math.round(median(f.second)) },
+      { figure: `${name}: VmHWM at the first start's first page, MB, median`, value: round1(median(f.hwm)) },
+    ];
+  });
+  printTable(`Embedded default (PGlite): start-up only, ${rounds} rounds${roots.length > 1 ? " alternated" : ""}`, [
+    ...rows,
+    { figure: "load average at start / end", value: `${load} / ${loadAfter}` },
+  ]);
+  return {
+    rounds,
+    load_average: [load, loadAfter],
+    ...Object.fromEntries(
+      roots.map((root) => {
+        const f = figures.get(root)!;
+        return [root === repoRoot ? "this" : root, { first_start_ms: f.first.map(Math.round), second_start_ms: f.second.map(Math.round), vm_hwm_mb: f.hwm.map(round1) }];
+      }),
+    ),
+  };
+}
+
 export async function run(options: SuiteOptions): Promise<Record<string, unknown>> {
   const argv = options.argv;
+  if (argv.includes("--starts")) {
+    const compareAt = argv.indexOf("--compare");
+    const roots = compareAt >= 0 ? [repoRoot, argv[compareAt + 1]!] : [repoRoot];
+    return starts(flag(argv, "starts", 5), roots, extraEnv(argv));
+  }
   const n = options.quick ? 500 : flag(argv, "clients", 100_000);
   const env = extraEnv(argv);
   const rootAt = argv.indexOf("--root");

@@ -11,11 +11,11 @@ import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import postgres from "postgres";
-import { pgliteAssets, resourcePath } from "../resources";
+import { pgliteAssets } from "../resources";
 import * as schema from "./schema";
+import { claimDataDir, type DataDirClaim, type ImageUse, migrationsFolder } from "./embedded-image";
 import { deadlined, outsideDeadline } from "./deadline";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -33,14 +33,15 @@ export async function rowsOf<T = Record<string, unknown>>(executor: Executor, qu
   return Array.isArray(result) ? result : result.rows;
 }
 
-export const migrationsFolder = resourcePath("drizzle");
+export { migrationsFolder };
+export type { ImageUse };
 
 /**
  * How many migrations drizzle/ holds, read from the journal the migrator itself reads (a JSON
  * import of it would turn into a file path in the compiled executable, which embeds the file).
  */
-function migrationCount(): number {
-  const journal = JSON.parse(readFileSync(`${migrationsFolder}/meta/_journal.json`, "utf8")) as { entries: unknown[] };
+function migrationCount(folder = migrationsFolder): number {
+  const journal = JSON.parse(readFileSync(`${folder}/meta/_journal.json`, "utf8")) as { entries: unknown[] };
   return journal.entries.length;
 }
 
@@ -222,41 +223,6 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
 }
 
 /**
- * PGlite keeps its files for one process only: a second process on the same DATA_DIR would corrupt
- * them. A pid file guards the directory; a stale one (its process gone) is taken over.
- */
-function lockDataDir(dataDir: string): () => void {
-  const path = join(dataDir, "service.pid");
-  for (let tries = 0; tries < 2; tries++) {
-    try {
-      const fd = openSync(path, "wx");
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const pid = Number(readFileSync(path, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new Error(
-          `DATA_DIR ${dataDir} is in use by process ${pid}; embedded PGlite serves one process (set DATABASE_URL to run several)`,
-        );
-      }
-      rmSync(path, { force: true });
-    }
-  }
-  throw new Error(`could not lock DATA_DIR ${dataDir}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/**
  * PostgreSQL settings of the embedded database (issue 16, target 3), after PGlite's own start-up
  * parameters (which a `startParams` option replaces, so they are repeated):
  * - random_page_cost 1.1 (PostgreSQL's default is 4, for spinning disks): the data is in PGlite's
@@ -271,20 +237,24 @@ export const embeddedSettings: Record<string, string> = {
   shared_buffers: "32MB",
 };
 
-function embeddedStartParams(): string[] {
+export function embeddedStartParams(): string[] {
   return [...PGlite.defaultStartParams, ...Object.entries(embeddedSettings).flatMap(([name, value]) => ["-c", `${name}=${value}`])];
 }
 
 /**
- * A PGlite instance on `dataDir` (null: in memory) with the embedded settings. On a new directory
- * PGlite runs initdb inside a second instance and the WASM memory of both stays reachable from the
- * instance it returns (measured: 747 MB RSS after the first open against 266 MB when reopening), so
- * the first open only creates the cluster; it is closed and the directory opened again.
+ * A PGlite instance on `dataDir` (null: in memory) with the embedded settings, once `created` (the
+ * claim's extraction of the image into a new directory, embedded-image.ts) has settled: about
+ * 0.1–0.5 s instead of initdb's 4.5 s and its 950 MB peak. Without a usable image PGlite runs
+ * initdb inside a second instance and the WASM memory of both stays reachable from the instance it
+ * returns (measured: 747 MB RSS after the first open against 266 MB when reopening), so that first
+ * open only creates the cluster; it is closed and the directory opened again.
  */
-async function openEmbedded(dataDir: string | null): Promise<PGlite> {
+async function openEmbedded(dataDir: string | null, created: Promise<ImageUse | null>, onImage: (use: ImageUse) => void): Promise<PGlite> {
   const assets = await pgliteAssets();
   const options = { ...assets, startParams: embeddedStartParams() };
-  if (dataDir && !existsSync(join(dataDir, "PG_VERSION"))) {
+  const use = await created;
+  if (use) onImage(use);
+  if (dataDir && use && !use.image) {
     const creating = new PGlite(dataDir, options);
     await creating.waitReady;
     await creating.close();
@@ -298,14 +268,28 @@ async function openEmbedded(dataDir: string | null): Promise<PGlite> {
 /**
  * Opens embedded PGlite, in `dataDir` or (null) in memory, or wraps `client`, an instance the
  * caller opened (tests start theirs from a dump of a migrated one, and decide what closing means).
+ * `claim`: the caller's claim of `dataDir` (main.ts claims it early), else it is claimed here.
  */
-export async function openPglite(dataDir: string | null, options: { client?: PGlite } = {}): Promise<Database> {
-  let unlock = () => {};
-  if (dataDir) {
-    mkdirSync(dataDir, { recursive: true });
-    unlock = lockDataDir(dataDir);
+export async function openPglite(
+  dataDir: string | null,
+  options: {
+    client?: PGlite;
+    claim?: DataDirClaim;
+    onImage?: (use: ImageUse) => void;
+    /** drizzle/ unless given (tests: a folder with a migration more than the image holds) */
+    migrationsFolder?: string;
+  } = {},
+): Promise<Database> {
+  const folder = options.migrationsFolder ?? migrationsFolder;
+  const claim = dataDir ? (options.claim ?? claimDataDir(dataDir, folder)) : null;
+  let client: PGlite;
+  try {
+    client = options.client ?? (await openEmbedded(dataDir, claim?.created ?? Promise.resolve(null), options.onImage ?? (() => {})));
+  } catch (error) {
+    claim?.unlock();
+    throw error;
   }
-  const client = options.client ?? (await openEmbedded(dataDir));
+  const unlock = claim ? claim.unlock : () => {};
   const db = drizzlePglite({ client, schema }) as unknown as Db;
   const database: Database = {
     kind: "pglite",
@@ -314,11 +298,11 @@ export async function openPglite(dataDir: string | null, options: { client?: PGl
     rows: (query) => rowsOf(db, query),
     async migrate() {
       const before = await appliedCount(database);
-      await migratePglite(drizzlePglite({ client }), { migrationsFolder });
+      await migratePglite(drizzlePglite({ client }), { migrationsFolder: folder });
       return (await appliedCount(database)) - before;
     },
     async migrationsApplied() {
-      return (await appliedCount(database)) >= migrationCount();
+      return (await appliedCount(database)) >= migrationCount(folder);
     },
     async listen(channel, onMessage) {
       return client.listen(channel, onMessage);
@@ -340,8 +324,8 @@ export async function openDatabase(config: {
   dataDir: string;
   dbConnectTimeoutMs?: number;
   dbStatementTimeoutMs?: number;
-}): Promise<Database> {
+}, embedded: { claim?: DataDirClaim; onImage?: (use: ImageUse) => void } = {}): Promise<Database> {
   return config.databaseUrl
     ? openPostgres(config.databaseUrl, { connectTimeoutMs: config.dbConnectTimeoutMs, statementTimeoutMs: config.dbStatementTimeoutMs })
-    : openPglite(config.dataDir);
+    : openPglite(config.dataDir, embedded);
 }

@@ -45,9 +45,12 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
     // Absent (not null) without one: the probe's payload stays as short as before.
     ...(c.providerMessageId ? { provider_message_id: c.providerMessageId } : {}),
   }));
-  const rows = await rowsOf<{ id: number }>(
+  // Counted in the statement (as expireOverdue does), not a row back per message: on embedded PGlite
+  // each returned row is decoded in this process into garbage JSC collects late (issue 16, target 3).
+  const [row] = await rowsOf<{ n: number }>(
     ex,
     sql`
+    with done as (
     update messages m
     set status = r.status,
         attempts = case when r.unsent then m.attempts - 1 else m.attempts end,
@@ -60,9 +63,10 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
       as r(id int, attempts int, status text, next_attempt_at timestamptz, last_error text, unsent boolean, provider_message_id text)
     where m.id = r.id and m.status = 'sending' and m.attempts = r.attempts
       and m.id = any(${intArray(completions.map((c) => c.id))}::int[])
-    returning m.id`,
+    returning 1)
+    select count(*)::int as n from done`,
   );
-  return rows.length;
+  return row?.n ?? 0;
 }
 
 /**

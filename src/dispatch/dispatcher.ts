@@ -124,9 +124,11 @@ export class Dispatcher implements SignalListener {
     }
     this.rate = new SendRate(database.db, options.rate ?? { perSecond: 0, burst: 0 });
     this.gatewayRequests = new Semaphore(Math.min(gatewayConcurrency ?? concurrency, concurrency));
+    // Embedded PGlite: claims and claim checks answer as one JSON value (claim.ts, answerRows).
+    const json = database.kind === "pglite";
     this.claimChecks = new ClaimChecks((claims) => {
       options.onCheckRead?.(claims.map((c) => c.id));
-      return checkClaims(database.db, claims);
+      return checkClaims(database.db, claims, { json });
     }, options.checkMaxAgeMs);
     this.results = new GroupCommit<ClaimedMessage>(
       database,
@@ -245,7 +247,9 @@ export class Dispatcher implements SignalListener {
       }
       const claimStartedAt = Date.now();
       const generation = this.claimChecks.readGeneration;
-      const claimed = await claimDue(this.database.db, this.clock.now(), want, this.options.leaseSeconds);
+      const claimed = await claimDue(this.database.db, this.clock.now(), want, this.options.leaseSeconds, {
+        json: this.database.kind === "pglite",
+      });
       if (claimed.length > 0) {
         this.stats.claimed += claimed.length;
         this.options.onClaim?.(claimed.length);

@@ -1,24 +1,11 @@
 /**
- * What a new user sees at the first start (issue 10, item 9): the embedded database announced
- * before it initialises (about 10 s the first time, silent otherwise), and, when nobody can sign
- * in yet, how to get the first credentials. The wording lives here so that it changes in one
- * place.
+ * What a new user sees at the first start (issue 10, item 9): when nobody can sign in yet, how to
+ * get the first credentials (the line announcing the embedded database is embeddedDatabaseLine in
+ * db/embedded-image.ts). The wording lives here so that it changes in one place.
  */
 import { count, isNull } from "drizzle-orm";
-import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
 import type { Database } from "../db/client";
 import { apiTokens, users } from "../db/schema";
-
-/** The log line written before PGlite opens DATA_DIR. */
-export function embeddedDatabaseLine(dataDir: string): { msg: string; fields: Record<string, unknown> } {
-  const path = resolve(dataDir);
-  // PGlite writes PG_VERSION when it creates a cluster: without it, this start runs initdb.
-  const first = !existsSync(join(path, "PG_VERSION"));
-  return first
-    ? { msg: "creating the embedded database (first start: about 10 s; set DATABASE_URL to use PostgreSQL)", fields: { data_dir: path } }
-    : { msg: "opening the embedded database", fields: { data_dir: path } };
-}
 
 /** True when no one can call the API: no ADMIN_API_KEY, no user and no live API token. */
 export async function nobodyCanSignIn(database: Database, adminApiKey: string | null): Promise<boolean> {

@@ -11,7 +11,10 @@
 import { PGlite } from "@electric-sql/pglite";
 import { sql } from "drizzle-orm";
 import postgres from "postgres";
-import { type Database, openPglite, openPostgres } from "../../src/db/client";
+import { readFileSync } from "node:fs";
+import { type Database, migrationsFolder, openPglite, openPostgres } from "../../src/db/client";
+import { imageTarball, imageUnusable, installedPgliteVersion, migrationsOf, readImageManifest } from "../../src/db/embedded-image";
+import { resourcePath } from "../../src/resources";
 import { adopt, currentOwner } from "./lifetime";
 import { type Profile, type Run, profile, reset, revocable } from "./recycle";
 
@@ -96,9 +99,14 @@ type PgliteTemplate = Profile & { dump: Blob };
 let pgliteTemplate: Promise<PgliteTemplate> | null = null;
 const sparePglites: PGlite[] = [];
 
+const imageUsable = () => imageUnusable(readImageManifest(), migrationsOf(migrationsFolder), installedPgliteVersion()) === null;
+const imageBlob = () => new Blob([readFileSync(resourcePath(imageTarball))], { type: "application/x-gzip" });
+
 function pgliteTemplateReady(): Promise<PgliteTemplate> {
   return (pgliteTemplate ??= (async () => {
-    const client = new PGlite();
+    // From the shipped image when it is usable (src/db/embedded-image.ts), as a new DATA_DIR is: no
+    // initdb (seconds, a minute under load); whatever the image lacks is migrated here.
+    const client = imageUsable() ? new PGlite({ loadDataDir: imageBlob() }) : new PGlite();
     try {
       await (await openPglite(null, { client })).migrate();
       return { ...(await profile(pgliteRun(client))), dump: await client.dumpDataDir("none") };
