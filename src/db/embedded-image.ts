@@ -15,7 +15,7 @@
  * exactly up to date.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { resourcePath } from "../resources";
 
@@ -134,27 +134,48 @@ export function claimDataDir(dataDir: string, folder = migrationsFolder): DataDi
 /**
  * PGlite keeps its files for one process only: a second process on the same DATA_DIR would corrupt
  * them. A pid file guards the directory; a stale one (its process gone) is taken over.
+ *
+ * Reading the pid file, judging it and writing ours happen under a guard, a directory created
+ * exclusively (mkdir is atomic) and removed at once: without it two processes started together
+ * could both take over a stale file (each removing the other's new one) or read a file another
+ * had created but not yet written (empty: taken for stale). The guard is held for microseconds; one
+ * left by a process killed meanwhile is removed once it is older than `staleGuardMs`.
  */
 function lockDataDir(dataDir: string): () => void {
   const path = join(dataDir, "service.pid");
-  for (let tries = 0; tries < 2; tries++) {
+  const guard = join(dataDir, "service.pid.guard");
+  const staleGuardMs = 5_000;
+  for (let waited = 0; ; waited++) {
     try {
-      const fd = openSync(path, "wx");
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
+      mkdirSync(guard);
+      break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const pid = Number(readFileSync(path, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new Error(
-          `DATA_DIR ${dataDir} is in use by process ${pid}; embedded PGlite serves one process (set DATABASE_URL to run several)`,
-        );
-      }
-      rmSync(path, { force: true });
+      const age = guardAge(guard);
+      if (age !== null && age > staleGuardMs) rmSync(guard, { recursive: true, force: true });
+      else if (waited > 2 * (staleGuardMs / 5)) throw new Error(`could not lock DATA_DIR ${dataDir} (${guard} stays)`);
+      else Bun.sleepSync(5);
     }
   }
-  throw new Error(`could not lock DATA_DIR ${dataDir}`);
+  try {
+    const pid = existsSync(path) ? Number(readFileSync(path, "utf8").trim()) : 0;
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new Error(`DATA_DIR ${dataDir} is in use by process ${pid}; embedded PGlite serves one process (set DATABASE_URL to run several)`);
+    }
+    writeFileSync(path, String(process.pid));
+  } finally {
+    rmSync(guard, { recursive: true, force: true });
+  }
+  return () => rmSync(path, { force: true });
+}
+
+/** How old the guard is in ms (null: gone meanwhile). */
+function guardAge(guard: string): number | null {
+  try {
+    return Date.now() - statSync(guard).mtimeMs;
+  } catch {
+    return null;
+  }
 }
 
 function isAlive(pid: number): boolean {
