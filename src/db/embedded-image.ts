@@ -11,7 +11,7 @@
  * (tag and SHA-256 of each SQL file, as Drizzle's migrator records them). The image is used only
  * when that PGlite version is the one installed and its migrations are the first ones of drizzle/
  * (the migrations after them are applied at start as on any existing DATA_DIR); otherwise the
- * first start runs initdb as before. tests/unit/embedded-image.test.ts fails when the image is not
+ * first start runs initdb as before. tests/integration/embedded-image.test.ts fails when the image is not
  * exactly up to date.
  */
 import { createHash } from "node:crypto";
