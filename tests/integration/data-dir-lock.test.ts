@@ -4,7 +4,8 @@
  * left its pid file behind (a crash, a power cut: the usual case at a restart).
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { claimDataDir } from "../../src/db/embedded-image";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -66,5 +67,17 @@ describe("DATA_DIR's lock", () => {
       const said = (await together(join(root, `new-${round}`), 3)).sort();
       expect(said).toEqual(["held", "refused", "refused"]);
     }
+  });
+
+  test("is taken despite a guard left by a process killed while it held it, once that guard is stale", () => {
+    const dataDir = join(root, "stale-guard");
+    mkdirSync(join(dataDir, "service.pid.guard"), { recursive: true });
+    writeFileSync(join(dataDir, "PG_VERSION"), "17\n");
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(join(dataDir, "service.pid.guard"), old, old);
+    const claim = claimDataDir(dataDir);
+    expect(existsSync(join(dataDir, "service.pid.guard"))).toBe(false);
+    claim.unlock();
+    expect(existsSync(join(dataDir, "service.pid"))).toBe(false);
   });
 });
