@@ -3,7 +3,7 @@
  * assets/embedded-db/cluster.tar.gz and its manifest cluster.json: a PGlite cluster initialised
  * and migrated with drizzle/ as it is now, from which a new DATA_DIR is created at the first start
  * (instead of initdb). Run it after adding or changing a migration or upgrading PGlite;
- * tests/unit/embedded-image.test.ts fails until it is run.
+ * tests/integration/embedded-image.test.ts fails until it is run.
  *
  *   bun run db:embedded-image [--check]   (--check: exit 1 when the image is out of date, write nothing)
  */

@@ -15,7 +15,7 @@ import { readFileSync } from "node:fs";
 import postgres from "postgres";
 import { pgliteAssets } from "../resources";
 import * as schema from "./schema";
-import { claimDataDir, type DataDirClaim, type ImageUse, migrationsFolder } from "./embedded-image";
+import { claimDataDir, creationDone, type DataDirClaim, type ImageUse, migrationsFolder } from "./embedded-image";
 import { deadlined, outsideDeadline } from "./deadline";
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -258,6 +258,7 @@ async function openEmbedded(dataDir: string | null, created: Promise<ImageUse | 
     const creating = new PGlite(dataDir, options);
     await creating.waitReady;
     await creating.close();
+    creationDone(dataDir);
     Bun.gc(true);
   }
   const client = dataDir ? new PGlite(dataDir, options) : new PGlite(options);

@@ -11,11 +11,11 @@
  * (tag and SHA-256 of each SQL file, as Drizzle's migrator records them). The image is used only
  * when that PGlite version is the one installed and its migrations are the first ones of drizzle/
  * (the migrations after them are applied at start as on any existing DATA_DIR); otherwise the
- * first start runs initdb as before. tests/unit/embedded-image.test.ts fails when the image is not
+ * first start runs initdb as before. tests/integration/embedded-image.test.ts fails when the image is not
  * exactly up to date.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { resourcePath } from "../resources";
 
@@ -79,31 +79,81 @@ export function imageOutOfDate(manifest: ImageManifest | null, migrations: Migra
 }
 
 /**
- * Creates the cluster of a new DATA_DIR from the shipped image, when it is usable for `folder`;
- * returns how many migrations it holds, or why it was not used. Extracted natively (Bun.Archive,
- * on Bun's threads) rather than through PGlite's `loadDataDir`, which unpacks in JavaScript and
- * writes every file through the WASM file system (about 1 s more and a memory peak of 340 MB,
- * against 40 MB). PG_VERSION, which marks a cluster as created (for PGlite and
- * embeddedDatabaseLine), is written last: a start interrupted before it extracts again.
+ * Creates the cluster of a new DATA_DIR from the shipped image (`tarball`: tests), when it is usable
+ * for `folder`; returns how many migrations it holds, or why it was not used. Extracted natively
+ * (Bun.Archive, on Bun's threads) rather than through PGlite's `loadDataDir`, which unpacks in
+ * JavaScript and writes every file through the WASM file system (about 1 s more and a memory peak
+ * of 340 MB, against 40 MB). PG_VERSION is written last, and the creation's marker (written by
+ * claimDataDir) removed after it: a start interrupted before extracts again. An image that cannot
+ * be read is skipped like a mismatching one (initdb), without what its extraction wrote.
  * The caller holds DATA_DIR's lock.
  */
-export async function extractImage(dataDir: string, folder: string): Promise<ImageUse> {
+export async function extractImage(dataDir: string, folder: string, tarball = resourcePath(imageTarball)): Promise<ImageUse> {
   const manifest = readImageManifest();
   const unusable = imageUnusable(manifest, migrationsOf(folder), installedPgliteVersion());
   if (unusable) return { image: false, reason: unusable };
-  const archive = new Bun.Archive(await Bun.file(resourcePath(imageTarball)).bytes());
-  // The image was dumped from a running instance: its postmaster.pid is PGlite's own lock, not ours.
-  await archive.extract(dataDir, { glob: ["**", "!PG_VERSION", "!postmaster.pid"] });
-  await archive.extract(dataDir, { glob: "PG_VERSION" });
+  try {
+    const archive = new Bun.Archive(await Bun.file(tarball).bytes());
+    // The image was dumped from a running instance: its postmaster.pid is PGlite's own lock, not ours.
+    await archive.extract(dataDir, { glob: ["**", "!PG_VERSION", "!postmaster.pid"] });
+    await archive.extract(dataDir, { glob: "PG_VERSION" });
+  } catch (error) {
+    clearCreation(dataDir);
+    return { image: false, reason: `the image ${tarball} could not be read (${(error as Error).message ?? error})` };
+  }
+  if (!existsSync(join(dataDir, "PG_VERSION"))) {
+    clearCreation(dataDir);
+    return { image: false, reason: `the image ${tarball} holds no PG_VERSION` };
+  }
+  creationDone(dataDir);
   return { image: true, migrations: manifest!.migrations.length };
 }
 
 /** How a new DATA_DIR was created: from the shipped image (holding `migrations`), or by initdb and why. */
 export type ImageUse = { image: true; migrations: number } | { image: false; reason: string };
 
-/** True when `dataDir` holds a cluster (PGlite writes PG_VERSION when it creates one). */
+/**
+ * Written in a new DATA_DIR before its cluster is created (from the image or by initdb) and removed
+ * once it is complete: a directory holding it was left by a creation cut short, ours to clear.
+ */
+const creationMarker = "service.creating";
+/** DATA_DIR's entries that are not the cluster's: this service's own, and a file system's lost+found (a volume's root). */
+const ownEntries = new Set(["service.pid", "service.pid.guard", creationMarker, "lost+found"]);
+
+/**
+ * True when `dataDir` holds a complete cluster: PGlite writes PG_VERSION when it creates one (and
+ * the image's extraction writes it last), and the creation's marker is gone.
+ */
 export function hasCluster(dataDir: string): boolean {
-  return existsSync(join(dataDir, "PG_VERSION"));
+  return existsSync(join(dataDir, "PG_VERSION")) && !existsSync(join(dataDir, creationMarker));
+}
+
+/** The cluster of a new DATA_DIR is complete (after the image's extraction or initdb). */
+export function creationDone(dataDir: string): void {
+  rmSync(join(dataDir, creationMarker), { force: true });
+}
+
+/** Removes what a creation wrote in `dataDir` (all but the service's own files). */
+function clearCreation(dataDir: string): void {
+  for (const name of readdirSync(dataDir)) if (!ownEntries.has(name)) rmSync(join(dataDir, name), { recursive: true, force: true });
+}
+
+/**
+ * Readies a DATA_DIR without a complete cluster for its creation: one left by a creation cut short
+ * (the marker) is cleared; one holding anything else is refused (a mistyped DATA_DIR: the image's
+ * twenty-odd folders would be scattered among someone's files); then the marker is written.
+ */
+function prepareCreation(dataDir: string): void {
+  const foreign = readdirSync(dataDir).filter((name) => !ownEntries.has(name));
+  if (foreign.length > 0) {
+    if (!existsSync(join(dataDir, creationMarker))) {
+      throw new Error(
+        `DATA_DIR ${resolve(dataDir)} is not empty and holds no embedded database (no PG_VERSION; it holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", …" : ""}): set DATA_DIR to a new or empty directory`,
+      );
+    }
+    clearCreation(dataDir);
+  }
+  writeFileSync(join(dataDir, creationMarker), "");
 }
 
 /** The log line written before PGlite opens DATA_DIR (issue 10, item 9). */
@@ -122,10 +172,19 @@ export function embeddedDatabaseLine(dataDir: string): { msg: string; fields: Re
 export type DataDirClaim = { unlock(): void; created: Promise<ImageUse | null> };
 
 /** Locks `dataDir` (creating it) and, when it holds no cluster yet, starts creating it from the image. */
-export function claimDataDir(dataDir: string, folder = migrationsFolder): DataDirClaim {
+export function claimDataDir(dataDir: string, folder = migrationsFolder, options: { tarball?: string } = {}): DataDirClaim {
   mkdirSync(dataDir, { recursive: true });
   const unlock = lockDataDir(dataDir);
-  const created = hasCluster(dataDir) ? Promise.resolve(null) : extractImage(dataDir, folder);
+  const existing = hasCluster(dataDir);
+  if (!existing) {
+    try {
+      prepareCreation(dataDir);
+    } catch (error) {
+      unlock();
+      throw error;
+    }
+  }
+  const created = existing ? Promise.resolve(null) : extractImage(dataDir, folder, options.tarball);
   // Awaited by openPglite; until then a failure must not count as unhandled.
   created.catch(() => {});
   return { unlock, created };
@@ -134,27 +193,48 @@ export function claimDataDir(dataDir: string, folder = migrationsFolder): DataDi
 /**
  * PGlite keeps its files for one process only: a second process on the same DATA_DIR would corrupt
  * them. A pid file guards the directory; a stale one (its process gone) is taken over.
+ *
+ * Reading the pid file, judging it and writing ours happen under a guard, a directory created
+ * exclusively (mkdir is atomic) and removed at once: without it two processes started together
+ * could both take over a stale file (each removing the other's new one) or read a file another
+ * had created but not yet written (empty: taken for stale). The guard is held for microseconds; one
+ * left by a process killed meanwhile is removed once it is older than `staleGuardMs`.
  */
 function lockDataDir(dataDir: string): () => void {
   const path = join(dataDir, "service.pid");
-  for (let tries = 0; tries < 2; tries++) {
+  const guard = join(dataDir, "service.pid.guard");
+  const staleGuardMs = 5_000;
+  for (let waited = 0; ; waited++) {
     try {
-      const fd = openSync(path, "wx");
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
+      mkdirSync(guard);
+      break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const pid = Number(readFileSync(path, "utf8").trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new Error(
-          `DATA_DIR ${dataDir} is in use by process ${pid}; embedded PGlite serves one process (set DATABASE_URL to run several)`,
-        );
-      }
-      rmSync(path, { force: true });
+      const age = guardAge(guard);
+      if (age !== null && age > staleGuardMs) rmSync(guard, { recursive: true, force: true });
+      else if (waited > 2 * (staleGuardMs / 5)) throw new Error(`could not lock DATA_DIR ${dataDir} (${guard} stays)`);
+      else Bun.sleepSync(5);
     }
   }
-  throw new Error(`could not lock DATA_DIR ${dataDir}`);
+  try {
+    const pid = existsSync(path) ? Number(readFileSync(path, "utf8").trim()) : 0;
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+      throw new Error(`DATA_DIR ${dataDir} is in use by process ${pid}; embedded PGlite serves one process (set DATABASE_URL to run several)`);
+    }
+    writeFileSync(path, String(process.pid));
+  } finally {
+    rmSync(guard, { recursive: true, force: true });
+  }
+  return () => rmSync(path, { force: true });
+}
+
+/** How old the guard is in ms (null: gone meanwhile). */
+function guardAge(guard: string): number | null {
+  try {
+    return Date.now() - statSync(guard).mtimeMs;
+  } catch {
+    return null;
+  }
 }
 
 function isAlive(pid: number): boolean {

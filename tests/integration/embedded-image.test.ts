@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { PGlite } from "@electric-sql/pglite";
 import { sql } from "drizzle-orm";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ImageUse, migrationsFolder, openPglite } from "../../src/db/client";
@@ -119,8 +119,9 @@ describe("a new DATA_DIR", () => {
     const claim = claimDataDir(dataDir);
     expect(await claim.created).toEqual({ image: true, migrations: migrationsOf(migrationsFolder).length });
     claim.unlock();
-    // What a process killed during the extraction leaves: PG_VERSION is written last, so it is
-    // missing, and so is whatever had not been written yet.
+    // What a process killed during the extraction leaves: the creation's marker, PG_VERSION (written
+    // last) missing, and so is whatever had not been written yet.
+    writeFileSync(join(dataDir, "service.creating"), "");
     rmSync(join(dataDir, "PG_VERSION"));
     rmSync(join(dataDir, "global/pg_control"));
     const uses: ImageUse[] = [];
@@ -133,6 +134,51 @@ describe("a new DATA_DIR", () => {
     } finally {
       await database.close();
     }
+  });
+
+  test("that holds other files and no cluster is refused, and nothing is written into it", async () => {
+    const dataDir = join(root, "foreign");
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dataDir, "notes.txt"), "mine");
+    expect(() => claimDataDir(dataDir)).toThrow(/is not empty and holds no embedded database/);
+    expect(readdirSync(dataDir)).toEqual(["notes.txt"]);
+  });
+
+  test("whose image cannot be read is created by initdb, without what the extraction left", async () => {
+    const dataDir = join(root, "unreadable");
+    const damaged = join(root, "damaged.tar.gz");
+    writeFileSync(damaged, readFileSync(resourcePath(imageTarball)).subarray(0, 100_000));
+    const claim = claimDataDir(dataDir, migrationsFolder, { tarball: damaged });
+    const use = await claim.created;
+    expect(use).toMatchObject({ image: false });
+    expect((use as { reason: string }).reason).toContain("could not be read");
+    expect(readdirSync(dataDir).sort()).toEqual(["service.creating", "service.pid"]);
+    const uses: ImageUse[] = [];
+    const database = await openPglite(dataDir, { claim, onImage: (u) => uses.push(u) });
+    try {
+      expect(await database.migrate()).toBe(migrationsOf(migrationsFolder).length);
+    } finally {
+      await database.close();
+    }
+    expect(existsSync(join(dataDir, "service.creating"))).toBe(false);
+    expect(existsSync(join(dataDir, "PG_VERSION"))).toBe(true);
+  });
+
+  test("whose initdb was cut short (PG_VERSION written, the creation's marker still there) is created again", async () => {
+    const dataDir = join(root, "initdb-cut");
+    mkdirSync(join(dataDir, "base/1"), { recursive: true });
+    writeFileSync(join(dataDir, "PG_VERSION"), "17\n");
+    writeFileSync(join(dataDir, "base/1/1259"), "partial");
+    writeFileSync(join(dataDir, "service.creating"), "");
+    const uses: ImageUse[] = [];
+    const database = await openPglite(dataDir, { onImage: (u) => uses.push(u) });
+    try {
+      expect(uses).toEqual([{ image: true, migrations: migrationsOf(migrationsFolder).length }]);
+      expect(await database.migrate()).toBe(0);
+    } finally {
+      await database.close();
+    }
+    expect(existsSync(join(dataDir, "service.creating"))).toBe(false);
   });
 
   test("with an image that does not match drizzle/ is created by initdb and migrated, as before the image", async () => {
