@@ -173,7 +173,8 @@ export type DataDirClaim = { unlock(): void; created: Promise<ImageUse | null> }
 
 /** Locks `dataDir` (creating it) and, when it holds no cluster yet, starts creating it from the image. */
 export function claimDataDir(dataDir: string, folder = migrationsFolder, options: { tarball?: string } = {}): DataDirClaim {
-  mkdirSync(dataDir, { recursive: true });
+  // Only its owner may read it, as PostgreSQL wants of a data directory (an existing one is left as it is).
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const unlock = lockDataDir(dataDir);
   const existing = hasCluster(dataDir);
   if (!existing) {

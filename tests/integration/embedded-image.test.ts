@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { PGlite } from "@electric-sql/pglite";
 import { sql } from "drizzle-orm";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ImageUse, migrationsFolder, openPglite } from "../../src/db/client";
@@ -92,6 +92,7 @@ describe("a new DATA_DIR", () => {
     const database = await openPglite(dataDir, { onImage: (use) => uses.push(use) });
     try {
       expect(uses).toEqual([{ image: true, migrations: migrationsOf(migrationsFolder).length }]);
+      expect(statSync(dataDir).mode & 0o777).toBe(0o700); // only its owner reads a new DATA_DIR
       expect(await database.migrate()).toBe(0);
       expect(await database.migrationsApplied()).toBe(true);
       const [settings] = await database.rows<{ cost: string; buffers: string }>(
