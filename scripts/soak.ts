@@ -1,11 +1,23 @@
 /**
  * Soak (issue 14 item 7): one worker process under a steady load — API writes, UI and API reads,
- * dispatch through the fake gateway — for a configurable time, sampling its RSS, open file
+ * dispatch through the fake gateway — for a configurable time, sampling its memory, open file
  * descriptors (/proc/PID/fd), database connections (pg_stat_activity) and dead tuples
  * (pg_stat_user_tables) over time.
  *
  *   bun run soak                     # 30 minutes
  *   SOAK_MINUTES=2 bun run soak      # a short run
+ *
+ * Load: SOAK_LOAD=steady (the default) keeps the live data the same size once a working set is
+ * reached: SOAK_CLIENTS (1,000) clients — each second deletes as many of the oldest as it created —
+ * and SOAK_MAILINGS (12) mailings, the oldest deleted with its messages when a new one comes.
+ * SOAK_LOAD=growing is the load of the first runs (20 creates and 2 deletes a second, mailings open
+ * for 48 h): the directory, the open mailings and the messages grow all the time, and with them the
+ * work per request, so its memory cannot settle.
+ *
+ * Memory: RSS from /proc/PID/status (split into anonymous memory and the file pages of the bun
+ * executable mapped in), and unless SOAK_HEAP_STATS=0 the worker's own figures after a full GC
+ * (HEAP_STATS_FILE, src/ops/heap-stats.ts; SIGUSR2 each sample): RSS, the live JS heap, the live
+ * objects and their types. SOAK_HEAP_FILE keeps those samples (JSON lines) after the run.
  *
  * Database: by default a PostgreSQL cluster of the soak's own (initdb, tests/support/pg-cluster.ts)
  * with the settings a production server has by default — above all autovacuum on. The machine's
@@ -15,9 +27,12 @@
  * dropped); the autovacuum setting is printed either way.
  *
  * Prints one line per sample and a verdict: the last third's average against the first third's
- * (after a warm-up, SOAK_WARMUP_SECONDS, default 30). Exits 1 on any 5xx, or when open fds or database
- * connections grew (last third above the first third's maximum, plus SEND_CONCURRENCY + 10 for fds) — the
- * checks a short CI run (.ci/run) can make.
+ * (after a warm-up, SOAK_WARMUP_SECONDS, default 180 s and at most a third of the run), a memory
+ * verdict (the live JS heap, the live objects and the RSS after GC: flat when the last third is
+ * within 10 % of the first) and the object types that changed most. Exits 1 on any 5xx, or when
+ * open fds or database connections grew (last third above the first third's maximum, plus
+ * SEND_CONCURRENCY + 10 for fds) — the checks a short CI run (.ci/run) can make; the memory verdict
+ * is printed, never an exit status (a one-minute run cannot tell).
  */
 import postgres from "postgres";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -145,6 +160,9 @@ async function loadSecond(second: number) {
 type Sample = {
   at: number;
   rssMb: number;
+  /** of the RSS: anonymous memory (heaps, malloc) and file pages (the bun executable's code mapped in) */
+  anonMb: number;
+  fileMb: number;
   /** after a full GC (HEAP_STATS_FILE): RSS, the live JS heap, live JS objects; NaN without heap stats */
   rssGcMb: number;
   heapMb: number;
@@ -180,6 +198,8 @@ async function heapSample(): Promise<{ after: { rss: number }; heapSize: number;
 async function sample(): Promise<Sample> {
   const status = readFileSync(`/proc/${worker.pid}/status`, "utf8");
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const anonKb = Number(/RssAnon:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const fileKb = Number(/RssFile:\s+(\d+)/.exec(status)?.[1] ?? 0);
   const heap = await heapSample();
   const mb = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
   const fds = readdirSync(`/proc/${worker.pid}/fd`).length;
@@ -191,6 +211,8 @@ async function sample(): Promise<Sample> {
   return {
     at: Date.now(),
     rssMb: Math.round(rssKb / 1024),
+    anonMb: Math.round(anonKb / 1024),
+    fileMb: Math.round(fileKb / 1024),
     rssGcMb: heap ? Math.round(heap.after.rss / 1048576) : NaN,
     heapMb: heap ? mb(heap.heapSize) : NaN,
     objects: heap ? heap.objectCount : NaN,
@@ -220,7 +242,7 @@ console.log(
     (loadKind === "steady" ? ` (${workingSet} clients, ${keptMailings} mailings)` : "") +
     `; heap stats ${heapStats ? "on (a full GC in the worker per sample)" : "off"}`,
 );
-console.log("min\trss_mb\trss_gc\theap_mb\tobjects\tclients\tmessages\tfds\tdb_conn\tdead_tup\tlive_tup\tdead_%\tautovac\tsent\trequests\t5xx");
+console.log("min\trss_mb\tanon\tfile\trss_gc\theap_mb\tobjects\tclients\tmessages\tfds\tdb_conn\tdead_tup\tlive_tup\tdead_%\tautovac\tsent\trequests\t5xx");
 while (Date.now() < endAt) {
   const t0 = Date.now();
   await loadSecond(second++);
@@ -229,7 +251,7 @@ while (Date.now() < endAt) {
     samples.push(s);
     const deadPct = s.liveTuples > 0 ? ((s.deadTuples / (s.deadTuples + s.liveTuples)) * 100).toFixed(1) : "-";
     console.log(
-      [((s.at - started) / 60_000).toFixed(1), s.rssMb, s.rssGcMb, s.heapMb, s.objects, s.clients, s.messages, s.fds, s.connections, s.deadTuples, s.liveTuples, deadPct, s.autovacuums, s.sent, s.requests, s.errors].join("\t"),
+      [((s.at - started) / 60_000).toFixed(1), s.rssMb, s.anonMb, s.fileMb, s.rssGcMb, s.heapMb, s.objects, s.clients, s.messages, s.fds, s.connections, s.deadTuples, s.liveTuples, deadPct, s.autovacuums, s.sent, s.requests, s.errors].join("\t"),
     );
     nextSample += sampleEveryMs;
   }
@@ -246,7 +268,7 @@ const body = samples.filter((s) => s.at - started >= warmupMs);
 const third = Math.max(1, Math.floor(body.length / 3));
 const avg = (xs: Sample[], k: keyof Sample) => xs.reduce((a, s) => a + (s[k] as number), 0) / xs.length;
 const change = (first: number, last: number) => (first > 0 ? `${last >= first ? "+" : ""}${(((last - first) / first) * 100).toFixed(0)} %` : "n/a");
-const keys = ["rssMb", "rssGcMb", "heapMb", "objects", "clients", "messages", "fds", "connections", "deadTuples"] as const;
+const keys = ["rssMb", "anonMb", "fileMb", "rssGcMb", "heapMb", "objects", "clients", "messages", "fds", "connections", "deadTuples"] as const;
 const thirds = Object.fromEntries(keys.map((k) => [k, { first: avg(body.slice(0, third), k), last: avg(body.slice(-third), k) }])) as Record<(typeof keys)[number], { first: number; last: number }>;
 const verdict = keys
   .filter((k) => !Number.isNaN(thirds[k].first))
