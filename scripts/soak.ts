@@ -282,7 +282,8 @@ if (heapStats && body.length >= 2) {
   // GC adds what the allocator keeps. Flat: the last third's average within 10 % of the first's.
   const flat = (k: "heapMb" | "rssGcMb" | "objects") => thirds[k].last <= thirds[k].first * 1.1;
   const memory = (["heapMb", "objects", "rssGcMb"] as const).map((k) => `${k} ${flat(k) ? "flat" : "GREW"} (${change(thirds[k].first, thirds[k].last)})`);
-  console.log(`soak memory verdict: ${memory.join(", ")} (flat: last third within 10 % of the first)`);
+  const short = minutes < 10 ? "; a run under 10 minutes cannot tell: the working set and the heap are still settling" : "";
+  console.log(`soak memory verdict: ${memory.join(", ")} (flat: last third within 10 % of the first${short})`);
   // Which objects grew between the first sample after the warm-up and the last one.
   const a = body[0]!.objectTypes;
   const b = body.at(-1)!.objectTypes;
