@@ -51,6 +51,8 @@ export type Config = {
   reportTimezone: string;
   /** the daily report's From address */
   reportFrom: string;
+  /** HEAP_STATS_FILE: a diagnostic (ops/heap-stats.ts): SIGUSR2 appends memory figures here; null: off */
+  heapStatsFile: string | null;
 };
 
 export type OAuthClientConfig = { clientId: string; clientSecret: string };
@@ -287,5 +289,6 @@ export function loadConfig(env: Env = process.env): Config {
     reportCron: cronPattern(env, "REPORT_CRON", "0 8 * * *"),
     reportTimezone: timezone(env, "REPORT_TIMEZONE", "UTC"),
     reportFrom: read(env, "REPORT_FROM") ?? "notification-service@localhost",
+    heapStatsFile: read(env, "HEAP_STATS_FILE"),
   };
 }

@@ -183,6 +183,11 @@ const stopFold = startCounterFold(database, logger);
 // database cut off right after "listening") killed the process with the default action.
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
 process.on("SIGINT", () => void shutdown("SIGINT"));
+// A diagnostic, off unless HEAP_STATS_FILE is set (ops/heap-stats.ts; the soak uses it).
+if (config.heapStatsFile) {
+  const { installHeapStats } = await import("./ops/heap-stats");
+  installHeapStats(config.heapStatsFile, (error) => logger.warn("writing heap stats failed", { error }));
+}
 const baseUrl = (config.publicUrl ?? `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`).replace(/\/$/, "");
 logger.info("listening", { url: baseUrl });
 // The hints below query the database, which may not answer: they never hold up the start.

@@ -54,6 +54,7 @@ describe("§2 configuration", () => {
       reportCron: "0 8 * * *",
       reportTimezone: "UTC",
       reportFrom: "notification-service@localhost",
+      heapStatsFile: null,
     });
   });
 
@@ -105,6 +106,7 @@ describe("§2 configuration", () => {
       REPORT_CRON: "0 9 * * 1",
       REPORT_TIMEZONE: "Europe/Moscow",
       REPORT_FROM: "reports@example.com",
+      HEAP_STATS_FILE: "/tmp/heap.jsonl",
     });
     expect(config).toMatchObject({
       port: 8080,
@@ -135,6 +137,7 @@ describe("§2 configuration", () => {
       reportCron: "0 9 * * 1",
       reportTimezone: "Europe/Moscow",
       reportFrom: "reports@example.com",
+      heapStatsFile: "/tmp/heap.jsonl",
     });
   });
 
