@@ -29,7 +29,8 @@
  * Prints one line per sample and a verdict: the last third's average against the first third's
  * (after a warm-up, SOAK_WARMUP_SECONDS, default 180 s and at most a third of the run), a memory
  * verdict (the live JS heap, the live objects and the RSS after GC: flat when the last third is
- * within 10 % of the first) and the object types that changed most. Exits 1 on any 5xx, or when
+ * within 10 % of the first and the growth rate under 0.5 MB per 10 min for the heap, 1.5 MB for the RSS:
+ * scripts/soak-verdict.ts) and the object types that changed most. Exits 1 on any 5xx, or when
  * open fds or database connections grew (last third above the first third's maximum, plus
  * SEND_CONCURRENCY + 10 for fds) — the checks a short CI run (.ci/run) can make; the memory verdict
  * is printed, never an exit status (a one-minute run cannot tell).
@@ -39,6 +40,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { startFakeGateway } from "../src/gateway/fake-server";
 import { ADMIN_API_KEY, startWorker } from "../tests/support/processes";
 import { makeCluster, postgresBin, type Cluster } from "../tests/support/pg-cluster";
+import { growthLimits, memoryVerdict } from "./soak-verdict";
 
 const minutes = Number(process.env.SOAK_MINUTES ?? 30);
 const sampleEveryMs = Number(process.env.SOAK_SAMPLE_SECONDS ?? 15) * 1000;
@@ -279,11 +281,15 @@ console.log(
 );
 if (heapStats && body.length >= 2) {
   // Memory: the live JS heap after a full GC is what a leak of JS objects grows; RSS after the same
-  // GC adds what the allocator keeps. Flat: the last third's average within 10 % of the first's.
-  const flat = (k: "heapMb" | "rssGcMb" | "objects") => thirds[k].last <= thirds[k].first * 1.1;
-  const memory = (["heapMb", "objects", "rssGcMb"] as const).map((k) => `${k} ${flat(k) ? "flat" : "GREW"} (${change(thirds[k].first, thirds[k].last)})`);
+  // GC adds what the allocator keeps. Flat: the last third's average within 10 % of the first's and
+  // the growth rate (least-squares slope) under its limit (scripts/soak-verdict.ts).
+  const rate = (k: string, v: number) => (Number.isNaN(v) ? "" : `, ${v >= 0 ? "+" : ""}${k === "objects" ? Math.round(v) : v.toFixed(2) + " MB"} per 10 min`);
+  const memory = memoryVerdict(body).map((l) => `${l.key} ${l.grew ? "GREW" : "flat"} (${change(l.first, l.last)}${rate(l.key, l.perTenMinutes)})`);
   const short = minutes < 10 ? "; a run under 10 minutes cannot tell: the working set and the heap are still settling" : "";
-  console.log(`soak memory verdict: ${memory.join(", ")} (flat: last third within 10 % of the first${short})`);
+  console.log(
+    `soak memory verdict: ${memory.join(", ")} (flat: last third within 10 % of the first, and at most ` +
+      `${growthLimits.heapMb} MB per 10 min for heapMb, ${growthLimits.rssGcMb} MB for rssGcMb${short})`,
+  );
   // Which objects grew between the first sample after the warm-up and the last one.
   const a = body[0]!.objectTypes;
   const b = body.at(-1)!.objectTypes;
