@@ -107,9 +107,16 @@ const wall = (offsetHours: number) => new Date(Date.now() + offsetHours * 3_600_
 let phone = 0;
 let errors = 0;
 let requests = 0;
-const count = (status: number) => {
+/** answers by request kind and status: a UI read that redirects to the sign-in page, or a write the
+ * API refused, is not the load this soak claims to keep */
+const answers = new Map<string, number>();
+let unexpected = 0;
+const count = (status: number, kind: string) => {
   requests++;
   if (status >= 500) errors++;
+  if (status < 200 || status >= 300) unexpected++;
+  const key = `${kind} ${status}`;
+  answers.set(key, (answers.get(key) ?? 0) + 1);
 };
 
 /** created clients not yet deleted, oldest first; mailings made, oldest first (steady load) */
@@ -128,32 +135,32 @@ async function loadSecond(second: number) {
   await Promise.all(
     Array.from({ length: 20 }, async () => {
       const r = await api("POST", "/api/v1/clients", { phone_number: `7912${String(++phone).padStart(7, "0")}`, tag, timezone: "Europe/Moscow" });
-      count(r.status);
+      count(r.status, "POST /api/v1/clients");
       if (r.status === 201) created.push(r.body.id);
     }),
   );
-  for (const id of created.slice(0, 3)) count((await api("PATCH", `/api/v1/clients/${id}`, { tag: `${tag}x` })).status);
+  for (const id of created.slice(0, 3)) count((await api("PATCH", `/api/v1/clients/${id}`, { tag: `${tag}x` })).status, "PATCH /api/v1/clients/:id");
   if (loadKind === "growing") {
-    for (const id of created.slice(3, 5)) count((await api("DELETE", `/api/v1/clients/${id}`)).status);
+    for (const id of created.slice(3, 5)) count((await api("DELETE", `/api/v1/clients/${id}`)).status, "DELETE /api/v1/clients/:id");
   } else {
     liveClients.push(...created);
     const gone = liveClients.splice(0, Math.max(0, liveClients.length - workingSet));
-    await Promise.all(gone.map(async (id) => count((await api("DELETE", `/api/v1/clients/${id}`)).status)));
+    await Promise.all(gone.map(async (id) => count((await api("DELETE", `/api/v1/clients/${id}`)).status, "DELETE /api/v1/clients/:id")));
   }
-  count((await api("GET", "/api/v1/clients?limit=50")).status);
-  count((await api("GET", "/api/v1/stats")).status);
+  count((await api("GET", "/api/v1/clients?limit=50")).status, "GET /api/v1/clients");
+  count((await api("GET", "/api/v1/stats")).status, "GET /api/v1/stats");
   for (const page of ["/", "/clients", "/mailings"]) {
     const r = await fetch(`${worker.url}${page}`, { headers: { cookie, accept: "text/html" } });
     await r.text();
-    count(r.status);
+    count(r.status, `GET ${page} (UI)`);
   }
   if (second % 10 === 0) {
     const r = await api("POST", "/api/v1/mailings", { text: `soak ${second}`, start_time: wall(-24), end_time: wall(24), tags_filter: [tag] });
-    count(r.status);
+    count(r.status, "POST /api/v1/mailings");
     if (loadKind === "steady") {
       if (r.status === 201) liveMailings.push(r.body.id);
       for (const id of liveMailings.splice(0, Math.max(0, liveMailings.length - keptMailings))) {
-        count((await api("DELETE", `/api/v1/mailings/${id}`)).status);
+        count((await api("DELETE", `/api/v1/mailings/${id}`)).status, "DELETE /api/v1/mailings/:id");
       }
     }
   }
@@ -310,6 +317,8 @@ const grew = (["fds", "connections"] as const).filter((k) => {
   return body.slice(-third).some((s) => s[k] > firstMax + slack[k]);
 });
 if (grew.length > 0) console.log(`soak: grew during the run: ${grew.join(", ")}`);
+console.log(`soak answers:\n${[...answers].sort().map(([k, n]) => `  ${k}: ${n}`).join("\n")}`);
+if (unexpected > 0) console.log(`soak: ${unexpected} answers outside 2xx: that part of the load did not happen as claimed`);
 
 await worker.kill("SIGTERM");
 await gateway.stop();
@@ -318,4 +327,4 @@ await admin.unsafe(`drop database if exists ${dbName} with (force)`);
 await admin.end();
 await cluster?.destroy();
 if (!process.env.SOAK_HEAP_FILE) rmSync(heapFile, { force: true });
-process.exit(errors > 0 || grew.length > 0 || body.length === 0 ? 1 : 0);
+process.exit(errors > 0 || unexpected > 0 || grew.length > 0 || body.length === 0 ? 1 : 0);
