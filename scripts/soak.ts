@@ -63,6 +63,10 @@ if (!serverUrl) {
     // PostgreSQL's own defaults for what matters here: autovacuum on, one-minute naptime, 20 % scale factor.
     cluster = await makeCluster(bin, { autovacuum: "on", shared_buffers: "'128MB'" });
     serverUrl = cluster.url;
+    // pg_ctl puts the server in a session of its own: a Ctrl-C never reaches it. Whatever ends this
+    // process (the end of the run, Ctrl-C, an error), the cluster and its directory go with it.
+    const made = cluster;
+    process.on("exit", () => made.destroySync());
   } else {
     serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
   }
@@ -85,6 +89,24 @@ const worker = await startWorker({
     RETRY_DELAY_SECONDS: "5",
     ...(heapStats ? { HEAP_STATS_FILE: heapFile } : {}),
   },
+});
+
+// Ctrl-C (or SIGTERM) in the middle of a run: stop the worker and drop the database (on a given
+// server, SOAK_DATABASE_URL, it would stay); the "exit" handlers remove the cluster and the heap file.
+let interrupted = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, async () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.log(`soak: ${signal}, stopping the worker and dropping ${dbName}`);
+    await worker.kill("SIGTERM").catch(() => {});
+    await gateway.stop().catch(() => {});
+    await admin.unsafe(`drop database if exists ${dbName} with (force)`).catch(() => {});
+    process.exit(130);
+  });
+}
+process.on("exit", () => {
+  if (!process.env.SOAK_HEAP_FILE) rmSync(heapFile, { force: true });
 });
 
 const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
@@ -246,7 +268,7 @@ let second = 0;
 const [autovacuum] = await admin`select current_setting('autovacuum') as on`;
 // Dead tuples only stay bounded with autovacuum on; this machine's shared server runs with it off (TRAPS.md).
 console.log(
-  `soak: ${minutes} min, worker pid ${worker.pid}, database ${dbName} on ${cluster ? "a cluster of its own" : "the given server"}; ` +
+  `soak: ${minutes} min, worker pid ${worker.pid}, database ${dbName} on ${cluster ? `a cluster of its own (port ${cluster.port})` : "the given server"}; ` +
     `sample every ${sampleEveryMs / 1000} s; autovacuum ${autovacuum!.on}; load ${loadKind}` +
     (loadKind === "steady" ? ` (${workingSet} clients, ${keptMailings} mailings)` : "") +
     `; heap stats ${heapStats ? "on (a full GC in the worker per sample)" : "off"}`,
@@ -326,5 +348,4 @@ await db.end();
 await admin.unsafe(`drop database if exists ${dbName} with (force)`);
 await admin.end();
 await cluster?.destroy();
-if (!process.env.SOAK_HEAP_FILE) rmSync(heapFile, { force: true });
 process.exit(errors > 0 || unexpected > 0 || grew.length > 0 || body.length === 0 ? 1 : 0);

@@ -30,6 +30,8 @@ export type Cluster = {
   stop(mode?: "fast" | "immediate"): Promise<void>;
   psql(sqlText: string, database?: string): Promise<string>;
   destroy(): Promise<void>;
+  /** destroy() for an "exit" handler, where nothing async runs (the soak on Ctrl-C or a crash); idempotent */
+  destroySync(): void;
 };
 
 const asRoot = process.getuid?.() === 0;
@@ -101,6 +103,12 @@ export async function makeCluster(bin: string, settings: Record<string, string |
     },
     async destroy() {
       await cluster.stop("immediate").catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+    },
+    destroySync() {
+      if (!existsSync(data)) return;
+      const argv = [join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "-t", "60", "stop"];
+      Bun.spawnSync(asRoot ? ["runuser", "-u", "postgres", "--", ...argv] : argv, { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
       rmSync(dir, { recursive: true, force: true });
     },
   };
