@@ -60,4 +60,17 @@ describe("heap stats", () => {
       remove();
     }
   });
+
+  test("a file that cannot be written is reported to onError; the process goes on", async () => {
+    const errors: unknown[] = [];
+    const remove = installHeapStats(join(dir, "no-such-dir", "heap.jsonl"), (error) => errors.push(error));
+    try {
+      process.kill(process.pid, "SIGUSR2");
+      for (let i = 0; i < 100 && errors.length === 0; i++) await Bun.sleep(50);
+      expect(errors).toHaveLength(1);
+      expect((errors[0] as NodeJS.ErrnoException).code).toBe("ENOENT");
+    } finally {
+      remove();
+    }
+  });
 });
