@@ -30,7 +30,8 @@
  * (after a warm-up, SOAK_WARMUP_SECONDS, default 180 s and at most a third of the run), a memory
  * verdict (the live JS heap, the live objects and the RSS after GC: flat when the last third is
  * within 10 % of the first and the growth rate under 0.5 MB per 10 min for the heap, 1.5 MB for the RSS:
- * scripts/soak-verdict.ts) and the object types that changed most. Exits 1 on any 5xx, or when
+ * scripts/soak-verdict.ts) and the object types that changed most. Exits 1 on any answer outside
+ * 2xx (the answers by kind and status are printed), or when
  * open fds or database connections grew (last third above the first third's maximum, plus
  * SEND_CONCURRENCY + 10 for fds) — the checks a short CI run (.ci/run) can make; the memory verdict
  * is printed, never an exit status (a one-minute run cannot tell).
