@@ -24,6 +24,9 @@ if (!serverUrl) {
   if (bin) {
     cluster = await makeCluster(bin, { autovacuum: "on", shared_buffers: "'128MB'" });
     serverUrl = cluster.url;
+    // As in soak.ts: whatever ends this process (Ctrl-C, an error), the cluster goes with it.
+    const made = cluster;
+    process.on("exit", () => made.destroySync());
   } else {
     serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
   }
@@ -34,6 +37,9 @@ await admin.unsafe(`create database ${dbName}`);
 const url = new URL(serverUrl);
 url.pathname = `/${dbName}`;
 const heapFile = `/tmp/soak-bisect-${process.pid}.jsonl`;
+process.on("exit", () => rmSync(heapFile, { force: true }));
+// Ctrl-C: exit (the worker is killed by tests/support/processes.ts, the cluster and the file above).
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => process.exit(130));
 const gateway = startFakeGateway({ latencyMs: 20, failRate: 0.05 });
 const worker = await startWorker({
   name: "bisect",
