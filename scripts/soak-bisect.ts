@@ -14,23 +14,11 @@
 import postgres from "postgres";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { startFakeGateway } from "../src/gateway/fake-server";
-import { ADMIN_API_KEY, startWorker } from "../tests/support/processes";
-import { makeCluster, postgresBin, type Cluster } from "../tests/support/pg-cluster";
+import { ADMIN_API_KEY, registerSession, startWorker } from "../tests/support/processes";
+import { soakServer } from "../tests/support/pg-cluster";
 
-let cluster: Cluster | null = null;
-let serverUrl = process.env.SOAK_DATABASE_URL;
-if (!serverUrl) {
-  const bin = postgresBin();
-  if (bin) {
-    cluster = await makeCluster(bin, { autovacuum: "on", shared_buffers: "'128MB'" });
-    serverUrl = cluster.url;
-    // As in soak.ts: whatever ends this process (Ctrl-C, an error), the cluster goes with it.
-    const made = cluster;
-    process.on("exit", () => made.destroySync());
-  } else {
-    serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-  }
-}
+// SOAK_DATABASE_URL, or a cluster of its own that goes when this process ends (pg-cluster.ts).
+const { url: serverUrl, cluster } = await soakServer();
 const dbName = `soak_bisect_${process.pid}`;
 const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
 await admin.unsafe(`create database ${dbName}`);
@@ -53,13 +41,7 @@ const api = (method: string, path: string, body?: unknown) =>
     headers: { authorization: `Bearer ${ADMIN_API_KEY}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   }).then(async (r) => ({ status: r.status, body: (await r.json().catch(() => null)) as any }));
-const registered = await fetch(`${worker.url}/register`, {
-  method: "POST",
-  redirect: "manual",
-  headers: { origin: worker.url, "content-type": "application/x-www-form-urlencoded" },
-  body: new URLSearchParams({ email: "soak@example.com", password: "correct horse battery" }),
-});
-const cookie = (registered.headers.getSetCookie()[0] ?? "").split(";")[0]!;
+const cookie = await registerSession(worker.url);
 const page = async (p: string) => {
   const r = await fetch(`${worker.url}${p}`, { headers: { cookie, accept: "text/html" } });
   await r.text();

@@ -39,8 +39,8 @@
 import postgres from "postgres";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { startFakeGateway } from "../src/gateway/fake-server";
-import { ADMIN_API_KEY, startWorker } from "../tests/support/processes";
-import { makeCluster, postgresBin, type Cluster } from "../tests/support/pg-cluster";
+import { ADMIN_API_KEY, registerSession, startWorker } from "../tests/support/processes";
+import { soakServer } from "../tests/support/pg-cluster";
 import { growthLimits, memoryVerdict } from "./soak-verdict";
 
 const minutes = Number(process.env.SOAK_MINUTES ?? 30);
@@ -56,22 +56,8 @@ const heapStats = process.env.SOAK_HEAP_STATS !== "0";
 /** where the worker writes its heap samples; SOAK_HEAP_FILE keeps them after the run */
 const heapFile = process.env.SOAK_HEAP_FILE ?? `/tmp/soak-heap-${process.pid}.jsonl`;
 const dbName = `soak_${process.pid}`;
-let cluster: Cluster | null = null;
-let serverUrl = process.env.SOAK_DATABASE_URL;
-if (!serverUrl) {
-  const bin = postgresBin();
-  if (bin) {
-    // PostgreSQL's own defaults for what matters here: autovacuum on, one-minute naptime, 20 % scale factor.
-    cluster = await makeCluster(bin, { autovacuum: "on", shared_buffers: "'128MB'" });
-    serverUrl = cluster.url;
-    // pg_ctl puts the server in a session of its own: a Ctrl-C never reaches it. Whatever ends this
-    // process (the end of the run, Ctrl-C, an error), the cluster and its directory go with it.
-    const made = cluster;
-    process.on("exit", () => made.destroySync());
-  } else {
-    serverUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-  }
-}
+// SOAK_DATABASE_URL, or a cluster of its own that goes when this process ends (pg-cluster.ts).
+const { url: serverUrl, cluster } = await soakServer();
 
 const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
 await admin.unsafe(`create database ${dbName}`);
@@ -118,13 +104,7 @@ const api = (method: string, path: string, body?: unknown, headers: Record<strin
   }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) as any }));
 
 // A browser session for the UI reads.
-const registered = await fetch(`${worker.url}/register`, {
-  method: "POST",
-  redirect: "manual",
-  headers: { origin: worker.url, "content-type": "application/x-www-form-urlencoded" },
-  body: new URLSearchParams({ email: "soak@example.com", password: "correct horse battery" }),
-});
-const cookie = (registered.headers.getSetCookie()[0] ?? "").split(";")[0]!;
+const cookie = await registerSession(worker.url);
 
 const wall = (offsetHours: number) => new Date(Date.now() + offsetHours * 3_600_000).toISOString().slice(0, 19);
 let phone = 0;

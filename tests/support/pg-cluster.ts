@@ -115,3 +115,19 @@ export async function makeCluster(bin: string, settings: Record<string, string |
   await cluster.start();
   return cluster;
 }
+
+/**
+ * The server a soak runs against (scripts/soak.ts, scripts/soak-bisect.ts): SOAK_DATABASE_URL if
+ * set; otherwise a cluster of its own with PostgreSQL's defaults for what matters there (autovacuum
+ * on, one-minute naptime, 20 % scale factor), removed when the process exits however it ends
+ * (pg_ctl puts the server in a session of its own, so a Ctrl-C never reaches it); without server
+ * binaries, DATABASE_URL or the local server.
+ */
+export async function soakServer(): Promise<{ url: string; cluster: Cluster | null }> {
+  if (process.env.SOAK_DATABASE_URL) return { url: process.env.SOAK_DATABASE_URL, cluster: null };
+  const bin = postgresBin();
+  if (!bin) return { url: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres", cluster: null };
+  const cluster = await makeCluster(bin, { autovacuum: "on", shared_buffers: "'128MB'" });
+  process.on("exit", () => cluster.destroySync());
+  return { url: cluster.url, cluster };
+}

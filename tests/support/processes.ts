@@ -319,3 +319,14 @@ export async function createOpenMailing(worker: Worker, text = "hello from the s
   if (r.status !== 201) throw new Error(`creating the mailing answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body.id as number;
 }
+
+/** Registers a user on a running service (`POST /register`, as a browser does) and returns its session cookie. */
+export async function registerSession(url: string, email = "soak@example.com", password = "correct horse battery"): Promise<string> {
+  const registered = await fetch(`${url}/register`, {
+    method: "POST",
+    redirect: "manual",
+    headers: { origin: url, "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ email, password }),
+  });
+  return (registered.headers.getSetCookie()[0] ?? "").split(";")[0]!;
+}
