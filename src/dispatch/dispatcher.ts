@@ -324,9 +324,9 @@ export class Dispatcher implements SignalListener {
       this.logger.warn("pre-send check failed; handed back", { ...ids(message), error: String(error) });
       return this.handBack(message, this.clock.now().getTime());
     } finally {
-      // Decided on this read: later re-reads leave it out. Kept held through its send, it was read
-      // again every 100 ms while the gateway had it, for nothing: with a 200 ms gateway and 2,000
-      // sends in flight, most of the rows the pre-send reads fetched (bench/NOTES.md).
+      // Decided on this read: later re-reads leave it out. Kept held through its send, its row was
+      // read again with every re-read while the gateway had it, for nothing (few such rows at the
+      // settings measured, bench/NOTES.md; more with a slow gateway and sends waiting for slots).
       this.claimChecks.release(message.id);
     }
     const nowMs = this.clock.now().getTime();
