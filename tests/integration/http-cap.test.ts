@@ -7,30 +7,23 @@
  * Runs only when DATABASE_URL points at a PostgreSQL server (the test seeds the worker's database
  * from here; PGlite belongs to one process).
  */
-import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { type FakeGateway, startFakeGateway } from "../../src/gateway/fake-server";
-import { type TestDatabase, freshDatabase } from "../support/db";
-import { createOpenMailing, insertClients, killAll, startWorker, statusCounts, waitFor, type Worker } from "../support/processes";
+import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { startFakeGateway } from "../../src/gateway/fake-server";
+import { freshDatabase } from "../support/db";
+import { createOpenMailing, insertClients, startWorker, statusCounts, waitFor, workerFixture } from "../support/processes";
 
 setDefaultTimeout(180_000);
 
 const CLIENTS = 400;
 
 describe.skipIf(!process.env.DATABASE_URL)("[postgres] SEND_CONCURRENCY above Bun's 256 requests (needs DATABASE_URL)", () => {
-  let tdb: TestDatabase | undefined;
-  let gateway: FakeGateway | undefined;
-  const workers: Worker[] = [];
-
-  afterAll(async () => {
-    await killAll(workers);
-    await gateway?.stop();
-    await tdb?.drop();
-  }, 30_000);
+  const fixture = workerFixture();
+  const { workers } = fixture;
 
   test("SEND_CONCURRENCY=400 against a slow gateway: 400 requests in flight at once, same pid, every message sent once", async () => {
-    tdb = await freshDatabase("postgres");
+    const tdb = (fixture.tdb = await freshDatabase("postgres"));
     // Slow enough that every request of the first wave is still open when the last one starts.
-    gateway = startFakeGateway({ latencyMs: 3000 });
+    const gateway = (fixture.gateway = startFakeGateway({ latencyMs: 3000 }));
     const env = { TICK: "* * * * * *", SEND_CONCURRENCY: String(CLIENTS), CLAIM_BATCH: "500", LOG_LEVEL: "info" };
     const worker = await startWorker({ databaseUrl: tdb.url!, providerUrl: gateway.url, env, keepLine: (l) => l.msg !== "send", startTimeoutMs: 90_000 });
     workers.push(worker);

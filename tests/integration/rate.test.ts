@@ -2,14 +2,14 @@
  * Issue 15 item 4: PROVIDER_RATE / PROVIDER_BURST cap the sends of all processes together (one token
  * bucket row in PostgreSQL), and a 429 with Retry-After pauses every process for that long.
  */
-import { afterAll, afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { Dispatcher } from "../../src/dispatch/dispatcher";
-import { startFakeGateway, type FakeGateway } from "../../src/gateway/fake-server";
+import { startFakeGateway } from "../../src/gateway/fake-server";
 import { HttpGateway } from "../../src/gateway/http";
 import { type TestApp, testApp } from "../support/app";
-import { backends, freshDatabase, type TestDatabase } from "../support/db";
-import { createOpenMailing, insertClients, killAll, startWorker, statusCounts, waitFor, type Worker } from "../support/processes";
+import { backends, freshDatabase } from "../support/db";
+import { createOpenMailing, insertClients, startWorker, statusCounts, waitFor, workerFixture } from "../support/processes";
 
 setDefaultTimeout(60_000);
 
@@ -72,18 +72,12 @@ const RATE = 200;
 const MESSAGES = 2400;
 
 describe.skipIf(!process.env.DATABASE_URL)("[postgres] PROVIDER_RATE across 3 worker processes (needs DATABASE_URL)", () => {
-  let tdb: TestDatabase | undefined;
-  let gateway: FakeGateway | undefined;
-  const workers: Worker[] = [];
-  afterAll(async () => {
-    await killAll(workers);
-    await gateway?.stop();
-    await tdb?.drop();
-  }, 30_000);
+  const fixture = workerFixture();
+  const { workers } = fixture;
 
   test(`${MESSAGES} messages at PROVIDER_RATE=${RATE}: every second within 10 % of the cap, throughput ≥ 90 % of it`, async () => {
-    tdb = await freshDatabase("postgres");
-    gateway = startFakeGateway({ latencyMs: 2 });
+    const tdb = (fixture.tdb = await freshDatabase("postgres"));
+    const gateway = (fixture.gateway = startFakeGateway({ latencyMs: 2 }));
     const started = await Promise.all(
       [1, 2, 3].map((i) =>
         startWorker({

@@ -5,19 +5,11 @@
  *
  * Runs only when DATABASE_URL points at a PostgreSQL server (PGlite cannot be shared by processes).
  */
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
-import { type FakeGateway, startFakeGateway } from "../../src/gateway/fake-server";
-import { type TestDatabase, freshDatabase } from "../support/db";
-import {
-  createOpenMailing,
-  insertClients,
-  killAll,
-  startWorker,
-  statusCounts,
-  waitFor,
-  type Worker,
-} from "../support/processes";
+import { startFakeGateway } from "../../src/gateway/fake-server";
+import { freshDatabase } from "../support/db";
+import { createOpenMailing, insertClients, startWorker, statusCounts, waitFor, workerFixture } from "../support/processes";
 
 import { setDefaultTimeout } from "bun:test";
 
@@ -29,22 +21,15 @@ const CLIENTS = 20_000;
 const WORKERS = 3;
 
 describe.skipIf(!process.env.DATABASE_URL)("[postgres] §6 scale-out: 3 worker processes on one database (needs DATABASE_URL)", () => {
-  let tdb: TestDatabase | undefined;
-  let gateway: FakeGateway | undefined;
-  const workers: Worker[] = [];
-
-  afterAll(async () => {
-    await killAll(workers);
-    await gateway?.stop();
-    await tdb?.drop();
-  }, 30_000);
+  const fixture = workerFixture();
+  const { workers } = fixture;
 
   test(
     "20,000 messages: each reaches the gateway exactly once, all end sent, all 3 workers send a share",
     async () => {
-      tdb = await freshDatabase("postgres");
+      const tdb = (fixture.tdb = await freshDatabase("postgres"));
       const database = tdb.database;
-      gateway = startFakeGateway({ latencyMs: 2 });
+      const gateway = (fixture.gateway = startFakeGateway({ latencyMs: 2 }));
 
       const started = await Promise.all(
         Array.from({ length: WORKERS }, (_, i) =>

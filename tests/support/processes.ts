@@ -5,9 +5,12 @@
  * process exits, whatever happened.
  */
 import type { Subprocess } from "bun";
+import { afterAll } from "bun:test";
 import { sql } from "drizzle-orm";
 import { fileURLToPath } from "node:url";
 import type { Database } from "../../src/db/client";
+import type { FakeGateway } from "../../src/gateway/fake-server";
+import type { TestDatabase } from "./db";
 
 export { waitFor } from "./wait";
 
@@ -283,6 +286,21 @@ export function describeWorker(worker: Worker): string {
 /** SIGKILLs every worker still running and waits for them; never throws. */
 export async function killAll(workers: Iterable<Worker>): Promise<void> {
   await Promise.all([...workers].map((w) => w.kill("SIGKILL").catch(() => {})));
+}
+
+/**
+ * What a file of worker-process tests starts (its database, fake gateway and workers), ended after
+ * its tests: the workers killed, then the gateway stopped, then the database dropped. Call it in
+ * the `describe`; set `tdb` and `gateway` and push the workers as the test starts them.
+ */
+export function workerFixture(): { tdb?: TestDatabase; gateway?: FakeGateway; workers: Worker[] } {
+  const fixture: { tdb?: TestDatabase; gateway?: FakeGateway; workers: Worker[] } = { workers: [] };
+  afterAll(async () => {
+    await killAll(fixture.workers);
+    await fixture.gateway?.stop();
+    await fixture.tdb?.drop();
+  }, 30_000);
+  return fixture;
 }
 
 /** Inserts `count` UTC clients with one set-based statement (phones 7910xxxxxxx, operator 910). */
