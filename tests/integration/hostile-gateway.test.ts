@@ -102,33 +102,50 @@ for (const backend of backends()) {
   });
 }
 
+/**
+ * A server answering every request with a 256 MiB body, streamed in 64 KiB chunks as it is read
+ * (`status`, `fill`: the answer's status and byte); `pulled` is how much of it was asked for.
+ */
+function hugeAnswerServer(status: number, fill: number) {
+  let pulled = 0;
+  const total = 256 * 1024 * 1024;
+  const chunk = new Uint8Array(64 * 1024).fill(fill);
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: () =>
+      new Response(
+        new ReadableStream({
+          pull(controller) {
+            if (pulled >= total) return controller.close();
+            pulled += chunk.length;
+            controller.enqueue(chunk);
+          },
+        }),
+        { status },
+      ),
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    get pulled() {
+      return pulled;
+    },
+    reset: () => void (pulled = 0),
+    stop: () => server.stop(true),
+  };
+}
+
 describe("§7 a huge answer is never read whole", () => {
   test("a 2xx with a 256 MiB body: sent, after reading at most maxAnswerBytes (+ a chunk or two in transit)", async () => {
     const { HttpGateway, maxAnswerBytes } = await import("../../src/gateway/http");
-    let pulled = 0;
-    const total = 256 * 1024 * 1024;
-    const chunk = new Uint8Array(64 * 1024);
-    const server = Bun.serve({
-      port: 0,
-      hostname: "127.0.0.1",
-      fetch: () =>
-        new Response(
-          new ReadableStream({
-            pull(controller) {
-              if (pulled >= total) return controller.close();
-              pulled += chunk.length;
-              controller.enqueue(chunk);
-            },
-          }),
-        ),
-    });
+    const server = hugeAnswerServer(200, 0);
     try {
-      const gateway = new HttpGateway({ baseUrl: `http://127.0.0.1:${server.port}`, token: "t", timeoutMs: 10_000 });
+      const gateway = new HttpGateway({ baseUrl: server.url, token: "t", timeoutMs: 10_000 });
       expect(await gateway.send({ id: 1, phone: "79101234567", text: "x" })).toEqual({ outcome: "sent" });
       // What the server could push into socket buffers before the cancel reached it: a few MiB at most.
-      expect(pulled).toBeLessThan(maxAnswerBytes + 16 * 1024 * 1024);
+      expect(server.pulled).toBeLessThan(maxAnswerBytes + 16 * 1024 * 1024);
     } finally {
-      await server.stop(true);
+      await server.stop();
     }
   });
 });
@@ -139,25 +156,8 @@ describe("issue 15: a provider adapter never reads a huge answer whole either", 
     const { TwilioGateway } = await import("../../src/gateway/twilio");
     const { SmsRuGateway } = await import("../../src/gateway/smsru");
     const { SmscGateway } = await import("../../src/gateway/smsc");
-    let pulled = 0;
-    const total = 256 * 1024 * 1024;
-    const chunk = new Uint8Array(64 * 1024).fill(32);
-    const server = Bun.serve({
-      port: 0,
-      hostname: "127.0.0.1",
-      fetch: () =>
-        new Response(
-          new ReadableStream({
-            pull(controller) {
-              if (pulled >= total) return controller.close();
-              pulled += chunk.length;
-              controller.enqueue(chunk);
-            },
-          }),
-          { status: 201 },
-        ),
-    });
-    const baseUrl = `http://127.0.0.1:${server.port}`;
+    const server = hugeAnswerServer(201, 32);
+    const baseUrl = server.url;
     try {
       const gateways = [
         new TwilioGateway({ accountSid: `AC${"1f".repeat(16)}`, authToken: "t", from: "+15005550006", statusCallback: null, baseUrl, timeoutMs: 10_000 }),
@@ -165,14 +165,14 @@ describe("issue 15: a provider adapter never reads a huge answer whole either", 
         new SmscGateway({ login: "l", password: "p", sender: null, baseUrl, timeoutMs: 10_000 }),
       ];
       for (const gateway of gateways) {
-        pulled = 0;
+        server.reset();
         const result = await gateway.send({ id: 1, phone: "79101234567", text: "x" });
         // Twilio took it (2xx); the others' answer is not their documented JSON: retried.
         expect(result.outcome).toBe(gateway.name === "twilio" ? "sent" : "retry");
-        expect(pulled).toBeLessThan(maxAnswerBytes + 16 * 1024 * 1024);
+        expect(server.pulled).toBeLessThan(maxAnswerBytes + 16 * 1024 * 1024);
       }
     } finally {
-      await server.stop(true);
+      await server.stop();
     }
   });
 });
