@@ -5,7 +5,12 @@
  * (instead of initdb). Run it after adding or changing a migration or upgrading PGlite;
  * tests/integration/embedded-image.test.ts fails until it is run.
  *
- *   bun run db:embedded-image [--check]   (--check: exit 1 when the image is out of date, write nothing)
+ *   bun run db:embedded-image [--check | --force]
+ *     --check: exit 1 when the image is out of date, write nothing
+ *     --force: write the image even when its manifest says it is up to date
+ *
+ * Without --force an up-to-date image is left as it is: a cluster written again differs byte for
+ * byte (transaction ids, timestamps), so git would show the tarball as changed after every run.
  */
 import { PGlite } from "@electric-sql/pglite";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -31,6 +36,10 @@ if (process.argv.includes("--check")) {
   const outOfDate = imageOutOfDate(readImageManifest(), migrations, pglite);
   console.log(outOfDate ? `out of date: ${outOfDate} (run bun run db:embedded-image)` : "up to date");
   process.exit(outOfDate ? 1 : 0);
+}
+if (!process.argv.includes("--force") && imageOutOfDate(readImageManifest(), migrations, pglite) === null) {
+  console.log(`${imageTarball}: up to date (PGlite ${pglite}, ${migrations.length} migrations), nothing written; --force writes it anyway`);
+  process.exit(0);
 }
 
 const started = performance.now();

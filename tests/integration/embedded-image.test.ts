@@ -47,6 +47,15 @@ describe("the shipped image", () => {
     expect(outOfDate, `the embedded database image is out of date: ${outOfDate}; run bun run db:embedded-image`).toBeNull();
   });
 
+  test("`bun run db:embedded-image` leaves an up-to-date image as it is (no churn in git)", () => {
+    const path = resourcePath(imageTarball);
+    const before = readFileSync(path);
+    const run = Bun.spawnSync(["bun", "scripts/embedded-image.ts"], { cwd: resourcePath("."), stdout: "pipe", stderr: "pipe" });
+    expect(run.exitCode, run.stderr.toString()).toBe(0);
+    expect(run.stdout.toString()).toContain("up to date");
+    expect(Buffer.compare(readFileSync(path), before)).toBe(0);
+  });
+
   test("holds the migrations its manifest names, as the migrator recorded them", async () => {
     const tarball = new Blob([readFileSync(resourcePath(imageTarball))], { type: "application/x-gzip" });
     const client = new PGlite({ loadDataDir: tarball });
