@@ -8,10 +8,11 @@
  *       1: the service at its defaults, the mailing's planning timed (MailingService.create), against
  *          pg-boss (8 workers × batchSize 1000, 100 in flight shared, and each batch at once) and a
  *          bare fetch loop with 100 in flight.
- *   bun bench/experiments/issue16.ts latency [--n 60000] [--rounds 3] [--latency-ms 200] [--concurrency 2000]
+ *   bun bench/experiments/issue16.ts latency [--n 60000] [--rounds 3] [--latency-ms 200] [--concurrency 2000] [--service-concurrency N]
  *       2: a gateway answering in 200 ms; the service with README's setting (SEND_CONCURRENCY=2000,
- *          which lifts Bun's fetch cap itself), pg-boss (batch at once) and a bare loop with 2,000 in
- *          flight (both started with BUN_CONFIG_MAX_HTTP_REQUESTS=4096).
+ *          which lifts Bun's fetch cap itself; --service-concurrency sets it apart from the bare loop's),
+ *          pg-boss (batch at once: up to 8 × 1000 in flight) and a bare loop with 2,000 in flight
+ *          (both started with BUN_CONFIG_MAX_HTTP_REQUESTS=4096).
  *   bun bench/experiments/issue16.ts scaleout [--n 60000] [--rounds 2] [--latency-ms 200] [--concurrency 200] [--processes 1,2,3]
  *       4: K dispatcher processes (bench/experiments/issue16-worker.ts) on one database; throughput from the
  *          moment all are connected to the last one done.
@@ -124,11 +125,12 @@ async function latency() {
   const rounds = Number(flag("rounds", "3"));
   const latencyMs = Number(flag("latency-ms", "200"));
   const concurrency = Number(flag("concurrency", "2000"));
+  const serviceConcurrency = Number(flag("service-concurrency", String(concurrency)));
   const gateway = await startGateway(latencyMs);
   const gw = ["--gateway", gateway.url, "--gateway-pid", String(gateway.pid)];
   const raised = { BUN_CONFIG_MAX_HTTP_REQUESTS: "4096" };
   const contenders: Contender[] = [
-    { label: `service, SEND_CONCURRENCY=${concurrency} (README), planning timed`, script: "service.ts", args: ["--n", n, "--plan", "--concurrency", concurrency] },
+    { label: `service, SEND_CONCURRENCY=${serviceConcurrency} (README), planning timed`, script: "service.ts", args: ["--n", n, "--plan", "--concurrency", serviceConcurrency] },
     { label: "pg-boss 8 × 1000, each batch at once (BUN_CONFIG_MAX_HTTP_REQUESTS=4096)", script: "pgboss.ts", args: ["--n", n, "--workers", 8, "--batch-size", 1000, "--inflight", "batch"], env: raised },
     { label: `bare fetch loop, ${concurrency} in flight (BUN_CONFIG_MAX_HTTP_REQUESTS=4096)`, script: "fetch.ts", args: ["--n", n, "--concurrency", concurrency], env: raised },
   ];
