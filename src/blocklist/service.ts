@@ -1,7 +1,8 @@
 /**
  * The opt-out blocklist (issue 15 item 5): phones no mailing ever sends to. Blocking cancels the
  * phone's waiting messages at once (`last_error` says why), planning plans its new messages as
- * `cancelled`, and the dispatcher's check just before a send finds a claimed one blocked and never
+ * `cancelled` (an `expired` one keeps its status: it missed its window before the block, and the
+ * statistics say so), and the dispatcher's check just before a send finds a claimed one blocked and never
  * sends it (claim.ts). Unblocking re-plans the phone's clients into the open mailings.
  *
  * A block takes ROW EXCLUSIVE on clients, which waits for a planning in flight (it holds SHARE, see
@@ -68,7 +69,7 @@ export class BlocklistService {
         .returning({ phone: blocklist.phoneNumber });
       await tx.execute(sql`
         update messages set status = 'cancelled', last_error = ${optedOutReason}, updated_at = ${now.toISOString()}::timestamptz
-        where phone_number = ${phone.phone} and status in ('scheduled', 'retrying', 'expired')`);
+        where phone_number = ${phone.phone} and status in ('scheduled', 'retrying')`);
       return inserted.length > 0;
     });
     if (created) {

@@ -58,7 +58,7 @@ export const optedOutReason = "opted out (blocklist)";
 
 /**
  * Shared tail of the upsert: what a re-plan does to an existing message. Sent and failed messages
- * stay as they are. A retry keeps its later attempt time. A claimed (`sending`) message keeps its
+ * stay as they are. A cancelled one planned again loses its cancel reason (`last_error`). A retry keeps its later attempt time. A claimed (`sending`) message keeps its
  * state, lease and phone (the dispatcher's), but takes the new due and expiry instants: the check
  * before its send reads them (claim.ts), and a hand-back or a retry keeps them, so a mailing whose
  * start or end moved while a message was claimed neither sends it outside the new times nor keeps
@@ -74,7 +74,12 @@ const onConflict = sql`
       when excluded.status in ('expired', 'cancelled') then excluded.status
       when messages.status = 'retrying' then 'retrying'
       else 'scheduled' end,
-    last_error = case when excluded.status = 'cancelled' and messages.status <> 'sending' then excluded.last_error else messages.last_error end,
+    last_error = case
+      when messages.status = 'sending' then messages.last_error
+      when excluded.status = 'cancelled' then excluded.last_error
+      -- a cancelled message planned again (unblocked, matching again): its reason no longer holds
+      when messages.status = 'cancelled' then null
+      else messages.last_error end,
     next_attempt_at = case
       when messages.status = 'sending' then messages.next_attempt_at
       when messages.status = 'retrying' and excluded.status <> 'expired'

@@ -94,6 +94,29 @@ for (const backend of backends()) {
       expect((await e.messages(id)).find((m) => m.id === waiting.id)!.status).toBe("cancelled");
     });
 
+    test("blocking keeps the history: a message that already expired stays `expired`, unblocking leaves it so", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z` });
+      // 11:00–12:00 in Vladivostok (UTC+10) was 01:00–02:00 UTC: over when the mailing is created at 10:00 UTC,
+      // so that client's message is planned `expired` at once (SPEC §4); the UTC client's waits for 11:00.
+      await e.client("79101234567", "Asia/Vladivostok");
+      await e.client("79101234568");
+      const id = await e.mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T12:00:00` });
+      await e.dispatcher.drain();
+      const status = async () => Object.fromEntries((await e.messages(id)).map((m) => [m.phone_number, [m.status, m.last_error]]));
+      expect(await status()).toEqual({ "79101234567": ["expired", null], "79101234568": ["scheduled", null] });
+      const countsBefore = (await e.request("GET", `/api/v1/stats/${id}`)).body.by_status;
+
+      for (const phone of ["79101234567", "79101234568"]) expect((await e.request("POST", "/api/v1/blocklist", { phone_number: phone })).status).toBe(201);
+      // The waiting message is cancelled by the block; the one that missed its window keeps saying so.
+      expect(await status()).toEqual({ "79101234567": ["expired", null], "79101234568": ["cancelled", "opted out (blocklist)"] });
+      // Cancelled messages are not counted (SPEC §5): the waiting one leaves the statistics, the expired one stays.
+      expect(countsBefore).toMatchObject({ expired: 1, scheduled: 1 });
+      expect((await e.request("GET", `/api/v1/stats/${id}`)).body.by_status).toEqual({ ...countsBefore, scheduled: 0 });
+
+      for (const phone of ["79101234567", "79101234568"]) expect((await e.request("DELETE", `/api/v1/blocklist/${phone}`)).status).toBe(204);
+      expect(await status()).toEqual({ "79101234567": ["expired", null], "79101234568": ["scheduled", null] });
+    });
+
     test("CSV import reports bad rows; the export imports again", async () => {
       e = await testEngine(backend, { now: `${day}T10:00:00Z` });
       const csv = "phone_number,reason\n+7 910 123-45-67,complained\n12,x\n89101234568,\n79101234567,again\n";
