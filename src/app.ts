@@ -17,7 +17,7 @@ import { renderError } from "./http/errors";
 import { allowedMethods } from "./http/methods";
 import { routeByPath } from "./http/origin";
 import { requestDeadline } from "./db/deadline";
-import { idempotency } from "./http/idempotency";
+import { idempotency, type IdempotencyTiming } from "./http/idempotency";
 import { securityHeaders } from "./http/security-headers";
 import { jsonBodyLimit, parseJsonBody } from "./http/body";
 import type { Clock } from "./clock";
@@ -69,6 +69,8 @@ export type AppDeps = {
   metrics?: Metrics;
   /** true once the process is shutting down: /readyz answers 503 */
   stopping?: () => boolean;
+  /** tests only: the Idempotency-Key's lease and heartbeat (default 60 s and 15 s, http/idempotency.ts) */
+  idempotencyTiming?: IdempotencyTiming;
 };
 
 /** The services behind the routes, shared by the API and (later) the web UI. */
@@ -123,7 +125,7 @@ export async function createApp(deps: AppDeps) {
     .wrap((deps.database.kind === "postgres" && deps.config.dbRequestTimeoutMs ? requestDeadline(deps.config.dbRequestTimeoutMs) : (handle: (r: Request) => unknown) => handle) as never)
     .wrap(routeByPath as never)
     // Idempotency-Key on the create routes: replays answer before routing (http/idempotency.ts).
-    .wrap(idempotency(deps.database, deps.clock, (route) => seen.setRoute(route), deps.logger) as never)
+    .wrap(idempotency(deps.database, deps.clock, (route) => seen.setRoute(route), deps.logger, deps.idempotencyTiming) as never)
     // CSP, nosniff, Referrer-Policy and no-store on every answer, the inner wraps' own included.
     .wrap(securityHeaders as never)
     // The request log line, metrics and X-Request-Id: registered last, so the outermost wrap, which

@@ -8,6 +8,13 @@
  * The request is hashed before anything runs, so a body is read whole first, up to the route's
  * limit (1 MiB; the import's CSV is held in memory with a key, at most 50 MB): past it, a 413. Only 2xx answers are kept; after another answer
  * the key is free again (nothing was created). A wrap around the app (`app.wrap`), like routeByPath.
+ *
+ * A running request holds its key by a heartbeat: every `heartbeatMs` it moves the key's
+ * `created_at` to now. A key without an answer whose heartbeat stopped for `leaseMs` (its process
+ * was killed, or lost the database) is taken over by a retry of the same request, which runs again
+ * — a request killed after its work committed may so run twice, as a retry without a key would;
+ * before, such a key answered 409 for 24 hours. An answer the database refused to keep is tried
+ * again in the background (the heartbeat goes on meanwhile), at most `pendingAnswers` at once.
  */
 import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
@@ -24,12 +31,25 @@ const keyPattern = /^[\x21-\x7e]{1,255}$/;
 
 const sha256 = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex");
 
+export type IdempotencyTiming = {
+  /** how long a key without an answer and without a heartbeat is held before a retry takes it over */
+  leaseMs: number;
+  /** how often a running request (or an answer waiting to be kept) renews its key */
+  heartbeatMs: number;
+};
+export const defaultIdempotencyTiming: IdempotencyTiming = { leaseMs: 60_000, heartbeatMs: 15_000 };
+/** answers waiting in memory to be kept after the database refused them; past this the oldest is dropped */
+const pendingAnswers = 1000;
+
+/** Who holds a key: the route and the caller's credentials (exported for tests). */
+export const keyScope = (path: string, request: Request) => sha256(`${path}\n${request.headers.get("authorization") ?? request.headers.get("cookie") ?? ""}`);
+
 /**
  * `onRoute` learns the route of a request this wrap answers itself (a replay, a 409, a 422): the
  * three paths are their own route templates, so the request log and metrics name them.
  */
-export function idempotency(database: Database, clock: Clock, onRoute: (route: string) => void, logger: Logger) {
-  const withKey = keyed(database, clock, onRoute, logger);
+export function idempotency(database: Database, clock: Clock, onRoute: (route: string) => void, logger: Logger, timing: IdempotencyTiming = defaultIdempotencyTiming) {
+  const withKey = keyed(database, clock, onRoute, logger, timing);
   return (handle: (request: Request) => unknown) => {
     const inner = withKey(handle);
     return async (request: Request): Promise<unknown> => {
@@ -45,7 +65,8 @@ export function idempotency(database: Database, clock: Clock, onRoute: (route: s
   };
 }
 
-function keyed(database: Database, clock: Clock, onRoute: (route: string) => void, logger: Logger) {
+function keyed(database: Database, clock: Clock, onRoute: (route: string) => void, logger: Logger, timing: IdempotencyTiming) {
+  const keeper = new AnswerKeeper(database, clock, logger, timing);
   return (handle: (request: Request) => unknown) =>
     async (request: Request): Promise<unknown> => {
       const key = request.headers.get("idempotency-key");
@@ -64,19 +85,24 @@ function keyed(database: Database, clock: Clock, onRoute: (route: string) => voi
         const detail = limit === maxBody ? `with an Idempotency-Key the body may be at most ${maxBody} bytes` : `the body is larger than ${limit} bytes`;
         return problemResponse(new Problem(413, detail, [{ field: "body", message: "too large" }]));
       }
-      const scope = sha256(`${path}\n${request.headers.get("authorization") ?? request.headers.get("cookie") ?? ""}`);
+      const scope = keyScope(path, request);
       const hash = await requestHash(request.headers.get("content-type") ?? "", body);
       const now = clock.now();
       const at = now.toISOString();
-      // Claim the key (a stale one, older than 24 h, is taken over), or read what holds it.
-      const [row] = await rowsOf<{ request_hash: string; status: number | null; content_type: string | null; body: string | null; mine: boolean }>(
+      // Claim the key, or read what holds it. Taken over: a key older than 24 h, and a key of the same
+      // request without an answer whose heartbeat stopped for the lease (its process is gone).
+      const [row] = await rowsOf<{ request_hash: string; status: number | null; content_type: string | null; body: string | null; abandoned: boolean }>(
         database.db,
-        sql`insert into idempotency_keys as k (scope, key, request_hash, created_at)
+        sql`with old as (select status, created_at from idempotency_keys where scope = ${scope} and key = ${key})
+            insert into idempotency_keys as k (scope, key, request_hash, created_at)
             values (${scope}, ${key}, ${hash}, ${at}::timestamptz)
             on conflict (scope, key) do update set request_hash = excluded.request_hash, status = null,
               content_type = null, body = null, created_at = excluded.created_at
               where k.created_at <= ${at}::timestamptz - interval '24 hours'
-            returning request_hash, status, content_type, body, true as mine`,
+                or (k.status is null and k.request_hash = excluded.request_hash
+                    and k.created_at <= ${at}::timestamptz - make_interval(secs => ${timing.leaseMs / 1000}))
+            returning request_hash, status, content_type, body,
+              coalesce((select old.status is null and old.created_at > ${at}::timestamptz - interval '24 hours' from old), false) as abandoned`,
       );
       if (!row) {
         const [held] = await rowsOf<{ request_hash: string; status: number | null; content_type: string | null; body: string | null }>(
@@ -94,31 +120,34 @@ function keyed(database: Database, clock: Clock, onRoute: (route: string) => voi
         }
         return problemResponse(new Problem(409, "a request with this Idempotency-Key is still running", [{ field: "Idempotency-Key", message: "in use by a request still running" }]));
       }
+      if (row.abandoned) logger.warn("idempotency key taken over", { route: path, reason: "held without an answer past its lease (its request stopped)" });
+      const heartbeat = keeper.heartbeat(scope, key);
       let response: Response;
       try {
         response = (await handle(new Request(request, { body }))) as Response;
       } catch (error) {
+        heartbeat.stop();
         await release(database, scope, key);
         throw error;
       }
       const kept = response.status >= 200 && response.status < 300 && !response.headers.get("content-type")?.includes("ndjson");
       if (!kept) {
+        heartbeat.stop();
         await release(database, scope, key);
         return response;
       }
       const text = await response.text();
+      const answer = { status: response.status, contentType: response.headers.get("content-type"), body: text };
       try {
-        await rowsOf(
-          database.db,
-          sql`update idempotency_keys set status = ${response.status}, content_type = ${response.headers.get("content-type")}, body = ${text}
-              where scope = ${scope} and key = ${key}`,
-        );
+        await keepAnswer(database, scope, key, answer);
+        heartbeat.stop();
         // Old keys go now and then (any request with a key does it; an index on created_at serves it).
         if (Math.random() < 0.01) await rowsOf(database.db, sql`delete from idempotency_keys where created_at <= ${at}::timestamptz - interval '24 hours'`);
       } catch (error) {
-        // The request's work is committed: answer it. The key stays claimed without an answer, so a
-        // retry with it is a 409 (and creates nothing) until the key is 24 hours old.
+        // The request's work is committed: answer it. The key stays held without an answer (a retry
+        // meanwhile is a 409 and creates nothing) while the answer is tried again in the background.
         logger.warn("idempotency answer not kept", { route: path, status: response.status, error: describeError(error) });
+        keeper.retry(heartbeat, scope, key, answer, path);
       }
       return new Response(text, { status: response.status, headers: response.headers });
     };
@@ -131,7 +160,7 @@ function keyed(database: Database, clock: Clock, onRoute: (route: string) => voi
  * of the very same upload look like another request. A body that does not parse as multipart is
  * compared as bytes.
  */
-async function requestHash(contentType: string, body: Uint8Array): Promise<string> {
+export async function requestHash(contentType: string, body: Uint8Array): Promise<string> {
   if (/^multipart\/form-data\s*;/i.test(contentType)) {
     try {
       const form = await new Response(body as unknown as BodyInit, { headers: { "content-type": contentType } }).formData();
@@ -181,6 +210,75 @@ async function readCapped(request: Request, limit: number): Promise<Uint8Array<A
     chunks.push(value);
   }
   return new Uint8Array(Buffer.concat(chunks));
+}
+
+type Answer = { status: number; contentType: string | null; body: string };
+
+async function keepAnswer(database: Database, scope: string, key: string, answer: Answer): Promise<void> {
+  await rowsOf(
+    database.db,
+    sql`update idempotency_keys set status = ${answer.status}, content_type = ${answer.contentType}, body = ${answer.body}
+        where scope = ${scope} and key = ${key}`,
+  );
+}
+
+type Heartbeat = { stop(): void };
+
+/**
+ * Renews the keys of running requests, and keeps trying the answers the database refused (bounded:
+ * `pendingAnswers`). Timers are unref'd: nothing here keeps a stopping process alive.
+ */
+class AnswerKeeper {
+  private readonly pending = new Map<string, Heartbeat>();
+  constructor(
+    private readonly database: Database,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly timing: IdempotencyTiming,
+  ) {}
+
+  heartbeat(scope: string, key: string): Heartbeat {
+    const timer = setInterval(() => {
+      // Only a key still without an answer is renewed; a failure waits for the next beat.
+      void rowsOf(
+        this.database.db,
+        sql`update idempotency_keys set created_at = ${this.clock.now().toISOString()}::timestamptz
+            where scope = ${scope} and key = ${key} and status is null`,
+      ).catch(() => {});
+    }, this.timing.heartbeatMs);
+    timer.unref?.();
+    return { stop: () => clearInterval(timer) };
+  }
+
+  retry(heartbeat: Heartbeat, scope: string, key: string, answer: Answer, route: string): void {
+    const id = `${scope}\n${key}`;
+    this.pending.get(id)?.stop();
+    if (this.pending.size >= pendingAnswers) {
+      const [oldest, beat] = this.pending.entries().next().value!;
+      beat.stop();
+      this.pending.delete(oldest);
+      this.logger.error("idempotency answer dropped", { route, reason: `more than ${pendingAnswers} answers waiting to be kept` });
+    }
+    let attempt = 0;
+    const timer = setInterval(() => {
+      attempt++;
+      keepAnswer(this.database, scope, key, answer).then(
+        () => {
+          stop();
+          this.logger.info("idempotency answer kept", { route, attempts: attempt + 1 });
+        },
+        () => {},
+      );
+    }, Math.min(this.timing.heartbeatMs, 2_000));
+    timer.unref?.();
+    const stop = () => {
+      clearInterval(timer);
+      heartbeat.stop();
+      if (this.pending.get(id) === entry) this.pending.delete(id);
+    };
+    const entry: Heartbeat = { stop };
+    this.pending.set(id, entry);
+  }
 }
 
 async function release(database: Database, scope: string, key: string): Promise<void> {

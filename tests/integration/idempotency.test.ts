@@ -1,6 +1,7 @@
 /** Issue 15 item 6: Idempotency-Key on POST /api/v1/clients, /mailings and the CSV import. */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
+import { keyScope, requestHash } from "../../src/http/idempotency";
 import { auth, type TestApp, testApp } from "../support/app";
 import { backends, sessionsWaitingForLocks } from "../support/db";
 import { type FaultControl, faultyDatabase } from "../support/faulty-db";
@@ -56,10 +57,11 @@ for (const backend of backends()) {
       expect(await t.database.rows(sql`select key from idempotency_keys`)).toEqual([]);
     });
 
-    test("a create whose answer cannot be kept (the database fails just then) still answers what it created", async () => {
+    test("a create whose answer cannot be kept (the database fails just then) still answers what it created, and keeps it later", async () => {
       let control: FaultControl | null = null;
       t = await testApp(backend, {
         now: `${day}T10:00:00Z`,
+        idempotencyTiming: { leaseMs: 60_000, heartbeatMs: 100 },
         appDatabase: (database) => {
           const view = faultyDatabase(database);
           control = view.control;
@@ -67,17 +69,56 @@ for (const backend of backends()) {
         },
       });
       control!.fails = (text) => /update idempotency_keys set status/.test(text);
-      const created = await t.request("POST", "/api/v1/clients", JSON.stringify({ phone_number: "79101234567" }), json("k-kept"));
-      control!.fails = () => false;
+      const body = JSON.stringify({ phone_number: "79101234567" });
+      const created = await t.request("POST", "/api/v1/clients", body, json("k-kept"));
       // The client exists: a 5xx would tell the caller it was not written.
       expect(created.status).toBe(201);
       expect(created.body.phone_number).toBe("79101234567");
       expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(1);
       expect(t.logger.lines.some((l) => l.msg === "idempotency answer not kept" && l.level === "warn")).toBe(true);
-      // A retry with the key creates nothing more.
-      const again = await t.request("POST", "/api/v1/clients", JSON.stringify({ phone_number: "79101234567" }), json("k-kept"));
-      expect(again.status).toBeGreaterThanOrEqual(400);
+      // While the database refuses the answer, a retry with the key is a 409 and creates nothing…
+      expectProblem(await t.request("POST", "/api/v1/clients", body, json("k-kept")), 409, ["Idempotency-Key"]);
       expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(1);
+      // …and once it takes writes again, the answer kept in the background is replayed.
+      control!.fails = () => false;
+      const deadline = Date.now() + 20_000;
+      while (!t.logger.lines.some((l) => l.msg === "idempotency answer kept")) {
+        if (Date.now() > deadline) throw new Error("the answer was never kept");
+        await Bun.sleep(20);
+      }
+      const again = await t.request("POST", "/api/v1/clients", body, json("k-kept"));
+      expect([again.status, again.headers.get("idempotent-replayed")]).toEqual([201, "true"]);
+      expect(again.body).toEqual(created.body);
+      expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(1);
+    });
+
+    test("a key held without an answer by a request that stopped (its process killed) is taken over by the same request after the lease", async () => {
+      t = await testApp(backend, { now: `${day}T10:00:00Z` });
+      const body = JSON.stringify({ phone_number: "79101234567" });
+      const headers = json("k-killed");
+      // What a process killed inside the handler leaves: the key claimed, no answer, no heartbeat since.
+      const probe = new Request("http://x/api/v1/clients", { method: "POST", headers, body });
+      const hash = await requestHash("application/json", new TextEncoder().encode(body));
+      await t.database.rows(sql`insert into idempotency_keys (scope, key, request_hash, created_at)
+        values (${keyScope("/api/v1/clients", probe)}, 'k-killed', ${hash}, ${t.clock.now().toISOString()}::timestamptz)`);
+      expectProblem(await t.request("POST", "/api/v1/clients", body, headers), 409, ["Idempotency-Key"]);
+      t.clock.advance(59);
+      expectProblem(await t.request("POST", "/api/v1/clients", body, headers), 409, ["Idempotency-Key"]);
+      // Another request under the key stays a 422, lease or not.
+      t.clock.advance(2);
+      expectProblem(await t.request("POST", "/api/v1/clients", JSON.stringify({ phone_number: "79101234568" }), headers), 422, ["Idempotency-Key"]);
+      const retried = await t.request("POST", "/api/v1/clients", body, headers);
+      expect([retried.status, retried.headers.get("idempotent-replayed")]).toEqual([201, null]);
+      expect(t.logger.lines.find((l) => l.msg === "idempotency key taken over")).toMatchObject({ level: "warn", route: "/api/v1/clients" });
+      const replay = await t.request("POST", "/api/v1/clients", body, headers);
+      expect([replay.status, replay.headers.get("idempotent-replayed")]).toEqual([201, "true"]);
+      expect(replay.body).toEqual(retried.body);
+      expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(1);
+      // A key reused after 24 h is no takeover of a stopped request: no warning for it.
+      const reused = t.logger.lines.filter((l) => l.msg === "idempotency key taken over").length;
+      t.clock.advance(24 * 3600);
+      expect((await t.request("POST", "/api/v1/clients", body, headers)).status).toBe(409);
+      expect(t.logger.lines.filter((l) => l.msg === "idempotency key taken over").length).toBe(reused);
     });
 
     test("with the database away, a request with a key is a 503 with Retry-After, not a 500", async () => {
@@ -157,7 +198,7 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] Idempotency-Key while the
   afterEach(() => t?.close());
 
   test("the same key during a running import is a 409 naming the header and writes nothing; afterwards the first answer is replayed", async () => {
-    t = await testApp("postgres", { now: `${day}T10:00:00Z` });
+    t = await testApp("postgres", { now: `${day}T10:00:00Z`, idempotencyTiming: { leaseMs: 60_000, heartbeatMs: 50 } });
     const csv = "phone_number,tag\n79101234567,a\n79101234568,b\n";
     const headers = (key: string, id: string) => ({ ...auth, "content-type": "text/csv", "idempotency-key": key, "x-request-id": id });
     let release!: () => void;
@@ -186,6 +227,16 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] Idempotency-Key while the
       expectProblem(await t.request("POST", "/api/v1/clients/import", "phone_number\n79101234569\n", headers("slow", "other")), 422, ["Idempotency-Key"]);
       // The refusals are logged like any answer.
       expect(t.logger.lines.find((l) => l.msg === "request" && l.request_id === "during")).toMatchObject({ status: 409, route: "/api/v1/clients/import" });
+      // A request running longer than the lease keeps its key: its heartbeat renews it.
+      t.clock.advance(120);
+      const renewed = t.clock.now().getTime();
+      const renewedAt = async () => (await t.database.rows<{ ms: number }>(sql`select (extract(epoch from created_at) * 1000)::float8 as ms from idempotency_keys where key = 'slow'`))[0]?.ms;
+      while (!((await renewedAt())! >= renewed)) {
+        if (Date.now() > deadline) throw new Error("the running request's key was never renewed");
+        await Bun.sleep(20);
+      }
+      expectProblem(await t.request("POST", "/api/v1/clients/import", csv, headers("slow", "later")), 409, ["Idempotency-Key"]);
+      expect(t.logger.lines.some((l) => l.msg === "idempotency key taken over")).toBe(false);
       release();
       await blocker;
       const done = (await first) as Awaited<ReturnType<TestApp["request"]>>;

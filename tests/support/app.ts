@@ -29,6 +29,8 @@ export async function testApp(
     config?: Partial<AppDeps["config"]>;
     /** what the app sees of the database (e.g. one that fails on demand, support/faulty-db.ts) */
     appDatabase?: (database: Database) => Database;
+    /** the Idempotency-Key's lease and heartbeat (default 60 s and 15 s) */
+    idempotencyTiming?: AppDeps["idempotencyTiming"];
   } = {},
 ): Promise<TestApp> {
   const owner = currentOwner();
@@ -42,6 +44,7 @@ export async function testApp(
     clock,
     logger,
     signals: options.signals ?? silentSignals,
+    idempotencyTiming: options.idempotencyTiming,
   }).catch(async (error) => {
     await drop();
     throw error;
