@@ -1,19 +1,19 @@
 /**
  * Issue 16, target 4 (scale-out): one dispatcher process of several sharing one database. Started by
- * bench/experiments/issue16.ts with the database's URL; prints READY once connected, waits for a line on stdin,
+ * bench/suites/peers.ts (scaleout) with the database's URL; prints READY once connected, waits for a line on stdin,
  * then drains (claims and sends until nothing is due) and reports what it sent. Like the service, it
  * lifts Bun's fetch cap when its gateway concurrency needs it (src/ops/http-cap.ts).
  *
- *   bun bench/experiments/issue16-worker.ts --database-url postgres://…/nsb_x --gateway http://127.0.0.1:4710 --concurrency 200
+ *   bun bench/suites/peers/worker.ts --database-url postgres://…/nsb_x --gateway http://127.0.0.1:4710 --concurrency 200
  */
-import { loadConfig } from "../../src/config";
-import { openPostgres } from "../../src/db/client";
-import { Dispatcher } from "../../src/dispatch/dispatcher";
-import { HttpGateway } from "../../src/gateway/http";
-import { systemClock } from "../../src/clock";
-import { createLogger } from "../../src/ops/logger";
-import { relaunch, relaunchFor } from "../../src/ops/http-cap";
-import { arg, main, rssMonitor } from "../support";
+import { loadConfig } from "../../../src/config";
+import { openPostgres } from "../../../src/db/client";
+import { Dispatcher } from "../../../src/dispatch/dispatcher";
+import { HttpGateway } from "../../../src/gateway/http";
+import { systemClock } from "../../../src/clock";
+import { createLogger } from "../../../src/ops/logger";
+import { relaunch, relaunchFor } from "../../../src/ops/http-cap";
+import { arg, main, rssMonitor } from "../../support";
 
 await main(async () => {
   const defaults = loadConfig({});

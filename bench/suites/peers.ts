@@ -1,38 +1,47 @@
 /**
- * Issue 16, targets 1, 2 and 4 (dispatch throughput on PostgreSQL), interleaved in one run: every
+ * Issue 16, targets 1, 2 and 4: the service against its peers — pg-boss (8 workers × batchSize
+ * 1000, as its docs tune it) and a bare `fetch` loop — on PostgreSQL, interleaved in one run: every
  * round runs each contender once, in its own process on its own database, against one fake gateway
  * process; the table gives every round and the median, and CPU µs per message from /proc for the
  * contender's process, its PostgreSQL backends and the gateway.
  *
- *   bun bench/experiments/issue16.ts loopback [--n 200000] [--rounds 3] [--service-args "--concurrency 300 --gateway-concurrency 64"] [--roots /work/wt/other]
+ *   bun run bench --only peers [--quick]              all three, in this order (`--quick`: n = 2,000, one round, no verdicts)
+ *   bun bench/suites/peers.ts [loopback|latency|scaleout] [flags]   one of them (or all), alone
+ *
+ *   loopback [--n 50000] [--rounds 2] [--service-args "--concurrency 300 --gateway-concurrency 64"] [--roots /work/wt/other]
  *       1: the service at its defaults, the mailing's planning timed (MailingService.create), against
  *          pg-boss (8 workers × batchSize 1000, 100 in flight shared, and each batch at once) and a
  *          bare fetch loop with 100 in flight.
- *   bun bench/experiments/issue16.ts latency [--n 60000] [--rounds 3] [--latency-ms 200] [--concurrency 2000] [--service-concurrency N]
+ *   latency [--n 20000] [--rounds 2] [--latency-ms 200] [--concurrency 2000] [--service-concurrency N]
  *       2: a gateway answering in 200 ms; the service with README's setting (SEND_CONCURRENCY=2000,
  *          which lifts Bun's fetch cap itself; --service-concurrency sets it apart from the bare loop's),
  *          pg-boss (batch at once: up to 8 × 1000 in flight) and a bare loop with 2,000 in flight
  *          (both started with BUN_CONFIG_MAX_HTTP_REQUESTS=4096).
- *   bun bench/experiments/issue16.ts scaleout [--n 60000] [--rounds 2] [--latency-ms 200] [--concurrency 200] [--processes 1,2,3]
- *       4: K dispatcher processes (bench/experiments/issue16-worker.ts) on one database; throughput from the
- *          moment all are connected to the last one done.
+ *   scaleout [--n 20000] [--rounds 1] [--latency-ms 200] [--concurrency 200] [--processes 1,2,3]
+ *       4: K dispatcher processes (peers/worker.ts) on one database; throughput from the moment all
+ *          are connected to the last one done.
+ *
+ * A child that fails (a crash, a message lost or sent twice) fails the suite; a missed target does not.
+ * Before 2026-11-30 this was bench/experiments/issue16.ts (and issue16-worker.ts).
  */
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
-import { cpuMeter, databaseUrl, freshPostgres, resultMarker, seedClientsAndMailing, seedDueMessages, startGateway, statusCounts } from "../support";
+import { cpuMeter, databaseUrl, freshPostgres, printTable, resultMarker, round2, seedClientsAndMailing, seedDueMessages, standalone, startGateway, statusCounts, verdict, type SuiteOptions } from "../support";
 import { sql } from "drizzle-orm";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
-const suite = fileURLToPath(new URL("../suites/dispatch/", import.meta.url));
+const suite = fileURLToPath(new URL("./dispatch/", import.meta.url));
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const argv = process.argv.slice(2);
-const mode = argv[0] ?? "loopback";
+const modes = ["loopback", "latency", "scaleout"] as const;
+type Mode = (typeof modes)[number];
+let argv: string[] = [];
+let quick = false;
 const flag = (name: string, fallback: string) => {
   const i = argv.lastIndexOf(`--${name}`);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
 };
 type Result = Record<string, any> & { ok: boolean };
-const log = (msg: string) => process.stderr.write(`[issue16] ${msg}\n`);
+const log = (msg: string) => process.stderr.write(`[peers] ${msg}\n`);
 const median = (xs: number[]) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
   if (s.length === 0) return NaN;
@@ -86,9 +95,9 @@ function summary(contenders: Contender[], all: Result[][], n: number): { rates: 
 
 const header = () => `${new Date().toISOString()}, ${cpus().length} cores (${cpus()[0]?.model}), Bun ${Bun.version}, load average at start ${loadavg().map((x) => x.toFixed(2)).join(" / ")}`;
 
-async function loopback() {
-  const n = Number(flag("n", "200000"));
-  const rounds = Number(flag("rounds", "3"));
+async function loopback(): Promise<Outcome> {
+  const n = Number(flag("n", quick ? "2000" : "50000"));
+  const rounds = Number(flag("rounds", quick ? "1" : "2"));
   // `--service-args "a b;c d"`: one service contender per `;`-separated set of extra flags (A/B).
   const variants = flag("service-args", "").split(";").map((v) => v.split(" ").filter(Boolean));
   // `--roots "/work/wt/a;/work/wt/b"`: the service of other checkouts too (each has bench/suites/dispatch/service.ts), interleaved with this one.
@@ -115,14 +124,25 @@ async function loopback() {
     for (const [i, c] of contenders.slice(0, services.length).entries()) {
       console.log(`${c.label}: / pg-boss (the better of its two, medians) **${fmt(rates[i]! / boss, 2)}×** (target ≥ 1.1×); / bare loop **${fmt(rates[i]! / bare, 2)}×** (target ≥ 0.6×)`);
     }
+    const vsBoss = round2(rates[0]! / boss);
+    const vsBare = round2(rates[0]! / bare);
+    return {
+      mode: "loopback",
+      ok: all.every((rs) => rs.every((r) => r.ok)),
+      perSecond: rates[0]!,
+      rows: [
+        { figure: "1. loopback, defaults: service / pg-boss (the better of its two)", value: `${vsBoss}×`, target: "≥ 1.1×", verdict: verdict(quick, vsBoss >= 1.1) },
+        { figure: "1. loopback, defaults: service / bare loop, 100 in flight", value: `${vsBare}×`, target: "≥ 0.6×", verdict: verdict(quick, vsBare >= 0.6) },
+      ],
+    };
   } finally {
     await gateway.stop();
   }
 }
 
-async function latency() {
-  const n = Number(flag("n", "60000"));
-  const rounds = Number(flag("rounds", "3"));
+async function latency(): Promise<Outcome> {
+  const n = Number(flag("n", quick ? "2000" : "20000"));
+  const rounds = Number(flag("rounds", quick ? "1" : "2"));
   const latencyMs = Number(flag("latency-ms", "200"));
   const concurrency = Number(flag("concurrency", "2000"));
   const serviceConcurrency = Number(flag("service-concurrency", String(concurrency)));
@@ -140,6 +160,20 @@ async function latency() {
     const { rates, text } = summary(contenders, all, n);
     console.log(`\n## Issue 16 target 2: gateway latency ${latencyMs} ms, n = ${fmt(n)}, ${rounds} rounds interleaved\n\n${started}; load at end ${loadavg().map((x) => x.toFixed(2)).join(" / ")}\n\n${text}\n`);
     console.log(`service / pg-boss: **${fmt(rates[0]! / rates[1]!, 2)}×** (target ≥ 1.2×); service / bare loop: **${fmt(rates[0]! / rates[2]!, 2)}×** (target ≥ 0.7×); handed back: ${all[0]!.map((r) => r.handedBack ?? "—").join(" / ")}`);
+    const vsBoss = round2(rates[0]! / rates[1]!);
+    const vsBare = round2(rates[0]! / rates[2]!);
+    const rss = Math.max(...all[0]!.filter((r) => r.ok).map((r) => r.rssPeakMb));
+    const handedBack = all[0]!.reduce((a, r) => a + (r.handedBack ?? 0), 0);
+    return {
+      mode: "latency",
+      ok: all.every((rs) => rs.every((r) => r.ok)),
+      perSecond: rates[0]!,
+      rows: [
+        { figure: `2. ${latencyMs} ms gateway: service / pg-boss`, value: `${vsBoss}×`, target: "≥ 1.2×", verdict: verdict(quick, vsBoss >= 1.2) },
+        { figure: `2. ${latencyMs} ms gateway: service / bare loop, ${concurrency} in flight`, value: `${vsBare}×`, target: "≥ 0.7×", verdict: verdict(quick, vsBare >= 0.7) },
+        { figure: `2. ${latencyMs} ms gateway: service RSS peak, messages handed back`, value: `${fmt(rss, 1)} MB, ${handedBack}`, target: "≤ 250 MB, 0", verdict: verdict(quick, rss <= 250 && handedBack === 0) },
+      ],
+    };
   } finally {
     await gateway.stop();
   }
@@ -154,7 +188,7 @@ async function scaleRun(k: number, n: number, concurrency: number, gateway: { ur
     await fresh.database.rows(sql`vacuum analyze clients, mailings, messages, mailing_counts`);
     await fetch(`${gateway.url}/reset`, { method: "POST" }).then((r) => r.arrayBuffer());
     const procs = Array.from({ length: k }, () =>
-      Bun.spawn(["bun", `${here}issue16-worker.ts`, "--database-url", fresh.url, "--gateway", gateway.url, "--concurrency", String(concurrency), ...extra], {
+      Bun.spawn(["bun", `${here}peers/worker.ts`, "--database-url", fresh.url, "--gateway", gateway.url, "--concurrency", String(concurrency), ...extra], {
         cwd: repoRoot,
         stdin: "pipe",
         stdout: "pipe",
@@ -225,9 +259,9 @@ function ticks(pid: number): number {
   }
 }
 
-async function scaleout() {
-  const n = Number(flag("n", "60000"));
-  const rounds = Number(flag("rounds", "2"));
+async function scaleout(): Promise<Outcome> {
+  const n = Number(flag("n", quick ? "2000" : "20000"));
+  const rounds = Number(flag("rounds", quick ? "1" : "1"));
   const latencyMs = Number(flag("latency-ms", "200"));
   const concurrency = Number(flag("concurrency", "200"));
   const ks = flag("processes", "1,2,3").split(",").map(Number);
@@ -250,10 +284,31 @@ async function scaleout() {
   const { rates, text } = summary(contenders, all, n);
   console.log(`\n## Issue 16 target 4: scale-out, gateway latency ${latencyMs} ms, n = ${fmt(n)}, ${rounds} rounds interleaved\n\n${started}; load at end ${loadavg().map((x) => x.toFixed(2)).join(" / ")}\n\n${text}\n`);
   console.log(ks.map((k, i) => `${k}: ${fmt(rates[i]! / rates[0]!, 2)}×`).join(", ") + " of one process (targets: 2 → ≥ 1.8×, 3 → ≥ 2.5×)");
+  const target = (k: number) => (k === 2 ? 1.8 : k === 3 ? 2.5 : null);
+  return {
+    mode: "scaleout",
+    ok: all.every((rs) => rs.every((r) => r.ok)),
+    perSecond: rates[0]!,
+    rows: ks.flatMap((k, i) => {
+      const t = target(k);
+      const x = round2(rates[i]! / rates[0]!);
+      return t === null ? [] : [{ figure: `4. scale-out, ${latencyMs} ms gateway: ${k} processes / 1`, value: `${x}×`, target: `≥ ${t}×`, verdict: verdict(quick, x >= t) }];
+    }),
+  };
 }
 
-if (mode === "loopback") await loopback();
-else if (mode === "latency") await latency();
-else if (mode === "scaleout") await scaleout();
-else throw new Error(`unknown mode ${mode}: loopback, latency or scaleout`);
-process.exit(0);
+type Outcome = { mode: Mode; ok: boolean; perSecond: number; rows: { figure: string; value: string; target: string; verdict: string }[] };
+
+export async function run(options: SuiteOptions): Promise<{ ok: boolean; results: Outcome[] }> {
+  argv = options.argv;
+  quick = options.quick;
+  const chosen = modes.filter((m) => argv.includes(m));
+  const results: Outcome[] = [];
+  for (const mode of chosen.length ? chosen : modes) {
+    results.push(mode === "loopback" ? await loopback() : mode === "latency" ? await latency() : await scaleout());
+  }
+  printTable("Issue 16: the service against pg-boss and a bare loop (targets 1, 2, 4)", results.flatMap((r) => r.rows));
+  return { ok: results.every((r) => r.ok), results };
+}
+
+if (import.meta.main) await standalone(run);
