@@ -58,12 +58,17 @@ export const optedOutReason = "opted out (blocklist)";
 
 /**
  * Shared tail of the upsert: what a re-plan does to an existing message. Sent and failed messages
- * stay as they are. A cancelled one planned again loses its cancel reason (`last_error`). A retry keeps its later attempt time. A claimed (`sending`) message keeps its
+ * stay as they are. A cancelled one planned again loses its cancel reason (`last_error`). An expired
+ * one whose window is still over stays expired when its phone is blocked (planned `cancelled`): it
+ * missed its window before the block, as the blocklist leaves it (blocklist/service.ts), and the
+ * statistics keep counting it. A retry keeps its later attempt time. A claimed (`sending`) message keeps its
  * state, lease and phone (the dispatcher's), but takes the new due and expiry instants: the check
  * before its send reads them (claim.ts), and a hand-back or a retry keeps them, so a mailing whose
  * start or end moved while a message was claimed neither sends it outside the new times nor keeps
  * the old ones for later.
  */
+const stillExpired = sql`(messages.status = 'expired' and excluded.status = 'cancelled'
+  and (excluded.due_at >= excluded.expires_at or excluded.expires_at <= excluded.updated_at))`;
 const onConflict = sql`
   on conflict (client_id, mailing_id) do update set
     phone_number = case when messages.status = 'sending' then messages.phone_number else excluded.phone_number end,
@@ -71,11 +76,12 @@ const onConflict = sql`
     expires_at = excluded.expires_at,
     status = case
       when messages.status = 'sending' then 'sending'
+      when ${stillExpired} then 'expired'
       when excluded.status in ('expired', 'cancelled') then excluded.status
       when messages.status = 'retrying' then 'retrying'
       else 'scheduled' end,
     last_error = case
-      when messages.status = 'sending' then messages.last_error
+      when messages.status = 'sending' or ${stillExpired} then messages.last_error
       when excluded.status = 'cancelled' then excluded.last_error
       -- a cancelled message planned again (unblocked, matching again): its reason no longer holds
       when messages.status = 'cancelled' then null

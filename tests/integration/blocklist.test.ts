@@ -117,6 +117,30 @@ for (const backend of backends()) {
       expect(await status()).toEqual({ "79101234567": ["expired", null], "79101234568": ["scheduled", null] });
     });
 
+    test("a re-plan (the mailing's text edited, paused and resumed; the client edited) leaves a blocked phone's expired message expired", async () => {
+      e = await testEngine(backend, { now: `${day}T10:00:00Z` });
+      // As above: Vladivostok's 11:00–12:00 was over at 10:00 UTC (expired at once); the UTC client waits.
+      const late = await e.client("79101234567", "Asia/Vladivostok");
+      await e.client("79101234568");
+      const id = await e.mailing({ start_time: `${day}T11:00:00`, end_time: `${day}T12:00:00` });
+      await e.dispatcher.drain();
+      for (const phone of ["79101234567", "79101234568"]) expect((await e.request("POST", "/api/v1/blocklist", { phone_number: phone })).status).toBe(201);
+      const status = async () => Object.fromEntries((await e.messages(id)).map((m) => [m.phone_number, [m.status, m.last_error]]));
+      const blocked = { "79101234567": ["expired", null], "79101234568": ["cancelled", "opted out (blocklist)"] };
+      expect(await status()).toEqual(blocked);
+      const counts = (await e.request("GET", `/api/v1/stats/${id}`)).body.by_status;
+      expect(counts).toMatchObject({ expired: 1 });
+
+      expect((await e.request("PATCH", `/api/v1/mailings/${id}`, { text: "hello again" })).status).toBe(200);
+      expect(await status()).toEqual(blocked);
+      expect((await e.request("POST", `/api/v1/mailings/${id}/pause`)).status).toBe(200);
+      expect((await e.request("POST", `/api/v1/mailings/${id}/resume`)).status).toBe(200);
+      expect(await status()).toEqual(blocked);
+      expect((await e.request("PATCH", `/api/v1/clients/${late}`, { tag: "vip" })).status).toBe(200);
+      expect(await status()).toEqual(blocked);
+      expect((await e.request("GET", `/api/v1/stats/${id}`)).body.by_status).toEqual(counts);
+    });
+
     test("CSV import reports bad rows; the export imports again", async () => {
       e = await testEngine(backend, { now: `${day}T10:00:00Z` });
       const csv = "phone_number,reason\n+7 910 123-45-67,complained\n12,x\n89101234568,\n79101234567,again\n";
