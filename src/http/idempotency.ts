@@ -259,25 +259,34 @@ class AnswerKeeper {
       this.pending.delete(oldest);
       this.logger.error("idempotency answer dropped", { route, reason: `more than ${pendingAnswers} answers waiting to be kept` });
     }
-    let attempt = 0;
-    const timer = setInterval(() => {
-      attempt++;
-      keepAnswer(this.database, scope, key, answer).then(
-        () => {
-          stop();
-          this.logger.info("idempotency answer kept", { route, attempts: attempt + 1 });
-        },
-        () => {},
-      );
-    }, Math.min(this.timing.heartbeatMs, 2_000));
-    timer.unref?.();
+    // One try at a time: the next is timed from the end of the last, so a database answering slowly
+    // (up to its statement timeout) is not sent a new copy of the same write every period.
+    let attempts = 1; // the request's own
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const next = () => {
+      if (stopped) return;
+      timer = setTimeout(() => {
+        attempts++;
+        keepAnswer(this.database, scope, key, answer).then(
+          () => {
+            stop();
+            this.logger.info("idempotency answer kept", { route, attempts });
+          },
+          next,
+        );
+      }, Math.min(this.timing.heartbeatMs, 2_000));
+      timer.unref?.();
+    };
     const stop = () => {
-      clearInterval(timer);
+      stopped = true;
+      clearTimeout(timer);
       heartbeat.stop();
       if (this.pending.get(id) === entry) this.pending.delete(id);
     };
     const entry: Heartbeat = { stop };
     this.pending.set(id, entry);
+    next();
   }
 }
 

@@ -4,7 +4,7 @@ import { sql } from "drizzle-orm";
 import { keyScope, requestHash } from "../../src/http/idempotency";
 import { auth, type TestApp, testApp } from "../support/app";
 import { backends, sessionsWaitingForLocks } from "../support/db";
-import { type FaultControl, faultyDatabase } from "../support/faulty-db";
+import { type FaultControl, faultyDatabase, sqlText } from "../support/faulty-db";
 import { expectProblem } from "./expect-problem";
 
 setDefaultTimeout(60_000);
@@ -90,6 +90,50 @@ for (const backend of backends()) {
       expect([again.status, again.headers.get("idempotent-replayed")]).toEqual([201, "true"]);
       expect(again.body).toEqual(created.body);
       expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(1);
+    });
+
+    test("an answer kept in the background is tried once at a time: a slow database gets no pile of the same write", async () => {
+      // The first write of the answer is refused; the next ones hang until the test lets them through
+      // (a database that answers slowly, up to its statement timeout).
+      let refused = false;
+      let started = 0;
+      const waiting: (() => void)[] = [];
+      t = await testApp(backend, {
+        now: `${day}T10:00:00Z`,
+        idempotencyTiming: { leaseMs: 60_000, heartbeatMs: 20 },
+        appDatabase: (database) => {
+          const db = new Proxy(database.db, {
+            get(target, prop, receiver) {
+              if (prop !== "execute") return Reflect.get(target, prop, receiver);
+              return (query: Parameters<typeof target.execute>[0]) => {
+                if (!/update idempotency_keys set status/.test(sqlText(query))) return target.execute(query);
+                if (!refused) {
+                  refused = true;
+                  return Promise.reject(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432 (test)"), { code: "ECONNREFUSED" }));
+                }
+                started++;
+                return new Promise((resolve, reject) => waiting.push(() => Promise.resolve(target.execute(query)).then(resolve, reject)));
+              };
+            },
+          });
+          return { ...database, db } as typeof database;
+        },
+      });
+      const body = JSON.stringify({ phone_number: "79101234567" });
+      expect((await t.request("POST", "/api/v1/clients", body, json("k-slow"))).status).toBe(201);
+      for (const deadline = Date.now() + 10_000; started === 0; await Bun.sleep(5)) {
+        if (Date.now() > deadline) throw new Error("the answer was never tried again");
+      }
+      // Twenty retry periods with the first try still running: no second try meanwhile.
+      await Bun.sleep(400);
+      expect(started).toBe(1);
+      for (const go of waiting.splice(0)) go();
+      for (const deadline = Date.now() + 10_000; !t.logger.lines.some((l) => l.msg === "idempotency answer kept"); await Bun.sleep(5)) {
+        if (Date.now() > deadline) throw new Error("the answer was never kept");
+      }
+      const again = await t.request("POST", "/api/v1/clients", body, json("k-slow"));
+      expect([again.status, again.headers.get("idempotent-replayed")]).toEqual([201, "true"]);
+      expect(t.logger.lines.filter((l) => l.msg === "idempotency answer kept")).toHaveLength(1);
     });
 
     test("a key held without an answer by a request that stopped (its process killed) is taken over by the same request after the lease", async () => {
