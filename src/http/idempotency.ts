@@ -138,16 +138,23 @@ function keyed(database: Database, clock: Clock, onRoute: (route: string) => voi
       }
       const text = await response.text();
       const answer = { status: response.status, contentType: response.headers.get("content-type"), body: text };
+      let keptNow = false;
       try {
         await keepAnswer(database, scope, key, answer);
         heartbeat.stop();
-        // Old keys go now and then (any request with a key does it; an index on created_at serves it).
-        if (Math.random() < 0.01) await rowsOf(database.db, sql`delete from idempotency_keys where created_at <= ${at}::timestamptz - interval '24 hours'`);
+        keptNow = true;
       } catch (error) {
         // The request's work is committed: answer it. The key stays held without an answer (a retry
         // meanwhile is a 409 and creates nothing) while the answer is tried again in the background.
         logger.warn("idempotency answer not kept", { route: path, status: response.status, error: describeError(error) });
         keeper.retry(heartbeat, scope, key, answer, path);
+      }
+      // Old keys go now and then (any request with a key does it; an index on created_at serves it).
+      // A failure here concerns only them: the answer is kept.
+      if (keptNow && Math.random() < 0.01) {
+        await rowsOf(database.db, sql`delete from idempotency_keys where created_at <= ${at}::timestamptz - interval '24 hours'`).catch((error) =>
+          logger.warn("old idempotency keys not removed", { error: describeError(error) }),
+        );
       }
       return new Response(text, { status: response.status, headers: response.headers });
     };
