@@ -40,7 +40,7 @@ export class Deadlines {
   private readonly spanMs: number;
 
   constructor(
-    private readonly timeoutMs: number,
+    readonly timeoutMs: number,
     private readonly now: () => number = () => performance.now(),
   ) {
     this.spanMs = Math.min(20, timeoutMs / 50);

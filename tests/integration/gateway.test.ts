@@ -191,6 +191,43 @@ describe("§7 HTTP gateway: timeouts, shutdown and bodies with a declared length
   });
 });
 
+describe("issue 15: a provider adapter's answer with a declared length", () => {
+  test("a declared body of 256 MiB is read no further than maxAnswerBytes; a short one that drips past the timeout is timed out", async () => {
+    const { maxAnswerBytes } = await import("../../src/gateway/http");
+    const { TwilioGateway } = await import("../../src/gateway/twilio");
+    const total = 256 * 1024 * 1024;
+    const chunk = new Uint8Array(64 * 1024).fill(32);
+    let written = 0;
+    const huge = rawServer(total, (socket) => {
+      while (written < total) {
+        const offset = written % chunk.length;
+        const n = socket.write(chunk.subarray(offset));
+        if (n <= 0) return;
+        written += n;
+        if (n < chunk.length - offset) return;
+      }
+    });
+    const timers = new Set<ReturnType<typeof setInterval>>();
+    const drip = rawServer(50, (socket) => {
+      if (timers.size === 0) timers.add(setInterval(() => socket.write(" "), 100));
+    });
+    const twilio = (baseUrl: string, timeoutMs: number) =>
+      new TwilioGateway({ accountSid: `AC${"1f".repeat(16)}`, authToken: "t", from: "+15005550006", statusCallback: null, baseUrl, timeoutMs });
+    try {
+      // 2xx: Twilio took it (the body is not its JSON, so no sid to keep).
+      expect(await twilio(huge.url, 10_000).send({ id: 1, phone: "79101234567", text: "x" })).toEqual({ outcome: "sent" });
+      expect(written).toBeLessThan(maxAnswerBytes + 16 * 1024 * 1024);
+      const started = performance.now();
+      expect(await twilio(drip.url, 300).send({ id: 2, phone: "79101234567", text: "x" })).toEqual({ outcome: "retry", error: "gateway timed out after 300 ms" });
+      expect(performance.now() - started).toBeLessThan(3000);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      huge.stop();
+      drip.stop();
+    }
+  });
+});
+
 describe("§7 the runnable fake gateway (bun run gateway:fake)", () => {
   test("serves the protocol with its flags and reports what it received", async () => {
     const probe = Bun.serve({ port: 0, fetch: () => new Response() });
