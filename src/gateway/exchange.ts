@@ -5,6 +5,7 @@
  * aborts come back as a retryable SendResult; an answer (any status) comes back as its status and
  * body text for the adapter to read by the provider's rules.
  */
+import type { Deadlines } from "./deadlines";
 import type { SendResult } from "./gateway";
 import { maxAnswerBytes } from "./http";
 
@@ -13,27 +14,20 @@ export type Answer = { status: number; headers: Headers; body: string };
 export async function exchange(
   url: string,
   init: { method: "POST"; headers: Record<string, string>; body: string },
-  timeoutMs: number,
+  deadlines: Deadlines,
   signal?: AbortSignal,
 ): Promise<Answer | Extract<SendResult, { outcome: "retry" }>> {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, timeoutMs);
-  const onShutdown = () => controller.abort();
-  signal?.addEventListener("abort", onShutdown, { once: true });
+  // The timeout and the shutdown abort, shared by the sends started within a few ms (deadlines.ts).
+  const deadline = deadlines.start(signal);
   try {
-    const response = await fetch(url, { ...init, signal: controller.signal });
+    const response = await fetch(url, { ...init, signal: deadline.signal });
     return { status: response.status, headers: response.headers, body: await boundedText(response) };
   } catch (error) {
-    if (timedOut) return { outcome: "retry", error: `gateway timed out after ${timeoutMs} ms` };
+    if (deadline.timedOut) return { outcome: "retry", error: `gateway timed out after ${deadlines.timeoutMs} ms` };
     if (signal?.aborted) return { outcome: "retry", error: "send aborted by shutdown" };
     return { outcome: "retry", error: `gateway unreachable: ${(error as Error).message}` };
   } finally {
-    clearTimeout(timer);
-    signal?.removeEventListener("abort", onShutdown);
+    deadlines.end(deadline);
   }
 }
 
@@ -44,6 +38,9 @@ export async function exchange(
  * it as unreadable.
  */
 async function boundedText(response: Response): Promise<string> {
+  // A declared length within the bound is read at once (http.ts discardBody: no stream reader per send).
+  const length = response.headers.get("content-length");
+  if (length !== null && Number(length) <= maxAnswerBytes) return response.text();
   const reader = response.body?.getReader();
   if (!reader) return "";
   const chunks: Uint8Array[] = [];

@@ -4,6 +4,7 @@
  * 5xx are worth retrying; any other status is a permanent refusal. The timeout covers the whole
  * exchange, body included, so a gateway that hangs mid-answer cannot hold a send slot.
  */
+import { Deadlines } from "./deadlines";
 import { type Gateway, type OutgoingMessage, retryAfterMs, type SendResult } from "./gateway";
 
 export type HttpGatewayOptions = { baseUrl: string; token: string; timeoutMs: number };
@@ -17,9 +18,16 @@ export const maxAnswerBytes = 64 * 1024;
  * Reads the body to free the connection; its content does not matter (garbage is fine on 2xx).
  * Never held whole: a gateway answering 64 MiB to each of SEND_CONCURRENCY sends made
  * `arrayBuffer()` hold them all at once (issue 14 item 3); past maxAnswerBytes the rest is
- * cancelled (the connection is closed instead of reused).
+ * cancelled (the connection is closed instead of reused). An answer that declares a length within
+ * maxAnswerBytes is read at once: the body cannot be longer than its Content-Length, and a stream
+ * reader per send cost more CPU than the rest of the HTTP client's work (bench/NOTES.md).
  */
 async function discardBody(response: Response): Promise<void> {
+  const length = response.headers.get("content-length");
+  if (length !== null && Number(length) <= maxAnswerBytes) {
+    await response.arrayBuffer();
+    return;
+  }
   const reader = response.body?.getReader();
   if (!reader) return;
   let read = 0;
@@ -37,32 +45,27 @@ async function discardBody(response: Response): Promise<void> {
 export class HttpGateway implements Gateway {
   readonly name = "http";
   private readonly base: string;
+  /** one Headers for every send: fetch copies it (a plain object is converted anew each time) */
+  private readonly headers: Headers;
+  private readonly deadlines: Deadlines;
 
   constructor(private readonly options: HttpGatewayOptions) {
     this.base = options.baseUrl.replace(/\/+$/, "");
+    this.headers = new Headers({ authorization: `Bearer ${options.token}`, "content-type": "application/json" });
+    // The timeout and the shutdown abort, shared by the sends started within a few ms (deadlines.ts).
+    // Not AbortSignal.timeout() and AbortSignal.any() per send: 59,391 live signals (18.6 MB of heap)
+    // after 200k sends, RSS 277 MB (bench/suites/memory.ts).
+    this.deadlines = new Deadlines(options.timeoutMs);
   }
 
   async send(message: OutgoingMessage, signal?: AbortSignal): Promise<SendResult> {
-    // One controller per send, its timer cleared when the send ends. AbortSignal.timeout() lives for
-    // the whole timeout and AbortSignal.any() ties each send to the shutdown signal: 59,391 live
-    // signals (18.6 MB of heap) after 200k sends, RSS 277 MB; with this, 124–127 MB (bench/suites/memory.ts).
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.options.timeoutMs);
-    const onShutdown = () => controller.abort();
-    signal?.addEventListener("abort", onShutdown, { once: true });
+    const deadline = this.deadlines.start(signal);
     try {
       const response = await fetch(`${this.base}/send/${message.id}`, {
         method: "POST",
-        headers: {
-          authorization: `Bearer ${this.options.token}`,
-          "content-type": "application/json",
-        },
+        headers: this.headers,
         body: `{"id":${message.id},"phone":${message.phone},"text":${JSON.stringify(message.text)}}`,
-        signal: controller.signal,
+        signal: deadline.signal,
       });
       await discardBody(response);
       if (response.ok) return { outcome: "sent" };
@@ -73,12 +76,11 @@ export class HttpGateway implements Gateway {
       }
       return retryable(response.status) ? { outcome: "retry", error } : { outcome: "failed", error };
     } catch (error) {
-      if (timedOut) return { outcome: "retry", error: `gateway timed out after ${this.options.timeoutMs} ms` };
+      if (deadline.timedOut) return { outcome: "retry", error: `gateway timed out after ${this.options.timeoutMs} ms` };
       if (signal?.aborted) return { outcome: "retry", error: "send aborted by shutdown" };
       return { outcome: "retry", error: `gateway unreachable: ${(error as Error).message}` };
     } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onShutdown);
+      this.deadlines.end(deadline);
     }
   }
 }

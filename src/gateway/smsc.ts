@@ -14,6 +14,7 @@
  * body that is not the documented JSON. (5, a date format error, cannot happen: no date is sent.)
  */
 import { type Answer, exchange, form, formHeaders, jsonOf } from "./exchange";
+import { Deadlines } from "./deadlines";
 import type { Gateway, OutgoingMessage, SendResult } from "./gateway";
 
 export type SmscOptions = { login: string; password: string; sender: string | null; baseUrl: string; timeoutMs: number };
@@ -23,9 +24,11 @@ const permanent = new Set([1, 6, 7, 8]);
 export class SmscGateway implements Gateway {
   readonly name = "smsc";
   private readonly url: string;
+  private readonly deadlines: Deadlines;
 
   constructor(private readonly options: SmscOptions) {
     this.url = `${options.baseUrl.replace(/\/+$/, "")}/sys/send.php`;
+    this.deadlines = new Deadlines(options.timeoutMs);
   }
 
   async send(message: OutgoingMessage, signal?: AbortSignal): Promise<SendResult> {
@@ -45,7 +48,7 @@ export class SmscGateway implements Gateway {
           fmt: "3",
         }),
       },
-      this.options.timeoutMs,
+      this.deadlines,
       signal,
     );
     return "outcome" in answer ? answer : smscResult(answer);

@@ -14,6 +14,7 @@
  * is not the documented JSON is retried too: nothing says the message was taken.
  */
 import { type Answer, exchange, form, formHeaders, jsonOf } from "./exchange";
+import { Deadlines } from "./deadlines";
 import type { Gateway, OutgoingMessage, SendResult } from "./gateway";
 
 export type SmsRuOptions = { apiId: string; from: string | null; baseUrl: string; timeoutMs: number };
@@ -26,9 +27,11 @@ type Status = { status?: unknown; status_code?: unknown; status_text?: unknown; 
 export class SmsRuGateway implements Gateway {
   readonly name = "smsru";
   private readonly url: string;
+  private readonly deadlines: Deadlines;
 
   constructor(private readonly options: SmsRuOptions) {
     this.url = `${options.baseUrl.replace(/\/+$/, "")}/sms/send`;
+    this.deadlines = new Deadlines(options.timeoutMs);
   }
 
   async send(message: OutgoingMessage, signal?: AbortSignal): Promise<SendResult> {
@@ -39,7 +42,7 @@ export class SmsRuGateway implements Gateway {
         headers: formHeaders,
         body: form({ api_id: this.options.apiId, to: message.phone, msg: message.text, json: "1", from: this.options.from ?? undefined }),
       },
-      this.options.timeoutMs,
+      this.deadlines,
       signal,
     );
     return "outcome" in answer ? answer : smsRuResult(answer, message.phone);

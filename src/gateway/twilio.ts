@@ -13,6 +13,7 @@
  *   region not enabled, …): failed for good, with Twilio's code and message.
  */
 import { type Answer, exchange, form, formHeaders, jsonOf } from "./exchange";
+import { Deadlines } from "./deadlines";
 import { type Gateway, type OutgoingMessage, retryAfterMs, type SendResult } from "./gateway";
 
 export type TwilioOptions = {
@@ -29,10 +30,12 @@ export type TwilioOptions = {
 export class TwilioGateway implements Gateway {
   readonly name = "twilio";
   private readonly url: string;
+  private readonly deadlines: Deadlines;
   private readonly authorization: string;
 
   constructor(private readonly options: TwilioOptions) {
     this.url = `${options.baseUrl.replace(/\/+$/, "")}/2010-04-01/Accounts/${encodeURIComponent(options.accountSid)}/Messages.json`;
+    this.deadlines = new Deadlines(options.timeoutMs);
     this.authorization = `Basic ${Buffer.from(`${options.accountSid}:${options.authToken}`).toString("base64")}`;
   }
 
@@ -45,7 +48,7 @@ export class TwilioGateway implements Gateway {
         headers: { ...formHeaders, authorization: this.authorization },
         body: form({ To: `+${message.phone}`, ...sender, Body: message.text, StatusCallback: this.options.statusCallback ?? undefined }),
       },
-      this.options.timeoutMs,
+      this.deadlines,
       signal,
     );
     return "outcome" in answer ? answer : twilioResult(answer);

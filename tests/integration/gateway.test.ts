@@ -75,6 +75,159 @@ describe("§7 HTTP gateway", () => {
   });
 });
 
+/**
+ * A raw HTTP/1.1 server (Bun.serve would send a streamed body chunked): each request is answered
+ * 200 with `content-length: declared` and `body(socket)` writing what it writes.
+ */
+function rawServer(declared: number, body: (socket: import("bun").Socket<undefined>) => void) {
+  const started = new Set<unknown>();
+  const server = Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    socket: {
+      data(socket) {
+        if (started.has(socket)) return;
+        started.add(socket);
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${declared}\r\n\r\n`);
+        body(socket);
+      },
+      drain(socket) {
+        body(socket);
+      },
+    },
+  });
+  return { url: `http://127.0.0.1:${server.port}`, stop: () => server.stop(true) };
+}
+
+describe("§7 HTTP gateway: timeouts, shutdown and bodies with a declared length", () => {
+  test("sends started together: the hanging ones time out, the answered ones are sent", async () => {
+    const hanging = new Set<() => void>();
+    const server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      async fetch(request) {
+        const id = Number(new URL(request.url).pathname.split("/").pop());
+        if (id % 2 === 0) await new Promise<void>((resolve) => hanging.add(resolve));
+        return Response.json({ ok: true });
+      },
+    });
+    try {
+      const gateway = new HttpGateway({ baseUrl: `http://127.0.0.1:${server.port}`, token: "t", timeoutMs: 300 });
+      const started = performance.now();
+      const results = await Promise.all(Array.from({ length: 20 }, (_, id) => gateway.send({ id, phone: "79100000000", text: "x" })));
+      expect(performance.now() - started).toBeLessThan(3000);
+      for (const [id, result] of results.entries()) {
+        expect(result).toEqual(id % 2 === 0 ? { outcome: "retry", error: "gateway timed out after 300 ms" } : { outcome: "sent" });
+      }
+      // Sends started after those have their own deadline: answered ones are sent.
+      expect(await gateway.send({ id: 21, phone: "79100000000", text: "x" })).toEqual({ outcome: "sent" });
+    } finally {
+      for (const release of hanging) release();
+      await server.stop(true);
+    }
+  });
+
+  test("the shutdown signal aborts every send in flight", async () => {
+    const hanging = new Set<() => void>();
+    const server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: async () => {
+        await new Promise<void>((resolve) => hanging.add(resolve));
+        return new Response("late");
+      },
+    });
+    try {
+      const gateway = new HttpGateway({ baseUrl: `http://127.0.0.1:${server.port}`, token: "t", timeoutMs: 30_000 });
+      const shutdown = new AbortController();
+      const sends = Array.from({ length: 10 }, (_, id) => gateway.send({ id, phone: "79100000000", text: "x" }, shutdown.signal));
+      await Bun.sleep(100);
+      shutdown.abort();
+      for (const result of await Promise.all(sends)) expect(result).toEqual({ outcome: "retry", error: "send aborted by shutdown" });
+    } finally {
+      for (const release of hanging) release();
+      await server.stop(true);
+    }
+  });
+
+  test("a short declared body that drips past the timeout: timed out, retried", async () => {
+    const timers = new Set<ReturnType<typeof setInterval>>();
+    const server = rawServer(50, (socket) => {
+      if (timers.size > 0) return;
+      timers.add(setInterval(() => socket.write(" "), 100));
+    });
+    try {
+      const gateway = new HttpGateway({ baseUrl: server.url, token: "t", timeoutMs: 300 });
+      const started = performance.now();
+      expect(await gateway.send({ id: 1, phone: "79100000000", text: "x" })).toEqual({ outcome: "retry", error: "gateway timed out after 300 ms" });
+      expect(performance.now() - started).toBeLessThan(3000);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      server.stop();
+    }
+  });
+
+  test("a declared body of 256 MiB is read no further than maxAnswerBytes (+ what is in transit)", async () => {
+    const { maxAnswerBytes } = await import("../../src/gateway/http");
+    const total = 256 * 1024 * 1024;
+    const chunk = new Uint8Array(64 * 1024).fill(32);
+    let written = 0;
+    const server = rawServer(total, (socket) => {
+      while (written < total) {
+        const offset = written % chunk.length;
+        const n = socket.write(chunk.subarray(offset));
+        if (n <= 0) return;
+        written += n;
+        if (n < chunk.length - offset) return;
+      }
+    });
+    try {
+      const gateway = new HttpGateway({ baseUrl: server.url, token: "t", timeoutMs: 10_000 });
+      expect(await gateway.send({ id: 1, phone: "79100000000", text: "x" })).toEqual({ outcome: "sent" });
+      expect(written).toBeLessThan(maxAnswerBytes + 16 * 1024 * 1024);
+    } finally {
+      server.stop();
+    }
+  });
+});
+
+describe("issue 15: a provider adapter's answer with a declared length", () => {
+  test("a declared body of 256 MiB is read no further than maxAnswerBytes; a short one that drips past the timeout is timed out", async () => {
+    const { maxAnswerBytes } = await import("../../src/gateway/http");
+    const { TwilioGateway } = await import("../../src/gateway/twilio");
+    const total = 256 * 1024 * 1024;
+    const chunk = new Uint8Array(64 * 1024).fill(32);
+    let written = 0;
+    const huge = rawServer(total, (socket) => {
+      while (written < total) {
+        const offset = written % chunk.length;
+        const n = socket.write(chunk.subarray(offset));
+        if (n <= 0) return;
+        written += n;
+        if (n < chunk.length - offset) return;
+      }
+    });
+    const timers = new Set<ReturnType<typeof setInterval>>();
+    const drip = rawServer(50, (socket) => {
+      if (timers.size === 0) timers.add(setInterval(() => socket.write(" "), 100));
+    });
+    const twilio = (baseUrl: string, timeoutMs: number) =>
+      new TwilioGateway({ accountSid: `AC${"1f".repeat(16)}`, authToken: "t", from: "+15005550006", statusCallback: null, baseUrl, timeoutMs });
+    try {
+      // 2xx: Twilio took it (the body is not its JSON, so no sid to keep).
+      expect(await twilio(huge.url, 10_000).send({ id: 1, phone: "79101234567", text: "x" })).toEqual({ outcome: "sent" });
+      expect(written).toBeLessThan(maxAnswerBytes + 16 * 1024 * 1024);
+      const started = performance.now();
+      expect(await twilio(drip.url, 300).send({ id: 2, phone: "79101234567", text: "x" })).toEqual({ outcome: "retry", error: "gateway timed out after 300 ms" });
+      expect(performance.now() - started).toBeLessThan(3000);
+    } finally {
+      for (const timer of timers) clearInterval(timer);
+      huge.stop();
+      drip.stop();
+    }
+  });
+});
+
 describe("§7 the runnable fake gateway (bun run gateway:fake)", () => {
   test("serves the protocol with its flags and reports what it received", async () => {
     const probe = Bun.serve({ port: 0, fetch: () => new Response() });
