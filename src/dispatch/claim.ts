@@ -165,6 +165,10 @@ export type ClaimCheck = {
  * taken while nothing was `sending` expect one such row, and the prepared statement's generic plan
  * expects ten ids. The planner then scanned all messages (8,000 rows for a read of 400), or compared
  * every held row with every id (250,000 comparisons, 40–100 ms, for a read of 500; auto_explain).
+ * The mailing and the client are lateral lookups too: as plain left joins the planner put the
+ * mailing's join inside the per-id loop as a hash join, building a hash table and scanning
+ * `mailings` once per held row; looked up by key (memoized per mailing), the read cost PostgreSQL
+ * 16 instead of 25 µs per row (bench/NOTES.md, "PostgreSQL CPU per message", 2026-11-30).
  */
 export async function checkClaims(
   ex: Executor,
@@ -180,8 +184,8 @@ export async function checkClaims(
         cross join lateral (
           select * from messages x where x.id = h.id and x.attempts = h.attempts and x.status = 'sending' offset 0
         ) x
-        left join mailings m on m.id = x.mailing_id
-        left join clients c on c.id = x.client_id`,
+        left join lateral (select * from mailings m where m.id = x.mailing_id offset 0) m on true
+        left join lateral (select * from clients c where c.id = x.client_id offset 0) c on true`,
     },
     options.json ?? false,
   );
