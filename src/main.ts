@@ -7,6 +7,7 @@ import type { Database } from "./db/client";
 import type { DataDirClaim } from "./db/embedded-image";
 import { currentMaxHttpRequests, relaunch, relaunchFor } from "./ops/http-cap";
 import { createLogger } from "./ops/logger";
+import { embeddedJscSettings } from "./ops/memory";
 
 let config: Config;
 try {
@@ -21,14 +22,16 @@ try {
 
 const logger = createLogger(config.logLevel);
 // Bun caps fetch at 256 requests in flight unless told so at start: a worker that may need more
-// replaces itself once with the cap raised (ops/http-cap.ts). Nothing was opened yet.
-const relaunchPlan = config.worker ? relaunchFor(config.gatewayConcurrency, process.env, process) : null;
+// replaces itself once with the cap raised (ops/http-cap.ts). So does an embedded process, with
+// JSC's collection budget fixed (ops/memory.ts). Nothing was opened yet.
+const relaunchPlan = relaunchFor(config.worker ? config.gatewayConcurrency : 0, process.env, process, embeddedJscSettings(config.databaseUrl));
 if (relaunchPlan) {
   const failure = await relaunch(relaunchPlan);
-  logger.warn("could not restart with more HTTP requests in flight; Bun's cap applies", {
+  logger.warn("could not restart with the start-up settings it needs; Bun's defaults apply", {
+    settings: relaunchPlan.set,
     gateway_concurrency: config.gatewayConcurrency,
     max_http_requests: currentMaxHttpRequests(process.env),
-    hint: `set BUN_CONFIG_MAX_HTTP_REQUESTS=${relaunchPlan.maxHttpRequests} before starting`,
+    hint: `set ${Object.entries(relaunchPlan.set).map(([k, v]) => `${k}=${v}`).join(" ")} before starting`,
     error: failure,
   });
 }
