@@ -7,7 +7,7 @@ import type { Database } from "./db/client";
 import type { DataDirClaim } from "./db/embedded-image";
 import { currentMaxHttpRequests, relaunch, relaunchFor } from "./ops/http-cap";
 import { createLogger } from "./ops/logger";
-import { embeddedJscSettings } from "./ops/memory";
+import { embeddedGuard, embeddedJscSettings, startMemoryGuard } from "./ops/memory";
 
 let config: Config;
 try {
@@ -139,6 +139,17 @@ logger.info("database ready", {
 
 // PGlite has no autovacuum of its own: without it no table is ever analysed (embedded-maintenance.ts).
 const stopMaintenance = startEmbeddedMaintenance(database, logger);
+// PGlite's garbage is collected before it piles up (ops/memory.ts); PostgreSQL keeps JSC's defaults.
+const stopMemoryGuard =
+  database.kind === "pglite"
+    ? startMemoryGuard({
+        ...embeddedGuard,
+        rss: () => process.memoryUsage.rss(),
+        collect: () => Bun.gc(true),
+        now: () => performance.now(),
+        onCollect: (c) => logger.debug("full collection", { rss_mb: Math.round(c.rssBytes / 2 ** 20), pause_ms: Math.round(c.pauseMs), gap_ms: c.gapMs }),
+      })
+    : () => {};
 const metrics = new Metrics(database, systemClock);
 // The provider itself is kept: the outbox page reads the sandbox's memory, which the metrics wrapper hides.
 const provider = createGateway(config);
@@ -229,6 +240,7 @@ async function shutdown(signal: string) {
   // Stop taking requests, then let in-flight sends finish (or hand them back) within the lease.
   stopReport?.();
   stopFold();
+  stopMemoryGuard();
   const serverStopped = server.stop();
   await dispatcher?.stop();
   await serverStopped;

@@ -31,10 +31,10 @@ describe("relaunchFor", () => {
   });
 
   test("start-up settings (the embedded JSC budget): a replacement that sets the missing ones, the operator's kept", () => {
-    const settings = { BUN_JSC_gcMaxHeapSize: "67108864" };
+    const settings = { BUN_JSC_gcMaxHeapSize: "33554432" };
     const plan = relaunchFor(0, { HOME: "/root" }, bun, settings)!;
     expect(plan.argv).toEqual(["/usr/bin/bun", "--smol", "/app/src/main.ts", "--flag"]);
-    expect(plan.env.BUN_JSC_gcMaxHeapSize).toBe("67108864");
+    expect(plan.env.BUN_JSC_gcMaxHeapSize).toBe("33554432");
     expect(plan.set).toEqual(settings);
     // The cap is left alone when it is not needed, raised in the same replacement when it is.
     expect(plan.env.BUN_CONFIG_MAX_HTTP_REQUESTS).toBeUndefined();
