@@ -34,7 +34,7 @@ export function embeddedJscSettings(databaseUrl: string | null): Record<string, 
  * (the gap doubles up to `maxGapMs`: a resident set that stays high for another reason is not
  * collected again and again). Timers do not fire inside one long PGlite statement; the fixed
  * budget above covers those. Cost (bench/NOTES.md, 2026-11-30, load 9–11): ~60 collections in a
- * 100,000-client mailing, 103 ms median pause, and ~15 % more CPU per send; peak 294 MB, not 369–464.
+ * 100,000-client mailing, 69–103 ms median pause, and ~9 % more CPU per send; peak 294–296 MB, not 369–395.
  */
 export type MemoryGuardOptions = {
   everyMs: number;
