@@ -33,8 +33,8 @@ export function embeddedJscSettings(databaseUrl: string | null): Record<string, 
  * collection — at most one per `minGapMs`, and less often while collections give no memory back
  * (the gap doubles up to `maxGapMs`: a resident set that stays high for another reason is not
  * collected again and again). Timers do not fire inside one long PGlite statement; the fixed
- * budget above covers those. Cost (bench/NOTES.md, 2026-11-30, load 9–11): ~60 collections in a
- * 100,000-client mailing, 69–103 ms median pause, and ~9 % more CPU per send; peak 294–296 MB, not 369–395.
+ * budget above covers those. Cost (bench/NOTES.md, 2026-11-30 "Embedded RSS ≤ 300 MB"): pauses of
+ * 69–103 ms median at load 7–11, a few per cent more CPU per send.
  */
 export type MemoryGuardOptions = {
   everyMs: number;
@@ -84,8 +84,12 @@ export class MemoryGuard {
 /** A collection that did not lower the RSS by this much gave nothing back. */
 const effectiveDropBytes = 8 * 2 ** 20;
 
-/** Defaults of the embedded process. */
-export const embeddedGuard = { everyMs: 250, rssBudgetBytes: 250 * 2 ** 20, minGapMs: 500, maxGapMs: 30_000 };
+/**
+ * Defaults of the embedded process: idle it holds ~190 MB, so 230 MB leaves ~70 MB for what grows
+ * between two checks and during a collection before 300 MB (measured peaks 279 MB; with 250 MB,
+ * checks every 250 ms and a 0.5 s gap: 294–312 MB, higher the faster the sends).
+ */
+export const embeddedGuard = { everyMs: 100, rssBudgetBytes: 230 * 2 ** 20, minGapMs: 250, maxGapMs: 30_000 };
 
 /** Runs a MemoryGuard on a timer (unref'd); returns the function that stops it. */
 export function startMemoryGuard(options: MemoryGuardOptions): () => void {
