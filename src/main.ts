@@ -7,6 +7,7 @@ import type { Database } from "./db/client";
 import type { DataDirClaim } from "./db/embedded-image";
 import { currentMaxHttpRequests, relaunch, relaunchFor } from "./ops/http-cap";
 import { createLogger } from "./ops/logger";
+import { embeddedGuard, embeddedJscSettings, startMemoryGuard } from "./ops/memory";
 
 let config: Config;
 try {
@@ -21,14 +22,16 @@ try {
 
 const logger = createLogger(config.logLevel);
 // Bun caps fetch at 256 requests in flight unless told so at start: a worker that may need more
-// replaces itself once with the cap raised (ops/http-cap.ts). Nothing was opened yet.
-const relaunchPlan = config.worker ? relaunchFor(config.gatewayConcurrency, process.env, process) : null;
+// replaces itself once with the cap raised (ops/http-cap.ts). So does an embedded process, with
+// JSC's collection budget fixed (ops/memory.ts). Nothing was opened yet.
+const relaunchPlan = relaunchFor(config.worker ? config.gatewayConcurrency : 0, process.env, process, embeddedJscSettings(config.databaseUrl));
 if (relaunchPlan) {
   const failure = await relaunch(relaunchPlan);
-  logger.warn("could not restart with more HTTP requests in flight; Bun's cap applies", {
+  logger.warn("could not restart with the start-up settings it needs; Bun's defaults apply", {
+    settings: relaunchPlan.set,
     gateway_concurrency: config.gatewayConcurrency,
     max_http_requests: currentMaxHttpRequests(process.env),
-    hint: `set BUN_CONFIG_MAX_HTTP_REQUESTS=${relaunchPlan.maxHttpRequests} before starting`,
+    hint: `set ${Object.entries(relaunchPlan.set).map(([k, v]) => `${k}=${v}`).join(" ")} before starting`,
     error: failure,
   });
 }
@@ -136,6 +139,17 @@ logger.info("database ready", {
 
 // PGlite has no autovacuum of its own: without it no table is ever analysed (embedded-maintenance.ts).
 const stopMaintenance = startEmbeddedMaintenance(database, logger);
+// PGlite's garbage is collected before it piles up (ops/memory.ts); PostgreSQL keeps JSC's defaults.
+const stopMemoryGuard =
+  database.kind === "pglite"
+    ? startMemoryGuard({
+        ...embeddedGuard,
+        rss: () => process.memoryUsage.rss(),
+        collect: () => Bun.gc(true),
+        now: () => performance.now(),
+        onCollect: (c) => logger.debug("full collection", { rss_mb: Math.round(c.rssBytes / 2 ** 20), pause_ms: Math.round(c.pauseMs), gap_ms: c.gapMs }),
+      })
+    : () => {};
 const metrics = new Metrics(database, systemClock);
 // The provider itself is kept: the outbox page reads the sandbox's memory, which the metrics wrapper hides.
 const provider = createGateway(config);
@@ -226,6 +240,7 @@ async function shutdown(signal: string) {
   // Stop taking requests, then let in-flight sends finish (or hand them back) within the lease.
   stopReport?.();
   stopFold();
+  stopMemoryGuard();
   const serverStopped = server.stop();
   await dispatcher?.stop();
   await serverStopped;

@@ -229,12 +229,14 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
  *   buffers or the page cache. With 4, a claim of 500 due messages joined them to `messages` and
  *   `clients` by reading both tables whole (100,000 rows each: 4.8 s in WASM on a loaded machine)
  *   instead of 500 index lookups each (0.44 s, same run).
- * - shared_buffers 32 MB (default 128 MB): the buffers live in PGlite's WASM memory, which grows as
+ * - shared_buffers 16 MB (default 128 MB): the buffers live in PGlite's WASM memory, which grows as
  *   they fill and never shrinks; pages beyond them stay in the kernel's page cache, outside RSS.
+ *   16 instead of 32 MB: RSS idle 188 instead of 206 MB, no CPU per send cost measured in a
+ *   100,000-client mailing (bench/NOTES.md, 2026-11-30, "Embedded RSS ≤ 300 MB").
  */
 export const embeddedSettings: Record<string, string> = {
   random_page_cost: "1.1",
-  shared_buffers: "32MB",
+  shared_buffers: "16MB",
 };
 
 export function embeddedStartParams(): string[] {

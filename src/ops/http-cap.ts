@@ -21,7 +21,15 @@ const marker = "NOTIFICATION_SERVICE_RELAUNCHED";
 
 type Env = Record<string, string | undefined>;
 
-export type Relaunch = { path: string; argv: string[]; env: Record<string, string>; maxHttpRequests: number };
+export type Relaunch = {
+  path: string;
+  argv: string[];
+  env: Record<string, string>;
+  /** the cap in the replacing process */
+  maxHttpRequests: number;
+  /** the variables the replacement sets (BUN_CONFIG_MAX_HTTP_REQUESTS and/or `settings`) */
+  set: Record<string, string>;
+};
 
 /** The cap Bun applies in this process, as its environment says. */
 export function currentMaxHttpRequests(env: Env): number {
@@ -30,25 +38,32 @@ export function currentMaxHttpRequests(env: Env): number {
 }
 
 /**
- * What to run instead of this process so that `gatewayRequests` requests can be in flight at once;
- * null when the current cap allows them already (or this process is such a replacement).
+ * What to run instead of this process so that `gatewayRequests` requests can be in flight at once
+ * and every variable of `settings` (variables Bun reads only at start, such as JSC's BUN_JSC_*
+ * options: ops/memory.ts) is set; a setting already in `env` is the operator's and is kept. Null
+ * when nothing is missing (or this process is such a replacement).
  */
 export function relaunchFor(
   gatewayRequests: number,
   env: Env,
   process: { execPath: string; argv: string[]; execArgv: string[] },
+  settings: Record<string, string> = {},
 ): Relaunch | null {
+  if (env[marker]) return null;
+  const set: Record<string, string> = {};
   const needed = Math.min(bunLargestMaxHttpRequests, gatewayRequests + spareRequests);
-  if (gatewayRequests <= currentMaxHttpRequests(env) || env[marker]) return null;
+  if (gatewayRequests > currentMaxHttpRequests(env)) set[variable] = String(needed);
+  for (const [key, value] of Object.entries(settings)) if (env[key] === undefined) set[key] = value;
+  if (Object.keys(set).length === 0) return null;
   // A compiled executable's argv[1] is its own entry in Bun's virtual file system: not an argument.
   const script = process.argv[1] ?? "";
   const compiled = script.startsWith("/$bunfs/") || script.startsWith("B:/~BUN/");
   const args = compiled ? process.argv.slice(2) : [...process.execArgv, ...process.argv.slice(1)];
   const childEnv: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) if (value !== undefined) childEnv[key] = value;
-  childEnv[variable] = String(needed);
+  Object.assign(childEnv, set);
   childEnv[marker] = "1";
-  return { path: process.execPath, argv: [process.execPath, ...args], env: childEnv, maxHttpRequests: needed };
+  return { path: process.execPath, argv: [process.execPath, ...args], env: childEnv, maxHttpRequests: currentMaxHttpRequests(childEnv), set };
 }
 
 /**

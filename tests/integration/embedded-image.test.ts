@@ -110,7 +110,7 @@ describe("a new DATA_DIR", () => {
       const [settings] = await database.rows<{ cost: string; buffers: string }>(
         sql`select current_setting('random_page_cost') as cost, current_setting('shared_buffers') as buffers`,
       );
-      expect(settings).toEqual({ cost: "1.1", buffers: "32MB" });
+      expect(settings).toEqual({ cost: "1.1", buffers: "16MB" });
       await database.rows(sql`insert into clients (phone_number, operator_code) values ('79990000001', '999')`);
     } finally {
       await database.close();

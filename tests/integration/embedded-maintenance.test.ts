@@ -33,7 +33,7 @@ test("the embedded database opens with its own settings", async () => {
   const [row] = await database.rows<{ cost: string; buffers: string }>(
     sql`select current_setting('random_page_cost') as cost, current_setting('shared_buffers') as buffers`,
   );
-  expect(row).toEqual({ cost: "1.1", buffers: "32MB" });
+  expect(row).toEqual({ cost: "1.1", buffers: "16MB" });
 });
 
 test("a table changed in bulk is analysed by the maintenance pass, and nothing is due after it", async () => {

@@ -4,10 +4,11 @@
  * first credentials; a busy port is a one-line configuration error, not a stack trace.
  */
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { embeddedGcBudgetBytes } from "../../src/ops/memory";
 import { type Worker, killAll, startWorker } from "../support/processes";
 import { waitFor } from "../support/wait";
 
@@ -43,6 +44,9 @@ describe("first start on the embedded database", () => {
     expect(first.msg).toContain("creating the embedded database");
     expect(first.data_dir).toBe(dataDir);
     expect(worker.lines.findIndex((l) => l.msg === "database ready")).toBeGreaterThan(0);
+    // The embedded process replaced itself (same pid) with JSC's collection budget fixed (ops/memory.ts).
+    const environ = readFileSync(`/proc/${worker.pid}/environ`, "utf8").split("\0");
+    expect(environ).toContain(`BUN_JSC_gcMaxHeapSize=${embeddedGcBudgetBytes}`);
     // The hint comes just after "listening" (it reads the database without holding up the start).
     await waitFor(() => (worker.stderr().includes("No credentials yet") ? true : undefined), 10_000, "the first-credentials hint");
     await worker.kill("SIGTERM");
