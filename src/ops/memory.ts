@@ -67,7 +67,9 @@ export class MemoryGuard {
       this.before = null;
     }
     if (rss <= this.options.rssBudgetBytes) {
-      this.gap = this.options.minGapMs;
+      // Only well under the budget: a resident set that sits at it, dipped under by a collection
+      // that gave next to nothing back, keeps its longer gap.
+      if (rss <= this.options.rssBudgetBytes - effectiveDropBytes) this.gap = this.options.minGapMs;
       return false;
     }
     if (this.options.now() - this.last < this.gap) return false;

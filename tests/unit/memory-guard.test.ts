@@ -63,6 +63,30 @@ describe("MemoryGuard", () => {
     expect(state.collections.length).toBe(before + 1);
   });
 
+  test("a resident set that sits at the budget (a collection dips it just under, it creeps back): backs off all the same", () => {
+    // Memory no collection frees (PGlite's grown WASM memory, …) holds the RSS at 252 MB; each
+    // collection gives 4 MB back (nothing, by the 8 MB rule), which the next checks allocate again.
+    const state = { rss: 252 * MB, now: 0, collections: [] as number[] };
+    const guard = new MemoryGuard({
+      rssBudgetBytes: 250 * MB,
+      minGapMs: 1_000,
+      maxGapMs: 8_000,
+      rss: () => state.rss,
+      now: () => state.now,
+      collect: () => {
+        state.collections.push(state.now);
+        state.rss = 248 * MB;
+      },
+    });
+    for (let t = 0; t < 40_000; t += 250) {
+      guard.check();
+      state.now += 250;
+      state.rss = Math.min(252 * MB, state.rss + 2 * MB);
+    }
+    // As when the RSS stays above the budget: 0, 2, 6, 14, 22, 30, 38 s — not one a second.
+    expect(state.collections.length).toBeLessThanOrEqual(7);
+  });
+
   test("with the process's own RSS and Bun.gc: a budget below it collects, and reports the pause", () => {
     let pause = -1;
     const guard = new MemoryGuard({ rssBudgetBytes: 1 * MB, minGapMs: 60_000, maxGapMs: 60_000, rss: () => process.memoryUsage.rss(), now: () => performance.now(), collect: () => Bun.gc(true), onCollect: (c) => (pause = c.pauseMs) });
