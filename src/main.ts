@@ -5,7 +5,7 @@
 import { type Config, ConfigError, loadConfig } from "./config";
 import type { Database } from "./db/client";
 import type { DataDirClaim } from "./db/embedded-image";
-import { currentMaxHttpRequests, relaunch, relaunchFor } from "./ops/http-cap";
+import { currentMaxHttpRequests, relaunch, relaunchFor, startEnvironment } from "./ops/http-cap";
 import { createLogger } from "./ops/logger";
 import { embeddedGuard, embeddedJscSettings, startMemoryGuard } from "./ops/memory";
 
@@ -24,7 +24,7 @@ const logger = createLogger(config.logLevel);
 // Bun caps fetch at 256 requests in flight unless told so at start: a worker that may need more
 // replaces itself once with the cap raised (ops/http-cap.ts). So does an embedded process, with
 // JSC's collection budget fixed (ops/memory.ts). Nothing was opened yet.
-const relaunchPlan = relaunchFor(config.worker ? config.gatewayConcurrency : 0, process.env, process, embeddedJscSettings(config.databaseUrl));
+const relaunchPlan = relaunchFor(config.worker ? config.gatewayConcurrency : 0, process.env, process, embeddedJscSettings(config.databaseUrl), startEnvironment(process.env));
 if (relaunchPlan) {
   const failure = await relaunch(relaunchPlan);
   logger.warn("could not restart with the start-up settings it needs; Bun's defaults apply", {

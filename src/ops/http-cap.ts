@@ -9,6 +9,8 @@
  * SEND_CONCURRENCY=2000 gets 2,000 requests in flight without knowing Bun's variable.
  */
 
+import { readFileSync } from "node:fs";
+
 /** Bun's own cap when BUN_CONFIG_MAX_HTTP_REQUESTS is unset. */
 export const bunDefaultMaxHttpRequests = 256;
 /** Bun refuses larger values (and exits). */
@@ -41,19 +43,23 @@ export function currentMaxHttpRequests(env: Env): number {
  * What to run instead of this process so that `gatewayRequests` requests can be in flight at once
  * and every variable of `settings` (variables Bun reads only at start, such as JSC's BUN_JSC_*
  * options: ops/memory.ts) is set; a setting already in `env` is the operator's and is kept. Null
- * when nothing is missing (or this process is such a replacement).
+ * when nothing is missing (or this process is such a replacement). `startEnv`: the environment the
+ * process was started with (`env` without what Bun loaded from .env files; startEnvironment()).
  */
 export function relaunchFor(
   gatewayRequests: number,
   env: Env,
   process: { execPath: string; argv: string[]; execArgv: string[] },
   settings: Record<string, string> = {},
+  startEnv: Env = env,
 ): Relaunch | null {
   if (env[marker]) return null;
   const set: Record<string, string> = {};
   const needed = Math.min(bunLargestMaxHttpRequests, gatewayRequests + spareRequests);
   if (gatewayRequests > currentMaxHttpRequests(env)) set[variable] = String(needed);
-  for (const [key, value] of Object.entries(settings)) if (env[key] === undefined) set[key] = value;
+  // JSC reads its options before Bun loads .env: one only in .env (in `env`, not in `startEnv`) is
+  // the operator's value, applied by the replacement.
+  for (const [key, value] of Object.entries(settings)) if (startEnv[key] === undefined) set[key] = env[key] ?? value;
   if (Object.keys(set).length === 0) return null;
   // A compiled executable's argv[1] is its own entry in Bun's virtual file system: not an argument.
   const script = process.argv[1] ?? "";
@@ -104,5 +110,22 @@ export async function relaunch(plan: Relaunch): Promise<string> {
     return `execve returned ${rc}`;
   } catch (error) {
     return String(error);
+  }
+}
+
+/**
+ * The environment this process was started with, without what Bun added from .env files (Linux:
+ * /proc/self/environ); elsewhere `env` itself.
+ */
+export function startEnvironment(env: Env): Env {
+  try {
+    const start: Env = {};
+    for (const entry of readFileSync("/proc/self/environ", "utf8").split("\0")) {
+      const at = entry.indexOf("=");
+      if (at > 0) start[entry.slice(0, at)] = entry.slice(at + 1);
+    }
+    return start;
+  } catch {
+    return env;
   }
 }

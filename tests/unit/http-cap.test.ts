@@ -47,6 +47,16 @@ describe("relaunchFor", () => {
     // The replacement never replaces itself again.
     expect(relaunchFor(0, { ...plan.env, BUN_JSC_gcMaxHeapSize: undefined }, bun, settings)).toBeNull();
   });
+
+  test("a setting from .env (in process.env, not in the environment Bun started with, which alone JSC reads): applied by the replacement", () => {
+    const settings = { BUN_JSC_gcMaxHeapSize: "33554432" };
+    // The operator's value in .env: Bun merged it into process.env after JSC had read its options.
+    const fromDotEnv = relaunchFor(0, { HOME: "/root", BUN_JSC_gcMaxHeapSize: "67108864" }, bun, settings, { HOME: "/root" })!;
+    expect(fromDotEnv).not.toBeNull();
+    expect(fromDotEnv.env.BUN_JSC_gcMaxHeapSize).toBe("67108864");
+    // Set in the environment the process started with: JSC has it, nothing to replace.
+    expect(relaunchFor(0, { BUN_JSC_gcMaxHeapSize: "67108864" }, bun, settings, { BUN_JSC_gcMaxHeapSize: "67108864" })).toBeNull();
+  });
 });
 
 describe("embeddedJscSettings", () => {
