@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
+import { constants, createBrotliCompress, createGzip } from "node:zlib";
 import { HttpGateway } from "../../src/gateway/http";
 import { startFakeGateway } from "../../src/gateway/fake-server";
 
@@ -233,7 +234,6 @@ describe("a compressed answer whose declared (compressed) length is small", () =
   // decode to 256 MiB. The answer's first bytes here already decode past maxAnswerBytes and the rest
   // never comes: a bounded read stops there (sent, or the adapter's reading of the cut-off text); a
   // whole read waits for the rest, i.e. would have held all of it, and times out.
-  const { createBrotliCompress, createGzip, constants } = require("node:zlib") as typeof import("node:zlib");
   async function partial(encoding: "br" | "gzip"): Promise<Buffer> {
     const z = encoding === "br" ? createBrotliCompress() : createGzip();
     const out: Buffer[] = [];
