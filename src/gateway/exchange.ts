@@ -7,7 +7,7 @@
  */
 import type { Deadlines } from "./deadlines";
 import type { SendResult } from "./gateway";
-import { maxAnswerBytes } from "./http";
+import { maxAnswerBytes, readableAtOnce } from "./http";
 
 export type Answer = { status: number; headers: Headers; body: string };
 
@@ -39,8 +39,7 @@ export async function exchange(
  */
 async function boundedText(response: Response): Promise<string> {
   // A declared length within the bound is read at once (http.ts discardBody: no stream reader per send).
-  const length = response.headers.get("content-length");
-  if (length !== null && Number(length) <= maxAnswerBytes) return response.text();
+  if (readableAtOnce(response)) return response.text();
   const reader = response.body?.getReader();
   if (!reader) return "";
   const chunks: Uint8Array[] = [];

@@ -15,16 +15,25 @@ const retryable = (status: number) => status === 408 || status === 429 || status
 export const maxAnswerBytes = 64 * 1024;
 
 /**
+ * The answer declares a body of at most maxAnswerBytes that can be read at once. Not when it is
+ * encoded (gzip, br, deflate, zstd): Content-Length then counts the encoded bytes and fetch decodes
+ * them, so 421 bytes of br make 256 MiB.
+ */
+export function readableAtOnce(response: Response): boolean {
+  const length = response.headers.get("content-length");
+  return length !== null && Number(length) <= maxAnswerBytes && response.headers.get("content-encoding") === null;
+}
+
+/**
  * Reads the body to free the connection; its content does not matter (garbage is fine on 2xx).
  * Never held whole: a gateway answering 64 MiB to each of SEND_CONCURRENCY sends made
  * `arrayBuffer()` hold them all at once (issue 14 item 3); past maxAnswerBytes the rest is
  * cancelled (the connection is closed instead of reused). An answer that declares a length within
- * maxAnswerBytes is read at once: the body cannot be longer than its Content-Length, and a stream
+ * maxAnswerBytes, not encoded, is read at once: the body cannot be longer than its Content-Length, and a stream
  * reader per send cost more CPU than the rest of the HTTP client's work (bench/NOTES.md).
  */
 async function discardBody(response: Response): Promise<void> {
-  const length = response.headers.get("content-length");
-  if (length !== null && Number(length) <= maxAnswerBytes) {
+  if (readableAtOnce(response)) {
     await response.arrayBuffer();
     return;
   }

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
+import { constants, createBrotliCompress, createGzip } from "node:zlib";
 import { HttpGateway } from "../../src/gateway/http";
 import { startFakeGateway } from "../../src/gateway/fake-server";
 
@@ -226,6 +227,46 @@ describe("issue 15: a provider adapter's answer with a declared length", () => {
       drip.stop();
     }
   });
+});
+
+describe("a compressed answer whose declared (compressed) length is small", () => {
+  // Content-Length counts the encoded bytes; fetch decodes br/gzip/deflate/zstd, so 421 bytes of br
+  // decode to 256 MiB. The answer's first bytes here already decode past maxAnswerBytes and the rest
+  // never comes: a bounded read stops there (sent, or the adapter's reading of the cut-off text); a
+  // whole read waits for the rest, i.e. would have held all of it, and times out.
+  async function partial(encoding: "br" | "gzip"): Promise<Buffer> {
+    const z = encoding === "br" ? createBrotliCompress() : createGzip();
+    const out: Buffer[] = [];
+    z.on("data", (d: Buffer) => out.push(d));
+    z.write(Buffer.alloc(1024 * 1024, 32));
+    await new Promise<void>((resolve) => z.flush(encoding === "br" ? constants.BROTLI_OPERATION_FLUSH : constants.Z_SYNC_FLUSH, () => resolve()));
+    z.destroy();
+    return Buffer.concat(out);
+  }
+  for (const encoding of ["br", "gzip"] as const) {
+    test(`${encoding}: read no further than maxAnswerBytes decoded (HTTP gateway and a provider adapter)`, async () => {
+      const body = await partial(encoding);
+      const server = Bun.listen({
+        hostname: "127.0.0.1",
+        port: 0,
+        socket: {
+          data(socket) {
+            socket.write(`HTTP/1.1 200 OK\r\ncontent-encoding: ${encoding}\r\ncontent-length: ${body.length + 1000}\r\n\r\n`);
+            socket.write(body);
+          },
+        },
+      });
+      const url = `http://127.0.0.1:${server.port}`;
+      const { TwilioGateway } = await import("../../src/gateway/twilio");
+      try {
+        expect(await new HttpGateway({ baseUrl: url, token: "t", timeoutMs: 2000 }).send({ id: 1, phone: "79100000000", text: "x" })).toEqual({ outcome: "sent" });
+        const twilio = new TwilioGateway({ accountSid: `AC${"1f".repeat(16)}`, authToken: "t", from: "+15005550006", statusCallback: null, baseUrl: url, timeoutMs: 2000 });
+        expect(await twilio.send({ id: 2, phone: "79101234567", text: "x" })).toEqual({ outcome: "sent" });
+      } finally {
+        server.stop(true);
+      }
+    });
+  }
 });
 
 describe("§7 the runnable fake gateway (bun run gateway:fake)", () => {
