@@ -66,18 +66,8 @@ describe("MemoryGuard", () => {
   test("a resident set that sits at the budget (a collection dips it just under, it creeps back): backs off all the same", () => {
     // Memory no collection frees (PGlite's grown WASM memory, …) holds the RSS at 252 MB; each
     // collection gives 4 MB back (nothing, by the 8 MB rule), which the next checks allocate again.
-    const state = { rss: 252 * MB, now: 0, collections: [] as number[] };
-    const guard = new MemoryGuard({
-      rssBudgetBytes: 250 * MB,
-      minGapMs: 1_000,
-      maxGapMs: 8_000,
-      rss: () => state.rss,
-      now: () => state.now,
-      collect: () => {
-        state.collections.push(state.now);
-        state.rss = 248 * MB;
-      },
-    });
+    const { guard, state } = guardOver(252 * MB);
+    state.afterCollect = 248 * MB;
     for (let t = 0; t < 40_000; t += 250) {
       guard.check();
       state.now += 250;
