@@ -17,16 +17,22 @@ import { freshDatabase, type TestDatabase } from "../support/db";
 
 setDefaultTimeout(60_000);
 
+/** A database of `clients` clients and `mailings` open mailings, one scheduled message per client in the last mailing. */
+async function seeded(clients: number, mailings: number): Promise<TestDatabase> {
+  const t = await freshDatabase("postgres");
+  await t.database.rows(sql`insert into clients (phone_number, operator_code, tag, timezone)
+    select '7910' || lpad(g::text, 7, '0'), '910', '', 'UTC' from generate_series(1, ${clients}::int) g`);
+  await t.database.rows(sql`insert into mailings (text, start_time, end_time, starts_at, ends_at)
+    select 'hi', '2020-01-01T00:00:00', '2099-01-01T00:00:00', '2020-01-01', '2099-01-01' from generate_series(1, ${mailings}::int)`);
+  await t.database.rows(sql`insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at)
+    select (select max(id) from mailings), id, phone_number, 'scheduled', now(), '2099-01-01', now() from clients`);
+  return t;
+}
+
 describe.skipIf(!process.env.DATABASE_URL)("[postgres] dispatch statements use the primary key with statistics taken while nothing was sending (needs DATABASE_URL)", () => {
   let t: TestDatabase;
   beforeAll(async () => {
-    t = await freshDatabase("postgres");
-    await t.database.rows(sql`insert into clients (phone_number, operator_code, tag, timezone)
-      select '7910' || lpad(g::text, 7, '0'), '910', '', 'UTC' from generate_series(1, 8000) g`);
-    await t.database.rows(sql`insert into mailings (text, start_time, end_time, starts_at, ends_at)
-      values ('hi', '2020-01-01T00:00:00', '2099-01-01T00:00:00', '2020-01-01', '2099-01-01')`);
-    await t.database.rows(sql`insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at)
-      select (select min(id) from mailings), id, phone_number, 'scheduled', now(), '2099-01-01', now() from clients`);
+    t = await seeded(8000, 1);
     await t.database.rows(sql`analyze clients, mailings, messages`);
     // Then 700 are claimed, as when a dispatcher with many sends in flight writes results.
     await t.database.rows(sql`update messages set status = 'sending', attempts = 1 where id in (select id from messages order by id limit 700)`);
@@ -143,13 +149,7 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] dispatch statements use t
 describe.skipIf(!process.env.DATABASE_URL)("[postgres] the pre-send re-read with twenty mailings, all vacuumed (needs DATABASE_URL)", () => {
   let t: TestDatabase;
   beforeAll(async () => {
-    t = await freshDatabase("postgres");
-    await t.database.rows(sql`insert into clients (phone_number, operator_code, tag, timezone)
-      select '7910' || lpad(g::text, 7, '0'), '910', '', 'UTC' from generate_series(1, 50000) g`);
-    await t.database.rows(sql`insert into mailings (text, start_time, end_time, starts_at, ends_at)
-      select 'hi', '2020-01-01T00:00:00', '2099-01-01T00:00:00', '2020-01-01', '2099-01-01' from generate_series(1, 20)`);
-    await t.database.rows(sql`insert into messages (mailing_id, client_id, phone_number, status, due_at, expires_at, next_attempt_at)
-      select (select max(id) from mailings), id, phone_number, 'scheduled', now(), '2099-01-01', now() from clients`);
+    t = await seeded(50000, 20);
     await t.database.rows(sql`vacuum analyze clients, mailings, messages`);
     await t.database.rows(sql`update messages set status = 'sending', attempts = 1 where id in (select id from messages order by id limit 360)`);
   });
