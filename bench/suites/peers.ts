@@ -261,7 +261,7 @@ function ticks(pid: number): number {
 
 async function scaleout(): Promise<Outcome> {
   const n = Number(flag("n", quick ? "2000" : "20000"));
-  const rounds = Number(flag("rounds", quick ? "1" : "1"));
+  const rounds = Number(flag("rounds", "1"));
   const latencyMs = Number(flag("latency-ms", "200"));
   const concurrency = Number(flag("concurrency", "200"));
   const ks = flag("processes", "1,2,3").split(",").map(Number);
