@@ -12,7 +12,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Executor } from "../../src/db/client";
 import { claimDue } from "../../src/dispatch/claim";
-import { type Completion, completeBatch, expireOverdue } from "../../src/dispatch/complete";
+import { type Completion, expireOverdue, resultPlanSettings, resultStatement } from "../../src/dispatch/complete";
 import { arg, freshPostgres, main, seedClientsAndMailing, seedDueMessages } from "../support";
 
 class Rollback extends Error {}
@@ -42,10 +42,10 @@ await main(async () => {
     await database.rows(sql`vacuum analyze clients, mailings, messages, mailing_counts`);
     const now = new Date();
 
-    const explain = async (label: string, query: SQL, before?: SQL) => {
+    const explain = async (label: string, query: SQL, before: SQL[] = []) => {
       await database.db
         .transaction(async (tx) => {
-          if (before) await tx.execute(before);
+          for (const statement of before) await tx.execute(statement);
           const rows = (await tx.execute(sql`explain (analyze, buffers) ${query}`)) as unknown as { "QUERY PLAN": string }[];
           plans[label] = rows.map((r) => r["QUERY PLAN"]).join("\n");
           throw new Rollback();
@@ -60,10 +60,11 @@ await main(async () => {
     // A group commit of `claimBatch` results for rows claimed (inside the same rolled-back transaction).
     const firstId = sent + 1;
     const completions: Completion[] = Array.from({ length: claimBatch }, (_, i) => ({ id: firstId + i, attempts: 1, status: "sent" }));
+    // As completeBatch runs it: in a transaction under resultPlanSettings.
     await explain(
       "completeBatch",
-      await captured((ex) => completeBatch(ex, completions, now)),
-      sql`update messages set status = 'sending', attempts = 1 where id between ${firstId}::int and ${firstId + claimBatch - 1}::int`,
+      resultStatement(completions, now),
+      [sql`update messages set status = 'sending', attempts = 1 where id between ${firstId}::int and ${firstId + claimBatch - 1}::int`, resultPlanSettings],
     );
     for (const [label, plan] of Object.entries(plans)) console.log(`\n=== ${label} (n=${n}, sent=${sent}, batch=${claimBatch})\n${plan}`);
     return { n, sent, claimBatch, plans };

@@ -3,7 +3,7 @@
  * row is updated only if it is still `sending` under the claim that produced the result; a message
  * cancelled, deleted or re-planned meanwhile stays as it is.
  */
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import { intArray } from "../db/arrays";
 import { type Executor, rowsOf } from "../db/client";
 import type { MessageState } from "./states";
@@ -24,16 +24,43 @@ export type Completion = {
 };
 
 /**
- * Applies a batch of completions; returns how many rows were still held by their claim.
+ * Applies a batch of completions in one transaction; returns how many rows were still held by their
+ * claim. `db` is the database (or an open transaction, where the setting below then lasts until it
+ * ends).
  *
- * `m.id = any(ids)` repeats the join on purpose: it makes the plan read the batch's rows by primary
- * key whatever the statistics say. They are usually taken while nothing is `sending` (autovacuum,
- * or the ANALYZE after a large planning), and the planner, expecting one `sending` row, scanned the
- * whole table and compared each `sending` row with each result in a nested loop: 50 ms instead of
- * 4 for 200 results with 700 in flight on 8,000 messages (tests/integration/dispatch-plans.test.ts).
+ * The statement (resultStatement) joins the batch to its rows. PostgreSQL's statistics are usually
+ * taken while nothing is `sending` (autovacuum, or the ANALYZE after a large planning), so the
+ * planner expects one held row, and for one row a nested loop costs the same as a hash join to
+ * within 1 % (EXPLAIN: 50.60 against 49.64). When it picked the loop, every held row scanned the
+ * whole batch again, and `jsonb_to_recordset` parsed the batch's JSON once per row: a write of
+ * 1,783 results compared 3.2 million pairs and took 579 ms instead of 25 (bench/NOTES.md, "The
+ * result write's quadratic plan"). A dispatcher with thousands of sends in flight writes batches
+ * that large, and slower writes made larger batches still. So the transaction turns nested loops
+ * off: the join is a hash join whatever the statistics say.
  */
-export async function completeBatch(ex: Executor, completions: Completion[], now: Date): Promise<number> {
+export async function completeBatch(db: TransactionRunner, completions: Completion[], now: Date): Promise<number> {
   if (completions.length === 0) return 0;
+  return db.transaction(async (tx) => {
+    await tx.execute(resultPlanSettings);
+    const [row] = await rowsOf<{ n: number }>(tx, resultStatement(completions, now));
+    return row?.n ?? 0;
+  });
+}
+
+/** What completeBatch needs of a database: statements in a transaction of their own. */
+export type TransactionRunner = { transaction<T>(work: (tx: Executor) => Promise<T>): Promise<T> };
+
+/** The planner setting completeBatch's transaction runs the result write under (see there). */
+export const resultPlanSettings = sql`set local enable_nestloop = off`;
+
+/**
+ * The result write for a batch. `m.id = any(array(select …))` repeats the join on purpose: an
+ * array computed by the statement itself is estimated at ten ids, so the rows are read by primary key
+ * whatever the statistics say. Without it the planner, expecting one `sending` row, scanned the
+ * whole table (or the whole of messages_mailing_status_idx) for each batch
+ * (tests/integration/dispatch-plans.test.ts).
+ */
+export function resultStatement(completions: Completion[], now: Date): SQL {
   const at = now.toISOString();
   const payload = completions.map((c) => ({
     id: c.id,
@@ -47,9 +74,7 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
   }));
   // Counted in the statement (as expireOverdue does), not a row back per message: on embedded PGlite
   // each returned row is decoded in this process into garbage JSC collects late (issue 16, target 3).
-  const [row] = await rowsOf<{ n: number }>(
-    ex,
-    sql`
+  return sql`
     with done as (
     update messages m
     set status = r.status,
@@ -62,11 +87,9 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
     from jsonb_to_recordset(${JSON.stringify(payload)}::text::jsonb)
       as r(id int, attempts int, status text, next_attempt_at timestamptz, last_error text, unsent boolean, provider_message_id text)
     where m.id = r.id and m.status = 'sending' and m.attempts = r.attempts
-      and m.id = any(${intArray(completions.map((c) => c.id))}::int[])
+      and m.id = any(array(select unnest(${intArray(completions.map((c) => c.id))}::int[])))
     returning 1)
-    select count(*)::int as n from done`,
-  );
-  return row?.n ?? 0;
+    select count(*)::int as n from done`;
 }
 
 /**
