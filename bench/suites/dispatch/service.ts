@@ -163,12 +163,9 @@ function traceStatements(database: Database) {
     s.maxMs = Math.max(s.maxMs, ms);
     stats.set(kind, s);
   };
-  type Runner = { execute: (q: SQL) => Promise<unknown> };
-  const db = database.db as unknown as Runner & {
-    dialect: { sqlToQuery(q: SQL): { sql: string } };
-    transaction: <T>(work: (tx: Runner) => Promise<T>, config?: unknown) => Promise<T>;
-  };
-  const timed = (execute: (q: SQL) => Promise<unknown>) => async (q: SQL) => {
+  const db = database.db as unknown as { execute: (q: SQL) => Promise<unknown>; dialect: { sqlToQuery(q: SQL): { sql: string } } };
+  const execute = db.execute.bind(db);
+  db.execute = async (q: SQL) => {
     const text = db.dialect.sqlToQuery(q).sql;
     const kind = text.includes("for update skip locked")
       ? "claim"
@@ -185,14 +182,6 @@ function traceStatements(database: Database) {
     add(kind, performance.now() - started, kind === "complete" ? rowsIn(text, q) : rows);
     return result;
   };
-  db.execute = timed(db.execute.bind(db));
-  // The result write runs in a transaction of its own (complete.ts): its statements are timed too.
-  const transaction = db.transaction.bind(db);
-  db.transaction = (work, config) =>
-    transaction((tx) => {
-      tx.execute = timed(tx.execute.bind(tx));
-      return work(tx);
-    }, config);
   function rowsIn(_text: string, q: SQL): number {
     // the completions travel as one JSON parameter: count its objects
     const params = (db.dialect.sqlToQuery(q) as unknown as { params: unknown[] }).params;
