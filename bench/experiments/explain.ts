@@ -12,7 +12,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { Executor } from "../../src/db/client";
 import { claimDue } from "../../src/dispatch/claim";
-import { type Completion, expireOverdue, resultPlanSettings, resultStatement } from "../../src/dispatch/complete";
+import { type Completion, expireOverdue, resultStatement } from "../../src/dispatch/complete";
 import { arg, freshPostgres, main, seedClientsAndMailing, seedDueMessages } from "../support";
 
 class Rollback extends Error {}
@@ -60,11 +60,10 @@ await main(async () => {
     // A group commit of `claimBatch` results for rows claimed (inside the same rolled-back transaction).
     const firstId = sent + 1;
     const completions: Completion[] = Array.from({ length: claimBatch }, (_, i) => ({ id: firstId + i, attempts: 1, status: "sent" }));
-    // As completeBatch runs it: in a transaction under resultPlanSettings.
     await explain(
       "completeBatch",
       resultStatement(completions, now),
-      [sql`update messages set status = 'sending', attempts = 1 where id between ${firstId}::int and ${firstId + claimBatch - 1}::int`, resultPlanSettings],
+      [sql`update messages set status = 'sending', attempts = 1 where id between ${firstId}::int and ${firstId + claimBatch - 1}::int`],
     );
     for (const [label, plan] of Object.entries(plans)) console.log(`\n=== ${label} (n=${n}, sent=${sent}, batch=${claimBatch})\n${plan}`);
     return { n, sent, claimBatch, plans };

@@ -24,41 +24,30 @@ export type Completion = {
 };
 
 /**
- * Applies a batch of completions in one transaction; returns how many rows were still held by their
- * claim. `db` is the database (or an open transaction, where the setting below then lasts until it
- * ends).
- *
- * The statement (resultStatement) joins the batch to its rows. PostgreSQL's statistics are usually
- * taken while nothing is `sending` (autovacuum, or the ANALYZE after a large planning), so the
- * planner expects one held row, and for one row a nested loop costs the same as a hash join to
- * within 1 % (EXPLAIN: 50.60 against 49.64). When it picked the loop, every held row scanned the
- * whole batch again, and `jsonb_to_recordset` parsed the batch's JSON once per row: a write of
- * 1,783 results compared 3.2 million pairs and took 579 ms instead of 25 (bench/NOTES.md, "The
- * result write's quadratic plan"). A dispatcher with thousands of sends in flight writes batches
- * that large, and slower writes made larger batches still. So the transaction turns nested loops
- * off: the join is a hash join whatever the statistics say.
+ * Applies a batch of completions (resultStatement); returns how many rows were still held by their
+ * claim.
  */
-export async function completeBatch(db: TransactionRunner, completions: Completion[], now: Date): Promise<number> {
+export async function completeBatch(ex: Executor, completions: Completion[], now: Date): Promise<number> {
   if (completions.length === 0) return 0;
-  return db.transaction(async (tx) => {
-    await tx.execute(resultPlanSettings);
-    const [row] = await rowsOf<{ n: number }>(tx, resultStatement(completions, now));
-    return row?.n ?? 0;
-  });
+  const [row] = await rowsOf<{ n: number }>(ex, resultStatement(completions, now));
+  return row?.n ?? 0;
 }
 
-/** What completeBatch needs of a database: statements in a transaction of their own. */
-export type TransactionRunner = { transaction<T>(work: (tx: Executor) => Promise<T>): Promise<T> };
-
-/** The planner setting completeBatch's transaction runs the result write under (see there). */
-export const resultPlanSettings = sql`set local enable_nestloop = off`;
-
 /**
- * The result write for a batch. `m.id = any(array(select …))` repeats the join on purpose: an
- * array computed by the statement itself is estimated at ten ids, so the rows are read by primary key
- * whatever the statistics say. Without it the planner, expecting one `sending` row, scanned the
- * whole table (or the whole of messages_mailing_status_idx) for each batch
- * (tests/integration/dispatch-plans.test.ts).
+ * The result write for a batch: the batch joined to its rows.
+ *
+ * PostgreSQL's statistics are usually taken while nothing is `sending` (autovacuum, or the ANALYZE
+ * after a large planning), so the planner expects one held row. With the ids as a parameter it
+ * then read that row through messages_mailing_status_idx (`status = 'sending'`), and for one row a
+ * nested loop looked as cheap as a hash join: each held row scanned the batch again, and
+ * `jsonb_to_recordset` parsed the batch's JSON once per row. A write of 1,783 results compared 3.2
+ * million pairs and took 579 ms instead of 25 (bench/NOTES.md, "The result write's quadratic
+ * plan"); a dispatcher with thousands of sends in flight writes batches that large, and slower
+ * writes made larger batches still. `m.id = any(array(select …))` repeats the join on purpose: an
+ * array the statement computes itself is estimated at ten ids, so the rows are read by primary key
+ * and hashed, whatever the statistics say (tests/integration/dispatch-plans.test.ts). Turning
+ * nested loops off in a transaction of its own would also do, but its three round trips cost 6 %
+ * of the loopback benchmark's throughput.
  */
 export function resultStatement(completions: Completion[], now: Date): SQL {
   const at = now.toISOString();
