@@ -12,9 +12,10 @@
  *       1: the service at its defaults, the mailing's planning timed (MailingService.create), against
  *          pg-boss (8 workers × batchSize 1000, 100 in flight shared, and each batch at once) and a
  *          bare fetch loop with 100 in flight.
- *   latency [--n 20000] [--rounds 2] [--latency-ms 200] [--concurrency 2000] [--service-concurrency N]
- *       2: a gateway answering in 200 ms; the service with README's setting (SEND_CONCURRENCY=2000,
- *          which lifts Bun's fetch cap itself; --service-concurrency sets it apart from the bare loop's),
+ *   latency [--n 20000] [--rounds 2] [--latency-ms 200] [--concurrency 2000] [--service-concurrency 3000]
+ *       2: a gateway answering in 200 ms; the service with README's setting (SEND_CONCURRENCY=3000:
+ *          sends/s wanted × (latency + 0.1 s) for 10,000/s, README "Sizing for a slow gateway"; it
+ *          lifts Bun's fetch cap itself),
  *          pg-boss (batch at once: up to 8 × 1000 in flight) and a bare loop with 2,000 in flight
  *          (both started with BUN_CONFIG_MAX_HTTP_REQUESTS=4096).
  *   scaleout [--n 20000] [--rounds 1] [--latency-ms 200] [--concurrency 200] [--processes 1,2,3]
@@ -145,7 +146,9 @@ async function latency(): Promise<Outcome> {
   const rounds = Number(flag("rounds", quick ? "1" : "2"));
   const latencyMs = Number(flag("latency-ms", "200"));
   const concurrency = Number(flag("concurrency", "2000"));
-  const serviceConcurrency = Number(flag("service-concurrency", String(concurrency)));
+  // README's sizing: the sends/s the bare loop's in-flight count allows (concurrency ÷ latency) ×
+  // (latency + 0.1 s), for the time a slot is held beyond the request (claim, result write).
+  const serviceConcurrency = Number(flag("service-concurrency", String(latencyMs > 0 ? Math.round((concurrency / latencyMs) * (latencyMs + 100)) : concurrency)));
   const gateway = await startGateway(latencyMs);
   const gw = ["--gateway", gateway.url, "--gateway-pid", String(gateway.pid)];
   const raised = { BUN_CONFIG_MAX_HTTP_REQUESTS: "4096" };
