@@ -39,15 +39,15 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
  * PostgreSQL's statistics are usually taken while nothing is `sending` (autovacuum, or the ANALYZE
  * after a large planning), so the planner expects one held row. With the ids as a parameter it
  * then read that row through messages_mailing_status_idx (`status = 'sending'`), and for one row a
- * nested loop looked as cheap as a hash join: each held row scanned the batch again, and
- * `jsonb_to_recordset` parsed the batch's JSON once per row. A write of 1,783 results compared 3.2
- * million pairs and took 579 ms instead of 25 (bench/NOTES.md, "The result write's quadratic
- * plan"); a dispatcher with thousands of sends in flight writes batches that large, and slower
- * writes made larger batches still. `m.id = any(array(select …))` repeats the join on purpose: an
- * array the statement computes itself is estimated at ten ids, so the rows are read by primary key
- * and hashed, whatever the statistics say (tests/integration/dispatch-plans.test.ts). Turning
- * nested loops off in a transaction of its own would also do, but its three round trips cost 6 %
- * of the loopback benchmark's throughput.
+ * nested loop looked as cheap as a hash join: each held row scanned the whole batch again (the
+ * function scan keeps its rows after the first pass: the JSON is parsed once, but every pair is
+ * compared). A write of 1,783 results compared 3.2 million pairs and took 579 ms instead of 25
+ * (bench/NOTES.md, "The result write's quadratic plan"); a dispatcher with thousands of sends in
+ * flight writes batches that large, and slower writes made larger batches still. `m.id =
+ * any(array(select …))` repeats the join on purpose: an array the statement computes itself is
+ * estimated at ten ids, so the rows are read by primary key and hashed, whatever the statistics say
+ * (tests/integration/dispatch-plans.test.ts). Turning nested loops off in a transaction of its own
+ * would also do, but its three round trips cost 6 % of the loopback benchmark's throughput.
  */
 export function resultStatement(completions: Completion[], now: Date): SQL {
   const at = now.toISOString();

@@ -135,7 +135,7 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] dispatch statements use t
 
   test("the result write of every row in flight at once, custom plan: no row compared with every result", async () => {
     // With one `sending` row expected, a nested loop cost the planner the same as a hash join; when
-    // it won, each held row scanned (and parsed) the whole batch again: 490,000 comparisons here,
+    // it won, each held row scanned the whole batch again: 490,000 comparisons here,
     // 3.2 million (579 ms) for 1,783 results in the benchmark (complete.ts).
     const ids = (await t.database.rows<{ id: number }>(sql`select id from messages where status = 'sending' order by id`)).map((r) => r.id);
     expect(ids).toHaveLength(700);
