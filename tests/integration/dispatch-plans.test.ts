@@ -75,8 +75,7 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] dispatch statements use t
   });
 
   /**
-   * The statements `run` sends (in a transaction of its own, when it opens one), replayed in one
-   * transaction with the last one planned as the prepared statement's `mode` plan — generic: the
+   * The one statement `run` sends, planned as the prepared statement's `mode` plan — generic: the
    * one a long-running dispatcher ends up with (estimates of ten ids, one `sending` row); custom:
    * planned for the values at hand, as the first runs are — and run with EXPLAIN ANALYZE: the rows
    * its joins threw away, whether it scanned messages whole, and the rows it wrote (an UPDATE's
@@ -84,14 +83,12 @@ describe.skipIf(!process.env.DATABASE_URL)("[postgres] dispatch statements use t
    */
   async function plannedAs(mode: "generic" | "custom", run: (ex: never) => Promise<unknown>) {
     const captured: SQL[] = [];
-    const recorder = { execute: async (q: SQL) => (captured.push(q), []), transaction: async (work: (tx: unknown) => Promise<unknown>) => work(recorder) };
-    await run(recorder as never);
-    const dialect = new PgDialect();
-    const { sql: text, params } = dialect.sqlToQuery(captured.at(-1)!);
+    await run({ execute: async (q: SQL) => (captured.push(q), []) } as never);
+    expect(captured).toHaveLength(1);
+    const { sql: text, params } = new PgDialect().sqlToQuery(captured[0]!);
     let plan: unknown = null;
     await t.database.db
       .transaction(async (tx) => {
-        for (const q of captured.slice(0, -1)) await tx.execute(q);
         await tx.execute(sql.raw(`set local plan_cache_mode = force_${mode}_plan`));
         await tx.execute(sql.raw(`prepare plan_probe as ${text}`));
         const args = params.map((p) => (p === null ? "null" : `'${String(p).replaceAll("'", "''")}'`)).join(", ");
