@@ -52,4 +52,37 @@ describe.skipIf(!haveChromium)(`[pglite] phone-width cards in Chromium${haveChro
     }
     expect(problems).toEqual([]);
   });
+
+  test("a message not sent yet shows no bare 'Sent' and 'Last error' labels in its card; a wide screen keeps the columns", async () => {
+    const headers = { authorization: "Bearer cards-key", "content-type": "application/json" };
+    const client = await fetch(`${server.url}/api/v1/clients`, { method: "POST", headers, body: JSON.stringify({ phone_number: "+79101459028", tag: "cards", timezone: "Europe/Moscow" }) });
+    expect(client.status).toBe(201);
+    const wall = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+    const created = await fetch(`${server.url}/api/v1/mailings`, {
+      method: "POST",
+      headers,
+      // Starts tomorrow: its message stays scheduled, never sent, no error.
+      body: JSON.stringify({ text: "Tomorrow", start_time: wall(Date.now() + 86_400_000), end_time: wall(Date.now() + 2 * 86_400_000), tags_filter: ["cards"] }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: number };
+    await page.getByRole("button", { name: "EN" }).click();
+    await page.waitForLoadState();
+    await page.goto(`${server.url}/mailings/${id}`);
+    const cell = (label: string) => page.locator(`table.cards td[data-label="${label}"]`).first();
+    await expect(cell("Phone").isVisible()).resolves.toBe(true);
+    await expect(cell("Attempts").isVisible()).resolves.toBe(true);
+    await expect(cell("Sent").isVisible()).resolves.toBe(false);
+    await expect(cell("Last error").isVisible()).resolves.toBe(false);
+    const wide = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    try {
+      await wide.context().addCookies(await page.context().cookies());
+      await wide.goto(`${server.url}/mailings/${id}`);
+      // On a wide screen the empty cell keeps its column (the rows stay aligned under their heads).
+      await expect(wide.locator('table.cards td[data-label="Last error"]').first().isVisible()).resolves.toBe(true);
+    } finally {
+      await wide.close();
+    }
+    expect(problems).toEqual([]);
+  });
 });
