@@ -141,6 +141,7 @@ for (const backend of backends()) {
       const body = JSON.stringify({ phone_number: "79101234567" });
       const headers = json("k-killed");
       // What a process killed inside the handler leaves: the key claimed, no answer, no heartbeat since.
+      // No holder: also what a request of a version before drizzle/0008 leaves, taken over the same way.
       const probe = new Request("http://x/api/v1/clients", { method: "POST", headers, body });
       const hash = await requestHash("application/json", new TextEncoder().encode(body));
       await t.database.rows(sql`insert into idempotency_keys (scope, key, request_hash, created_at)
