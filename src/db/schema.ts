@@ -24,6 +24,7 @@ import {
   text,
   timestamp,
   uniqueIndex,
+  uuid,
 } from "drizzle-orm/pg-core";
 import { claimableStates, type MessageState, messageStates, waitingStates } from "../dispatch/states";
 
@@ -269,7 +270,7 @@ export const sendRate = pgTable(
 /**
  * Answers kept for `Idempotency-Key` (http/idempotency.ts): per caller and route, the key, a hash of
  * the request, and the first successful answer, for 24 hours. A row without a status is a request
- * still running.
+ * still running; `holder` names that run's hold (drizzle/0008_idempotency_holder.sql).
  */
 export const idempotencyKeys = pgTable(
   "idempotency_keys",
@@ -282,6 +283,14 @@ export const idempotencyKeys = pgTable(
     contentType: text("content_type"),
     body: text("body"),
     createdAt: created(),
+    /**
+     * A token of the run holding the key, new at each claim and each takeover: a run releases,
+     * renews and answers its key only while the token is its own, so a run whose key a retry took
+     * over (its heartbeat stalled past the lease) leaves the retry's hold alone. NULL in rows
+     * written before 0008, or by a process of an older version during a rollout: such a hold is
+     * taken over after its lease as before, and no run of this version matches it as its own.
+     */
+    holder: uuid("holder"),
   },
   (t) => [primaryKey({ columns: [t.scope, t.key] }), index("idempotency_keys_created_idx").on(t.createdAt)],
 );

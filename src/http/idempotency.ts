@@ -15,8 +15,16 @@
  * — a request killed after its work committed may so run twice, as a retry without a key would;
  * before, such a key answered 409 for 24 hours. An answer the database refused to keep is tried
  * again in the background (the heartbeat goes on meanwhile), at most `pendingAnswers` at once.
+ *
+ * Each claim and each takeover writes a new `holder` token, and a request releases, renews and
+ * answers its key only while the token is still its own: a request that was in fact still running
+ * when a retry took its key over (its heartbeat stalled for the lease, or clocks differ between
+ * processes) ends without touching the retry's hold. Its own work stays done and is answered to its
+ * caller; the key keeps whatever the retry answers. Rows written before drizzle/0008 (or by a
+ * process of an older version during a rollout) have no holder: without an answer they are taken
+ * over after the lease like any other, and no request of this version treats them as its own.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { Clock } from "../clock";
 import { type Database, rowsOf } from "../db/client";
@@ -89,15 +97,16 @@ function keyed(database: Database, clock: Clock, onRoute: (route: string) => voi
       const hash = await requestHash(request.headers.get("content-type") ?? "", body);
       const now = clock.now();
       const at = now.toISOString();
+      const holder = randomUUID();
       // Claim the key, or read what holds it. Taken over: a key older than 24 h, and a key of the same
       // request without an answer whose heartbeat stopped for the lease (its process is gone).
       const [row] = await rowsOf<{ request_hash: string; status: number | null; content_type: string | null; body: string | null; abandoned: boolean }>(
         database.db,
         sql`with old as (select status, created_at from idempotency_keys where scope = ${scope} and key = ${key})
-            insert into idempotency_keys as k (scope, key, request_hash, created_at)
-            values (${scope}, ${key}, ${hash}, ${at}::timestamptz)
+            insert into idempotency_keys as k (scope, key, request_hash, created_at, holder)
+            values (${scope}, ${key}, ${hash}, ${at}::timestamptz, ${holder}::uuid)
             on conflict (scope, key) do update set request_hash = excluded.request_hash, status = null,
-              content_type = null, body = null, created_at = excluded.created_at
+              content_type = null, body = null, created_at = excluded.created_at, holder = excluded.holder
               where k.created_at <= ${at}::timestamptz - interval '24 hours'
                 or (k.status is null and k.request_hash = excluded.request_hash
                     and k.created_at <= ${at}::timestamptz - make_interval(secs => ${timing.leaseMs / 1000}))
@@ -121,33 +130,35 @@ function keyed(database: Database, clock: Clock, onRoute: (route: string) => voi
         return problemResponse(new Problem(409, "a request with this Idempotency-Key is still running", [{ field: "Idempotency-Key", message: "in use by a request still running" }]));
       }
       if (row.abandoned) logger.warn("idempotency key taken over", { route: path, reason: "held without an answer past its lease (its request stopped)" });
-      const heartbeat = keeper.heartbeat(scope, key);
+      const hold: Hold = { scope, key, holder };
+      const heartbeat = keeper.heartbeat(hold);
       let response: Response;
       try {
         response = (await handle(new Request(request, { body }))) as Response;
       } catch (error) {
         heartbeat.stop();
-        await release(database, scope, key);
+        await release(database, hold);
         throw error;
       }
       const kept = response.status >= 200 && response.status < 300 && !response.headers.get("content-type")?.includes("ndjson");
       if (!kept) {
         heartbeat.stop();
-        await release(database, scope, key);
+        await release(database, hold);
         return response;
       }
       const text = await response.text();
       const answer = { status: response.status, contentType: response.headers.get("content-type"), body: text };
       let keptNow = false;
       try {
-        await keepAnswer(database, scope, key, answer);
+        const ours = await keepAnswer(database, hold, answer);
         heartbeat.stop();
         keptNow = true;
+        if (!ours) lostHold(logger, path);
       } catch (error) {
         // The request's work is committed: answer it. The key stays held without an answer (a retry
         // meanwhile is a 409 and creates nothing) while the answer is tried again in the background.
         logger.warn("idempotency answer not kept", { route: path, status: response.status, error: describeError(error) });
-        keeper.retry(heartbeat, scope, key, answer, path);
+        keeper.retry(heartbeat, hold, answer, path);
       }
       // Old keys go now and then (any request with a key does it; an index on created_at serves it).
       // A failure here concerns only them: the answer is kept.
@@ -221,12 +232,23 @@ async function readCapped(request: Request, limit: number): Promise<Uint8Array<A
 
 type Answer = { status: number; contentType: string | null; body: string };
 
-async function keepAnswer(database: Database, scope: string, key: string, answer: Answer): Promise<void> {
-  await rowsOf(
+/** One request's hold of its key: the key, and the token its claim wrote (`holder`). */
+type Hold = { scope: string; key: string; holder: string };
+
+/** Keeps the answer while the hold is still this request's; false when a retry took the key over. */
+async function keepAnswer(database: Database, hold: Hold, answer: Answer): Promise<boolean> {
+  const rows = await rowsOf(
     database.db,
     sql`update idempotency_keys set status = ${answer.status}, content_type = ${answer.contentType}, body = ${answer.body}
-        where scope = ${scope} and key = ${key}`,
+        where scope = ${hold.scope} and key = ${hold.key} and holder = ${hold.holder}::uuid
+        returning 1 as kept`,
   );
+  return rows.length > 0;
+}
+
+/** The request's work is done and answered, but its key is a retry's now: the key keeps the retry's answer. */
+function lostHold(logger: Logger, route: string): void {
+  logger.warn("idempotency key taken over while its request ran", { route, reason: "its heartbeat stopped for the lease; the answer is left to the retry holding the key" });
 }
 
 type Heartbeat = { stop(): void };
@@ -244,21 +266,23 @@ class AnswerKeeper {
     private readonly timing: IdempotencyTiming,
   ) {}
 
-  heartbeat(scope: string, key: string): Heartbeat {
+  heartbeat(hold: Hold): Heartbeat {
     const timer = setInterval(() => {
-      // Only a key still without an answer is renewed; a failure waits for the next beat.
+      // Only this request's hold, still without an answer, is renewed; a failure waits for the next beat.
       void rowsOf(
         this.database.db,
         sql`update idempotency_keys set created_at = ${this.clock.now().toISOString()}::timestamptz
-            where scope = ${scope} and key = ${key} and status is null`,
+            where scope = ${hold.scope} and key = ${hold.key} and holder = ${hold.holder}::uuid and status is null`,
       ).catch(() => {});
     }, this.timing.heartbeatMs);
     timer.unref?.();
     return { stop: () => clearInterval(timer) };
   }
 
-  retry(heartbeat: Heartbeat, scope: string, key: string, answer: Answer, route: string): void {
-    const id = `${scope}\n${key}`;
+  retry(heartbeat: Heartbeat, hold: Hold, answer: Answer, route: string): void {
+    // Per hold: a request whose key was taken over must not cancel the answer of the retry that
+    // holds it now (its own try then finds the hold gone and stops).
+    const id = `${hold.scope}\n${hold.key}\n${hold.holder}`;
     this.pending.get(id)?.stop();
     if (this.pending.size >= pendingAnswers) {
       const [oldest, beat] = this.pending.entries().next().value!;
@@ -275,10 +299,11 @@ class AnswerKeeper {
       if (stopped) return;
       timer = setTimeout(() => {
         attempts++;
-        keepAnswer(this.database, scope, key, answer).then(
-          () => {
+        keepAnswer(this.database, hold, answer).then(
+          (kept) => {
             stop();
-            this.logger.info("idempotency answer kept", { route, attempts });
+            if (kept) this.logger.info("idempotency answer kept", { route, attempts });
+            else lostHold(this.logger, route);
           },
           next,
         );
@@ -297,6 +322,10 @@ class AnswerKeeper {
   }
 }
 
-async function release(database: Database, scope: string, key: string): Promise<void> {
-  await rowsOf(database.db, sql`delete from idempotency_keys where scope = ${scope} and key = ${key} and status is null`);
+/** Frees the key after an answer that is not kept, if the hold is still this request's. */
+async function release(database: Database, hold: Hold): Promise<void> {
+  await rowsOf(
+    database.db,
+    sql`delete from idempotency_keys where scope = ${hold.scope} and key = ${hold.key} and holder = ${hold.holder}::uuid and status is null`,
+  );
 }

@@ -141,6 +141,7 @@ for (const backend of backends()) {
       const body = JSON.stringify({ phone_number: "79101234567" });
       const headers = json("k-killed");
       // What a process killed inside the handler leaves: the key claimed, no answer, no heartbeat since.
+      // No holder: also what a request of a version before drizzle/0008 leaves, taken over the same way.
       const probe = new Request("http://x/api/v1/clients", { method: "POST", headers, body });
       const hash = await requestHash("application/json", new TextEncoder().encode(body));
       await t.database.rows(sql`insert into idempotency_keys (scope, key, request_hash, created_at)
@@ -163,6 +164,108 @@ for (const backend of backends()) {
       t.clock.advance(24 * 3600);
       expect((await t.request("POST", "/api/v1/clients", body, headers)).status).toBe(409);
       expect(t.logger.lines.filter((l) => l.msg === "idempotency key taken over").length).toBe(reused);
+    });
+
+    test("a request whose key was taken over while it still ran (its heartbeat stalled) touches nothing of the new holder's: its failure leaves the key held, the retry's answer is kept", async () => {
+      // Each client insert waits until the test lets it go: the first (the original request) then
+      // fails, the next ones (the retry) go through.
+      const gates: (() => void)[] = [];
+      t = await testApp(backend, {
+        now: `${day}T10:00:00Z`,
+        // A heartbeat that never beats within the test: the original's has stalled.
+        idempotencyTiming: { leaseMs: 60_000, heartbeatMs: 3_600_000 },
+        appDatabase: (database) => {
+          // Client writes go through their own handle (db/client.ts: `writes`).
+          const writes = new Proxy(database.writes, {
+            get(target, prop, receiver) {
+              if (prop !== "execute") return Reflect.get(target, prop, receiver);
+              return (query: Parameters<typeof target.execute>[0]) => {
+                if (!/insert into clients/.test(sqlText(query))) return target.execute(query);
+                const n = gates.length;
+                return new Promise((resolve, reject) =>
+                  gates.push(() => (n === 0 ? reject(new Error("the original request fails late (test)")) : Promise.resolve(target.execute(query)).then(resolve, reject))),
+                );
+              };
+            },
+          });
+          return { ...database, writes } as typeof database;
+        },
+      });
+      const reached = async (n: number) => {
+        for (const deadline = Date.now() + 10_000; gates.length < n; await Bun.sleep(5)) {
+          if (Date.now() > deadline) throw new Error(`insert ${n} never reached`);
+        }
+      };
+      const body = JSON.stringify({ phone_number: "79101234567" });
+      const headers = json("k-stalled");
+      const original = t.request("POST", "/api/v1/clients", body, headers);
+      await reached(1);
+      // Past the lease without a heartbeat: the retry takes the key over and runs, still running.
+      t.clock.advance(61);
+      const retry = t.request("POST", "/api/v1/clients", body, headers);
+      await reached(2);
+      expect(t.logger.lines.some((l) => l.msg === "idempotency key taken over")).toBe(true);
+      // The original ends now, in failure: it must not free the retry's key.
+      gates[0]!();
+      expect((await original).status).toBeGreaterThanOrEqual(500);
+      const held = await t.database.rows<{ status: number | null }>(sql`select status from idempotency_keys where key = 'k-stalled'`);
+      expect(held).toEqual([{ status: null }]);
+      // A third try meanwhile is a 409 (the retry still runs) and creates nothing.
+      expectProblem(await t.request("POST", "/api/v1/clients", body, headers), 409, ["Idempotency-Key"]);
+      expect(gates).toHaveLength(2);
+      gates[1]!();
+      const retried = await retry;
+      expect([retried.status, retried.headers.get("idempotent-replayed")]).toEqual([201, null]);
+      // The retry's answer is kept and replayed.
+      const replay = await t.request("POST", "/api/v1/clients", body, headers);
+      expect([replay.status, replay.headers.get("idempotent-replayed")]).toEqual([201, "true"]);
+      expect(replay.body).toEqual(retried.body);
+      expect((await t.request("GET", "/api/v1/clients")).body.items).toHaveLength(1);
+    });
+
+    test("a request whose key was taken over while it still ran stores no answer over the new holder's hold when it succeeds late", async () => {
+      const gates: (() => void)[] = [];
+      t = await testApp(backend, {
+        now: `${day}T10:00:00Z`,
+        idempotencyTiming: { leaseMs: 60_000, heartbeatMs: 3_600_000 },
+        appDatabase: (database) => {
+          const db = new Proxy(database.db, {
+            get(target, prop, receiver) {
+              // The mailing's transaction (its insert and plan) waits until the test lets it go.
+              if (prop !== "transaction") return Reflect.get(target, prop, receiver);
+              return (...args: Parameters<typeof target.transaction>) =>
+                new Promise((resolve, reject) => gates.push(() => target.transaction(...args).then(resolve, reject)));
+            },
+          });
+          return { ...database, db } as typeof database;
+        },
+      });
+      const reached = async (n: number) => {
+        for (const deadline = Date.now() + 10_000; gates.length < n; await Bun.sleep(5)) {
+          if (Date.now() > deadline) throw new Error(`insert ${n} never reached`);
+        }
+      };
+      // A mailing: running the same create twice makes two (no unique phone to refuse the second).
+      const body = JSON.stringify({ text: "hi", start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
+      const headers = json("k-late");
+      const original = t.request("POST", "/api/v1/mailings", body, headers);
+      await reached(1);
+      t.clock.advance(61);
+      const retry = t.request("POST", "/api/v1/mailings", body, headers);
+      await reached(2);
+      // The original succeeds now: its work is committed and answered, but the key is the retry's.
+      gates[0]!();
+      const first = await original;
+      expect(first.status).toBe(201);
+      expect(await t.database.rows<{ status: number | null }>(sql`select status from idempotency_keys where key = 'k-late'`)).toEqual([{ status: null }]);
+      expectProblem(await t.request("POST", "/api/v1/mailings", body, headers), 409, ["Idempotency-Key"]);
+      expect(t.logger.lines.find((l) => l.msg === "idempotency key taken over while its request ran")).toMatchObject({ level: "warn", route: "/api/v1/mailings" });
+      gates[1]!();
+      const second = await retry;
+      expect(second.status).toBe(201);
+      const replay = await t.request("POST", "/api/v1/mailings", body, headers);
+      expect([replay.status, replay.headers.get("idempotent-replayed")]).toEqual([201, "true"]);
+      expect(replay.body).toEqual(second.body);
     });
 
     test("with the database away, a request with a key is a 503 with Retry-After, not a 500", async () => {
