@@ -1,7 +1,7 @@
 /** Issue 15 item 6: Idempotency-Key on POST /api/v1/clients, /mailings and the CSV import. */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { sql } from "drizzle-orm";
-import { keyScope, requestHash } from "../../src/http/idempotency";
+import { idempotency, keyScope, requestHash } from "../../src/http/idempotency";
 import { auth, type TestApp, testApp } from "../support/app";
 import { backends, sessionsWaitingForLocks } from "../support/db";
 import { type FaultControl, faultyDatabase, sqlText } from "../support/faulty-db";
@@ -134,6 +134,32 @@ for (const backend of backends()) {
       const again = await t.request("POST", "/api/v1/clients", body, json("k-slow"));
       expect([again.status, again.headers.get("idempotent-replayed")]).toEqual([201, "true"]);
       expect(t.logger.lines.filter((l) => l.msg === "idempotency answer kept")).toHaveLength(1);
+    });
+
+    test("a 2xx answer whose body fails while it is read frees the key and stops its heartbeat: the key is not held for the process's life", async () => {
+      t = await testApp(backend, { now: `${day}T10:00:00Z` });
+      // The wrap alone, around a handler whose 201 body breaks after its work (a stream that errors).
+      const wrap = idempotency(t.database, t.clock, () => {}, t.logger, { leaseMs: 60_000, heartbeatMs: 10 });
+      let runs = 0;
+      const handler = wrap(async () => {
+        runs++;
+        const broken = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            controller.error(new Error("the answer's body broke (test)"));
+          },
+        });
+        return new Response(broken, { status: 201, headers: { "content-type": "application/json" } });
+      });
+      const send = () =>
+        handler(new Request("http://x/api/v1/clients", { method: "POST", headers: json("k-broken"), body: "{}" }));
+      await expect(send()).rejects.toThrow("the answer's body broke (test)");
+      // Past the lease on the clock, with time for many heartbeats: none renews the key.
+      t.clock.advance(61);
+      await Bun.sleep(100);
+      expect(await t.database.rows(sql`select key from idempotency_keys where key = 'k-broken' and created_at > ${`${day}T10:00:30Z`}::timestamptz`)).toEqual([]);
+      // A retry runs again (it is not a 409 for as long as the process lives).
+      await expect(send()).rejects.toThrow("the answer's body broke (test)");
+      expect(runs).toBe(2);
     });
 
     test("a key held without an answer by a request that stopped (its process killed) is taken over by the same request after the lease", async () => {
