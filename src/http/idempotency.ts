@@ -133,20 +133,23 @@ function keyed(database: Database, clock: Clock, onRoute: (route: string) => voi
       const hold: Hold = { scope, key, holder };
       const heartbeat = keeper.heartbeat(hold);
       let response: Response;
+      let text: string | null = null;
       try {
         response = (await handle(new Request(request, { body }))) as Response;
+        // Reading the answer to keep can fail too (a body that breaks): the heartbeat must stop then,
+        // or it renews the key for the process's life and every retry is a 409.
+        const kept = response.status >= 200 && response.status < 300 && !response.headers.get("content-type")?.includes("ndjson");
+        if (kept) text = await response.text();
       } catch (error) {
         heartbeat.stop();
         await release(database, hold);
         throw error;
       }
-      const kept = response.status >= 200 && response.status < 300 && !response.headers.get("content-type")?.includes("ndjson");
-      if (!kept) {
+      if (text === null) {
         heartbeat.stop();
         await release(database, hold);
         return response;
       }
-      const text = await response.text();
       const answer = { status: response.status, contentType: response.headers.get("content-type"), body: text };
       let keptNow = false;
       try {
