@@ -287,8 +287,10 @@ export const idempotencyKeys = pgTable(
      * A token of the run holding the key, new at each claim and each takeover: a run releases,
      * renews and answers its key only while the token is its own, so a run whose key a retry took
      * over (its heartbeat stalled past the lease) leaves the retry's hold alone. NULL in rows
-     * written before 0008, or by a process of an older version during a rollout: such a hold is
-     * taken over after its lease as before, and no run of this version matches it as its own.
+     * written before 0008, or claimed by a process of an older version during a rollout: such a hold
+     * is taken over after its lease as before, and no run of this version matches it as its own. (An
+     * older version's takeover leaves the token it found, and its release and answer ignore tokens:
+     * while versions are mixed, a stalled run can still meet such a hold as its own.)
      */
     holder: uuid("holder"),
   },

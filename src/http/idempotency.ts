@@ -22,7 +22,9 @@
  * processes) ends without touching the retry's hold. Its own work stays done and is answered to its
  * caller; the key keeps whatever the retry answers. Rows written before drizzle/0008 (or by a
  * process of an older version during a rollout) have no holder: without an answer they are taken
- * over after the lease like any other, and no request of this version treats them as its own.
+ * over after the lease like any other, and no request of this version treats them as its own. An
+ * older version's takeover keeps the token it found (and its release and answer ignore tokens), so
+ * the guarantee holds only once every process runs this version.
  */
 import { createHash, randomUUID } from "node:crypto";
 import { sql } from "drizzle-orm";
