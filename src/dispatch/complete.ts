@@ -38,8 +38,8 @@ export async function completeBatch(ex: Executor, completions: Completion[], now
  *
  * PostgreSQL's statistics are usually taken while nothing is `sending` (autovacuum, or the ANALYZE
  * after a large planning), so the planner expects one held row. With the ids as a parameter it
- * then read that row through messages_mailing_status_idx (`status = 'sending'`), and for one row a
- * nested loop looked as cheap as a hash join: each held row scanned the whole batch again (the
+ * read that row through messages_mailing_status_idx (`status = 'sending'`) or the primary key, and
+ * for one row a nested loop looked as cheap as a hash join: each held row scanned the whole batch again (the
  * function scan keeps its rows after the first pass: the JSON is parsed once, but every pair is
  * compared). A write of 1,783 results compared 3.2 million pairs and took 579 ms instead of 25
  * (bench/NOTES.md, "The result write's quadratic plan"); a dispatcher with thousands of sends in
