@@ -9,11 +9,14 @@ import { resourcePath } from "../resources";
 const swaggerDir = resourcePath("node_modules/swagger-ui-dist/");
 const staticDir = resourcePath("static/");
 const swaggerFiles = new Set(["swagger-ui-bundle.js", "swagger-ui.css"]);
-/** Pinned packages served under /static/ from node_modules (no CDN, SPEC §9): URL name → file. */
-const packaged: Record<string, string> = {
-  "htmx.min.js": resourcePath("node_modules/htmx.org/dist/htmx.min.js"),
-  "pico.min.css": resourcePath("node_modules/@picocss/pico/css/pico.min.css"),
-};
+/**
+ * Pinned packages served under /static/ from node_modules (no CDN, SPEC §9): URL name → file. A Map:
+ * looked up in a plain object, `/static/toString` found Object.prototype's function (a 500).
+ */
+const packaged = new Map<string, string>([
+  ["htmx.min.js", resourcePath("node_modules/htmx.org/dist/htmx.min.js")],
+  ["pico.min.css", resourcePath("node_modules/@picocss/pico/css/pico.min.css")],
+]);
 
 async function serve(dir: string, name: string, cache: string): Promise<Response | null> {
   const path = normalize(dir + name);
@@ -32,7 +35,7 @@ export function assetRoutes() {
     )
     .get("/static/*", async ({ params, status }) => {
       const name = params["*"];
-      const file = packaged[name];
+      const file = packaged.get(name);
       if (file) return new Response(Bun.file(file), { headers: { "cache-control": "public, max-age=3600", "content-type": Bun.file(file).type, "x-content-type-options": "nosniff" } });
       return (await serve(staticDir, name, "public, max-age=3600")) || status(404, "not found");
     },

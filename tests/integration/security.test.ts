@@ -139,6 +139,13 @@ for (const backend of backends()) {
       }
     });
 
+    test("a static name that is a property of every object (toString, constructor, __proto__) is a 404, not a 500", async () => {
+      // The fuzzer found GET /static/toString → 500: the packaged files' lookup read Object.prototype.
+      const statuses: string[] = [];
+      for (const name of ["toString", "constructor", "__proto__", "hasOwnProperty", "valueOf"]) statuses.push(`${name}: ${(await call("GET", `/static/${name}`)).status}`);
+      expect(statuses).toEqual(["toString: 404", "constructor: 404", "__proto__: 404", "hasOwnProperty: 404", "valueOf: 404"]);
+    });
+
     test("session fixation: a session id planted before signing in is not the one after, and never works", async () => {
       const planted = "s_planted-by-an-attacker-0000000000000000";
       for (const how of ["login", "register", "oauth"] as const) {
