@@ -5,6 +5,7 @@ import { idempotency, keyScope, requestHash } from "../../src/http/idempotency";
 import { auth, type TestApp, testApp } from "../support/app";
 import { backends, sessionsWaitingForLocks } from "../support/db";
 import { type FaultControl, faultyDatabase, sqlText } from "../support/faulty-db";
+import { waitFor } from "../support/wait";
 import { expectProblem } from "./expect-problem";
 
 setDefaultTimeout(60_000);
@@ -217,11 +218,7 @@ for (const backend of backends()) {
           return { ...database, writes } as typeof database;
         },
       });
-      const reached = async (n: number) => {
-        for (const deadline = Date.now() + 10_000; gates.length < n; await Bun.sleep(5)) {
-          if (Date.now() > deadline) throw new Error(`insert ${n} never reached`);
-        }
-      };
+      const reached = (n: number) => waitFor(() => (gates.length >= n ? true : undefined), 10_000, `gated statement ${n}`, 5);
       const body = JSON.stringify({ phone_number: "79101234567" });
       const headers = json("k-stalled");
       const original = t.request("POST", "/api/v1/clients", body, headers);
@@ -266,11 +263,7 @@ for (const backend of backends()) {
           return { ...database, db } as typeof database;
         },
       });
-      const reached = async (n: number) => {
-        for (const deadline = Date.now() + 10_000; gates.length < n; await Bun.sleep(5)) {
-          if (Date.now() > deadline) throw new Error(`insert ${n} never reached`);
-        }
-      };
+      const reached = (n: number) => waitFor(() => (gates.length >= n ? true : undefined), 10_000, `gated statement ${n}`, 5);
       // A mailing: running the same create twice makes two (no unique phone to refuse the second).
       const body = JSON.stringify({ text: "hi", start_time: `${day}T09:00:00`, end_time: `${day}T21:00:00` });
       const headers = json("k-late");
