@@ -14,6 +14,7 @@
  * current one is `spanMs` old (at most 2 % of the timeout, 20 ms at most), and a group whose
  * requests have all ended is dropped at once, its timer cleared: nothing outlives the last request.
  */
+import type { SendResult } from "./gateway";
 
 /** One group of requests: abort `signal` to end them all. */
 export type Deadline = {
@@ -58,6 +59,24 @@ export class Deadlines {
     }
     group.active++;
     return group;
+  }
+
+  /**
+   * Runs one request (`work`: the fetch and the reading of its answer) under a deadline. A throw
+   * comes back as a retryable result saying why: the timeout, the shutdown, or the gateway out of
+   * reach. The HTTP gateway and the providers' adapters (exchange.ts) share this mapping.
+   */
+  async run<T>(shutdown: AbortSignal | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T | Extract<SendResult, { outcome: "retry" }>> {
+    const deadline = this.start(shutdown);
+    try {
+      return await work(deadline.signal);
+    } catch (error) {
+      if (deadline.timedOut) return { outcome: "retry", error: `gateway timed out after ${this.timeoutMs} ms` };
+      if (shutdown?.aborted) return { outcome: "retry", error: "send aborted by shutdown" };
+      return { outcome: "retry", error: `gateway unreachable: ${(error as Error).message}` };
+    } finally {
+      this.end(deadline);
+    }
   }
 
   /** The request given this deadline is over. */

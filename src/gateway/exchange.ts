@@ -17,18 +17,12 @@ export async function exchange(
   deadlines: Deadlines,
   signal?: AbortSignal,
 ): Promise<Answer | Extract<SendResult, { outcome: "retry" }>> {
-  // The timeout and the shutdown abort, shared by the sends started within a few ms (deadlines.ts).
-  const deadline = deadlines.start(signal);
-  try {
-    const response = await fetch(url, { ...init, signal: deadline.signal });
+  // The timeout and the shutdown abort, shared by the sends started within a few ms, and what a
+  // failure means (deadlines.ts run).
+  return deadlines.run(signal, async (deadline) => {
+    const response = await fetch(url, { ...init, signal: deadline });
     return { status: response.status, headers: response.headers, body: await boundedText(response) };
-  } catch (error) {
-    if (deadline.timedOut) return { outcome: "retry", error: `gateway timed out after ${deadlines.timeoutMs} ms` };
-    if (signal?.aborted) return { outcome: "retry", error: "send aborted by shutdown" };
-    return { outcome: "retry", error: `gateway unreachable: ${(error as Error).message}` };
-  } finally {
-    deadlines.end(deadline);
-  }
+  });
 }
 
 /**

@@ -67,14 +67,13 @@ export class HttpGateway implements Gateway {
     this.deadlines = new Deadlines(options.timeoutMs);
   }
 
-  async send(message: OutgoingMessage, signal?: AbortSignal): Promise<SendResult> {
-    const deadline = this.deadlines.start(signal);
-    try {
+  send(message: OutgoingMessage, signal?: AbortSignal): Promise<SendResult> {
+    return this.deadlines.run(signal, async (deadline): Promise<SendResult> => {
       const response = await fetch(`${this.base}/send/${message.id}`, {
         method: "POST",
         headers: this.headers,
         body: `{"id":${message.id},"phone":${message.phone},"text":${JSON.stringify(message.text)}}`,
-        signal: deadline.signal,
+        signal: deadline,
       });
       await discardBody(response);
       if (response.ok) return { outcome: "sent" };
@@ -84,12 +83,6 @@ export class HttpGateway implements Gateway {
         return pause === undefined ? { outcome: "retry", error } : { outcome: "retry", error, retryAfterMs: pause };
       }
       return retryable(response.status) ? { outcome: "retry", error } : { outcome: "failed", error };
-    } catch (error) {
-      if (deadline.timedOut) return { outcome: "retry", error: `gateway timed out after ${this.options.timeoutMs} ms` };
-      if (signal?.aborted) return { outcome: "retry", error: "send aborted by shutdown" };
-      return { outcome: "retry", error: `gateway unreachable: ${(error as Error).message}` };
-    } finally {
-      this.deadlines.end(deadline);
-    }
+    });
   }
 }
